@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs everything adainstyle needs to build, test and run; safe to run again (it skips what is
+# already in place, so a ready machine takes seconds).
+#
+#   - Debian packages: GStreamer (dev, tools, plugins, libav), meson, ninja, pkg-config
+#   - a Python venv outside the repository with torch==2.11.0 (libtorch for tch 0.24.0) and the
+#     small tools the project's Python scripts use
+#   - $ADAINSTYLE_HOME/env and .cargo/config.toml (git-ignored) pointing cargo at that libtorch
+#
+# Environment: ADAINSTYLE_HOME (default ~/.cache/adainstyle), ADAINSTYLE_SKIP_APT=1 to skip apt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
+VENV=$HOME_DIR/venv
+TORCH_VERSION=2.11.0
+PY_TOOLS=(numpy safetensors pillow matplotlib)
+DEB_PACKAGES=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav pkg-config meson ninja-build)
+
+say() { printf '[setup] %s\n' "$*"; }
+start=$(date +%s)
+mkdir -p "$HOME_DIR"
+
+# 1. Debian packages.
+if [ "${ADAINSTYLE_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${DEB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# 2. libtorch through PyPI's torch wheel, in a venv outside the repository.
+PY=$VENV/bin/python
+if [ ! -x "$PY" ]; then
+  say "creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$PY" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  say "installing torch==$TORCH_VERSION into $VENV (about 4.5 GB with its CUDA libraries)"
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+if ! "$PY" -c "import numpy, safetensors, PIL, matplotlib" 2>/dev/null; then
+  "$PY" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+fi
+LIBTORCH=$("$PY" -c 'import torch,os;print(os.path.dirname(torch.__file__))')
+
+# 3. Environment for cargo: an env file to source, and a git-ignored .cargo/config.toml so a plain
+#    `cargo build` in the repository works too.
+cat > "$HOME_DIR/env.tmp" <<ENV
+export ADAINSTYLE_HOME="$HOME_DIR"
+export LIBTORCH="$LIBTORCH"
+export LIBTORCH_BYPASS_VERSION_CHECK=1
+export ADAINSTYLE_PYTHON="$PY"
+ENV
+mv "$HOME_DIR/env.tmp" "$HOME_DIR/env"
+mkdir -p "$ROOT/.cargo"
+cat > "$ROOT/.cargo/config.toml.tmp" <<TOML
+# Written by scripts/setup.sh; not tracked.
+[env]
+LIBTORCH = "$LIBTORCH"
+LIBTORCH_BYPASS_VERSION_CHECK = "1"
+ADAINSTYLE_PYTHON = "$PY"
+ADAINSTYLE_HOME = "$HOME_DIR"
+TOML
+mv "$ROOT/.cargo/config.toml.tmp" "$ROOT/.cargo/config.toml"
+
+say "ready in $(( $(date +%s) - start ))s: libtorch at $LIBTORCH"

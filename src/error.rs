@@ -1,0 +1,92 @@
+//! The error type of the model library.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading weights, styles or running the network.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read at all.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A checkpoint is not a readable safetensors file.
+    #[error("{}: not a readable safetensors checkpoint: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A checkpoint lacks a tensor the model needs.
+    #[error("{}: missing key `{key}` (expected shape {expected:?})", path.display())]
+    MissingKey {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The missing key.
+        key: String,
+        /// The shape the model expects for it.
+        expected: Vec<i64>,
+    },
+    /// A checkpoint holds a tensor of the wrong shape.
+    #[error("{}: key `{key}` has shape {found:?}, expected {expected:?}", path.display())]
+    ShapeMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The offending key.
+        key: String,
+        /// The shape the model expects.
+        expected: Vec<i64>,
+        /// The shape in the file.
+        found: Vec<i64>,
+    },
+    /// An image could not be decoded.
+    #[error("{}: cannot decode image: {source}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: image::ImageError,
+    },
+    /// A device string could not be parsed.
+    #[error("invalid device `{0}`: expected auto, cpu, cuda or cuda:N")]
+    InvalidDevice(String),
+    /// CUDA was asked for but is not usable.
+    #[error("CUDA device {requested} requested, but {available} CUDA device(s) are available")]
+    CudaUnavailable {
+        /// The index asked for.
+        requested: usize,
+        /// How many devices libtorch sees.
+        available: usize,
+    },
+    /// A frame description does not match the buffer or the supported formats.
+    #[error("invalid frame: {0}")]
+    Frame(String),
+    /// Style weights are empty, negative or sum to zero.
+    #[error("invalid style weights: {0}")]
+    StyleWeights(String),
+    /// libtorch reported an error (shape mismatch, out of memory, ...). The message is libtorch's
+    /// first line, without its C++ backtrace.
+    #[error("libtorch: {0}")]
+    Torch(String),
+}
+
+impl From<tch::TchError> for Error {
+    fn from(err: tch::TchError) -> Self {
+        let text = match err {
+            tch::TchError::Torch(msg) => msg,
+            other => other.to_string(),
+        };
+        let first = text
+            .split("\nException raised from")
+            .next()
+            .unwrap_or_default();
+        Error::Torch(first.lines().next().unwrap_or_default().to_owned())
+    }
+}
+
+/// Result alias for the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

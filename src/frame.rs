@@ -1,0 +1,353 @@
+//! Conversion between packed 8-bit frames in host memory and normalised float tensors on a device.
+//!
+//! Each direction touches host memory exactly once: the upload wraps the caller's bytes without
+//! copying and moves them to the device in one transfer; everything else (channel reordering,
+//! normalisation, NCHW layout) happens on the device. The download writes straight into the
+//! caller's (possibly padded) rows with one strided copy.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The packed 8-bit pixel layouts the converter handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PixelLayout {
+    /// R, G, B.
+    Rgb,
+    /// B, G, R.
+    Bgr,
+    /// R, G, B, alpha.
+    Rgba,
+    /// B, G, R, alpha.
+    Bgra,
+    /// R, G, B, padding.
+    Rgbx,
+    /// B, G, R, padding.
+    Bgrx,
+}
+
+impl PixelLayout {
+    /// Every supported layout.
+    pub const ALL: [PixelLayout; 6] = [
+        Self::Rgb,
+        Self::Bgr,
+        Self::Rgba,
+        Self::Bgra,
+        Self::Rgbx,
+        Self::Bgrx,
+    ];
+
+    /// Bytes per pixel.
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Rgb | Self::Bgr => 3,
+            _ => 4,
+        }
+    }
+
+    /// Whether the colour bytes are stored blue first.
+    pub fn is_bgr(self) -> bool {
+        matches!(self, Self::Bgr | Self::Bgra | Self::Bgrx)
+    }
+}
+
+/// Geometry of one packed frame in host memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLayout {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from the start of one row to the start of the next (at least `width * channels`).
+    pub stride: usize,
+    /// The pixel layout.
+    pub pixels: PixelLayout,
+}
+
+impl FrameLayout {
+    /// A tightly packed frame (stride = width * channels).
+    pub fn packed(width: usize, height: usize, pixels: PixelLayout) -> Self {
+        Self {
+            width,
+            height,
+            stride: width * pixels.channels(),
+            pixels,
+        }
+    }
+
+    /// The number of bytes a buffer must have at least.
+    pub fn min_len(&self) -> usize {
+        if self.height == 0 {
+            return 0;
+        }
+        (self.height - 1) * self.stride + self.width * self.pixels.channels()
+    }
+
+    fn check(&self, len: usize) -> Result<()> {
+        let row = self.width * self.pixels.channels();
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::Frame(format!(
+                "empty frame {}x{}",
+                self.width, self.height
+            )));
+        }
+        if self.stride < row {
+            return Err(Error::Frame(format!(
+                "stride {} < row size {row}",
+                self.stride
+            )));
+        }
+        if len < self.min_len() {
+            return Err(Error::Frame(format!(
+                "buffer of {len} bytes, {}x{} {:?} with stride {} needs {}",
+                self.width,
+                self.height,
+                self.pixels,
+                self.stride,
+                self.min_len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn dims(&self) -> ([i64; 3], [i64; 3]) {
+        let c = self.pixels.channels() as i64;
+        (
+            [self.height as i64, self.width as i64, c],
+            [self.stride as i64, c, 1],
+        )
+    }
+}
+
+/// A frame on the device: RGB as (1, 3, H, W) floats in [0, 1], plus the untouched fourth byte
+/// of each pixel (alpha or padding) as (H, W, 1) u8 for four-byte layouts.
+#[derive(Debug)]
+pub struct DeviceFrame {
+    /// RGB, (1, 3, H, W), in the requested float kind.
+    pub rgb: Tensor,
+    /// The fourth byte of every pixel, kept to be written back unchanged.
+    pub extra: Option<Tensor>,
+}
+
+fn rgb_order(pixels: PixelLayout, device: Device) -> Result<Option<Tensor>> {
+    Ok(if pixels.is_bgr() {
+        Some(Tensor::f_from_slice(&[2i64, 1, 0])?.f_to(device)?)
+    } else {
+        None
+    })
+}
+
+/// Moves a packed frame to `device` as normalised float RGB, with one host-to-device transfer.
+pub fn upload(
+    data: &[u8],
+    layout: &FrameLayout,
+    device: Device,
+    kind: Kind,
+) -> Result<DeviceFrame> {
+    layout.check(data.len())?;
+    let (size, strides) = layout.dims();
+    // SAFETY: `check` guarantees that every element addressed by size/strides lies inside `data`,
+    // and the view is dropped before this function returns: everything kept is a fresh tensor
+    // (`to_dtype` to float allocates, and `extra` is copied on the CPU).
+    let host =
+        unsafe { Tensor::f_from_blob(data.as_ptr(), &size, &strides, Kind::Uint8, Device::Cpu)? };
+    let on_device = host.f_to_device_(device, Kind::Uint8, false, false)?;
+    let chw = on_device.f_permute([2, 0, 1])?;
+    let mut rgb = chw.f_narrow(0, 0, 3)?;
+    if let Some(order) = rgb_order(layout.pixels, device)? {
+        rgb = rgb.f_index_select(0, &order)?;
+    }
+    let rgb = rgb
+        .f_to_dtype(kind, false, true)?
+        .f_div_scalar(255.0)?
+        .f_unsqueeze(0)?
+        .f_contiguous()?;
+    let extra = if layout.pixels.channels() == 4 {
+        let fourth = on_device.f_narrow(2, 3, 1)?;
+        // On the CPU `on_device` aliases the caller's buffer: take a copy we own.
+        Some(if device == Device::Cpu {
+            let mut owned = fourth.f_zeros_like()?;
+            owned.f_copy_(&fourth)?;
+            owned
+        } else {
+            fourth
+        })
+    } else {
+        None
+    };
+    Ok(DeviceFrame { rgb, extra })
+}
+
+/// Converts RGB floats (1, 3, H, W) to u8 pixels, clamped and rounded, in the layout's channel
+/// order, still on the device: (H, W, channels).
+pub fn to_pixels(rgb: &Tensor, extra: Option<&Tensor>, pixels: PixelLayout) -> Result<Tensor> {
+    let device = rgb.device();
+    let mut chw = rgb
+        .f_squeeze_dim(0)?
+        .f_clamp(0.0, 1.0)?
+        .f_mul_scalar(255.0)?
+        .f_round()?
+        .f_to_dtype(Kind::Uint8, false, false)?;
+    if let Some(order) = rgb_order(pixels, device)? {
+        chw = chw.f_index_select(0, &order)?;
+    }
+    let hwc = chw.f_permute([1, 2, 0])?;
+    match (pixels.channels(), extra) {
+        (3, _) => Ok(hwc),
+        (4, Some(extra)) => Ok(Tensor::f_cat(&[&hwc, extra], 2)?),
+        (4, None) => {
+            let opaque = Tensor::f_full(
+                [hwc.size()[0], hwc.size()[1], 1],
+                255,
+                (Kind::Uint8, device),
+            )?;
+            Ok(Tensor::f_cat(&[&hwc, &opaque], 2)?)
+        }
+        _ => unreachable!("layouts have 3 or 4 channels"),
+    }
+}
+
+/// Writes RGB floats (1, 3, H, W) on any device into a packed host frame with one strided copy.
+/// `extra` (alpha or padding bytes from [`upload`]) is written back unchanged; without it,
+/// four-byte layouts get 255.
+pub fn download(
+    rgb: &Tensor,
+    extra: Option<&Tensor>,
+    out: &mut [u8],
+    layout: &FrameLayout,
+) -> Result<()> {
+    layout.check(out.len())?;
+    let size = rgb.size();
+    if size != [1, 3, layout.height as i64, layout.width as i64] {
+        return Err(Error::Frame(format!(
+            "tensor of shape {size:?} does not fit a {}x{} frame",
+            layout.width, layout.height
+        )));
+    }
+    let pixels = to_pixels(rgb, extra, layout.pixels)?;
+    let (size, strides) = layout.dims();
+    // SAFETY: `check` guarantees the strided view lies inside `out`, which we borrow mutably for
+    // the whole call; the view is only used as the destination of one copy and then dropped.
+    let mut dst = unsafe {
+        Tensor::f_from_blob(out.as_mut_ptr(), &size, &strides, Kind::Uint8, Device::Cpu)?
+    };
+    dst.f_copy_(&pixels)?;
+    Ok(())
+}
+
+/// Resizes (N, C, H, W) to `height` x `width` with bilinear filtering (antialiased when shrinking).
+pub fn resize(t: &Tensor, height: i64, width: i64) -> Result<Tensor> {
+    let size = t.size();
+    if size[2] == height && size[3] == width {
+        return Ok(t.shallow_clone());
+    }
+    let shrinking = height < size[2] || width < size[3];
+    Ok(if shrinking {
+        t.f_internal_upsample_bilinear2d_aa([height, width], false, None, None)?
+    } else {
+        t.f_upsample_bilinear2d([height, width], false, None, None)?
+    })
+}
+
+/// The size with the longest edge scaled to `longest` (aspect ratio kept, at least 1 pixel).
+pub fn fit_longest(height: i64, width: i64, longest: i64) -> (i64, i64) {
+    let scale = longest as f64 / height.max(width) as f64;
+    let h = ((height as f64 * scale).round() as i64).max(1);
+    let w = ((width as f64 * scale).round() as i64).max(1);
+    (h, w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 37 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn round_trip_is_exact_for_every_layout_and_padding() {
+        for pixels in PixelLayout::ALL {
+            for (w, h, pad) in [(5, 3, 0), (7, 4, 3), (16, 9, 64)] {
+                let stride = w * pixels.channels() + pad;
+                let layout = FrameLayout {
+                    width: w,
+                    height: h,
+                    stride,
+                    pixels,
+                };
+                let input = pattern(stride * h);
+                let frame = upload(&input, &layout, Device::Cpu, Kind::Float).unwrap();
+                assert_eq!(frame.rgb.size(), [1, 3, h as i64, w as i64]);
+                let mut out = vec![0xAAu8; stride * h];
+                download(&frame.rgb, frame.extra.as_ref(), &mut out, &layout).unwrap();
+                for y in 0..h {
+                    let row = y * stride;
+                    let n = w * pixels.channels();
+                    assert_eq!(
+                        &out[row..row + n],
+                        &input[row..row + n],
+                        "{pixels:?} {w}x{h}+{pad} row {y}"
+                    );
+                    // Row padding is never written.
+                    assert!(out[row + n..row + stride].iter().all(|&b| b == 0xAA));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_order_is_rgb_on_the_device() {
+        let bgr = [10u8, 20, 30];
+        let frame = upload(
+            &bgr,
+            &FrameLayout::packed(1, 1, PixelLayout::Bgr),
+            Device::Cpu,
+            Kind::Float,
+        )
+        .unwrap();
+        let v: Vec<f32> = Vec::try_from(frame.rgb.flatten(0, -1)).unwrap();
+        assert_eq!(v, [30.0 / 255.0, 20.0 / 255.0, 10.0 / 255.0]);
+        let rgba = [10u8, 20, 30, 40];
+        let frame = upload(
+            &rgba,
+            &FrameLayout::packed(1, 1, PixelLayout::Rgba),
+            Device::Cpu,
+            Kind::Float,
+        )
+        .unwrap();
+        let v: Vec<f32> = Vec::try_from(frame.rgb.flatten(0, -1)).unwrap();
+        assert_eq!(v, [10.0 / 255.0, 20.0 / 255.0, 30.0 / 255.0]);
+    }
+
+    #[test]
+    fn rejects_short_buffers_and_bad_strides() {
+        let layout = FrameLayout {
+            width: 4,
+            height: 2,
+            stride: 12,
+            pixels: PixelLayout::Rgb,
+        };
+        let err = upload(&[0u8; 23], &layout, Device::Cpu, Kind::Float).unwrap_err();
+        assert!(err.to_string().contains("needs 24"), "{err}");
+        let bad = FrameLayout {
+            stride: 8,
+            ..layout
+        };
+        assert!(upload(&[0u8; 64], &bad, Device::Cpu, Kind::Float).is_err());
+    }
+
+    #[test]
+    fn values_are_clamped_and_rounded() {
+        let t = Tensor::from_slice(&[-0.5f32, 0.5, 2.0]).view([1, 3, 1, 1]);
+        let mut out = [0u8; 3];
+        download(
+            &t,
+            None,
+            &mut out,
+            &FrameLayout::packed(1, 1, PixelLayout::Rgb),
+        )
+        .unwrap();
+        assert_eq!(out, [0, 128, 255]);
+    }
+}

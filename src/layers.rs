@@ -1,0 +1,48 @@
+//! The two building blocks both networks are made of.
+
+use tch::{Tensor, nn};
+
+use crate::error::Result;
+
+/// A 3x3 (or 1x1) convolution stored under pytorch-AdaIN's keys `<idx>.weight` / `<idx>.bias`,
+/// preceded by a 1-pixel reflection pad when it is 3x3.
+#[derive(Debug)]
+pub struct Conv {
+    conv: nn::Conv2D,
+    reflect_pad: bool,
+}
+
+impl Conv {
+    /// Creates the convolution under `vs / index`.
+    pub fn new(vs: &nn::Path, index: usize, c_in: i64, c_out: i64, kernel: i64) -> Self {
+        let conv = nn::conv2d(vs / index, c_in, c_out, kernel, Default::default());
+        Self {
+            conv,
+            reflect_pad: kernel == 3,
+        }
+    }
+
+    /// Pads (if 3x3) and convolves, without an activation.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let padded;
+        let input = if self.reflect_pad {
+            padded = x.f_reflection_pad2d([1, 1, 1, 1])?;
+            &padded
+        } else {
+            x
+        };
+        Ok(input.f_conv2d(
+            &self.conv.ws,
+            self.conv.bs.as_ref(),
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )?)
+    }
+
+    /// Pads, convolves and applies ReLU.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(x)?.f_relu()?)
+    }
+}

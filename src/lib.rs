@@ -1,0 +1,31 @@
+//! # adainstyle
+//!
+//! Arbitrary style transfer in real time with adaptive instance normalisation (Huang & Belongie,
+//! ICCV 2017) on libtorch. The library holds everything the GStreamer element, the examples and
+//! the trainer share: the normalised VGG-19 [`Encoder`] up to relu4_1, the [`Decoder`], [`adain`]
+//! and the channel statistics it uses, style loading and caching ([`StyleBank`]), colour
+//! preservation, conversion between packed video frames and device tensors ([`frame`]), device
+//! selection ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose keys match pytorch-AdaIN's.
+
+pub mod adain;
+pub mod color;
+pub mod decoder;
+pub mod device;
+pub mod encoder;
+pub mod error;
+pub mod frame;
+pub mod image_io;
+mod layers;
+pub mod model;
+pub mod style;
+pub mod weights;
+
+pub use adain::{Stats, adain, adain_mix, mean_std};
+pub use color::PreserveColor;
+pub use decoder::Decoder;
+pub use device::DeviceSpec;
+pub use encoder::{Encoder, Features};
+pub use error::{Error, Result};
+pub use frame::{DeviceFrame, FrameLayout, PixelLayout};
+pub use model::{Pretrained, StylizeOptions, Stylizer};
+pub use style::{StyleBank, StyleSpec};

@@ -1,0 +1,174 @@
+//! Networks with their weights, and the whole stylisation of one image.
+
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::adain::{self, Stats};
+use crate::color::{self, PreserveColor};
+use crate::decoder::Decoder;
+use crate::encoder::{DOWNSAMPLING, Encoder};
+use crate::error::Result;
+use crate::frame;
+use crate::weights;
+
+/// A network together with the variable store that owns its weights.
+#[derive(Debug)]
+pub struct Pretrained<T> {
+    /// The weights.
+    pub vs: nn::VarStore,
+    /// The network built on them.
+    pub net: T,
+}
+
+impl<T> Pretrained<T> {
+    /// Builds the network with `build`, loads `path` into it (checking every key and shape), and
+    /// moves it to `device` in `kind`. Gradients are off: these are inference weights.
+    pub fn load(
+        path: &Path,
+        device: Device,
+        kind: Kind,
+        build: impl FnOnce(&nn::Path) -> T,
+    ) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let net = build(&vs.root());
+        weights::load_into(&vs, path)?;
+        vs.freeze();
+        vs.set_device(device);
+        vs.set_kind(kind);
+        Ok(Self { vs, net })
+    }
+}
+
+impl Pretrained<Encoder> {
+    /// Loads an encoder checkpoint (pytorch-AdaIN `vgg` keys 0..29).
+    pub fn encoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        Self::load(path, device, kind, Encoder::new)
+    }
+
+    /// The relu4_1 statistics of a style image (1, 3, H, W) in [0, 1].
+    pub fn style_stats(&self, image: &Tensor) -> Result<Stats> {
+        let _guard = tch::no_grad_guard();
+        let x = image.f_to_device_(self.vs.device(), self.vs.kind(), false, false)?;
+        adain::mean_std(&self.net.relu4_1(&x)?)
+    }
+}
+
+impl Pretrained<Decoder> {
+    /// Loads a decoder checkpoint (pytorch-AdaIN `decoder` keys).
+    pub fn decoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        Self::load(path, device, kind, Decoder::new)
+    }
+}
+
+/// Per-call options of [`Stylizer::stylize`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StylizeOptions {
+    /// 1 = full style, 0 = the content reconstructed.
+    pub alpha: f64,
+    /// Longest edge the network runs at (0 = the input's own size).
+    pub processing_size: i64,
+    /// Colour preservation applied to the output (only `Luminance` acts here; `Coral` acts on the
+    /// style image before its statistics are computed, see [`crate::style`]).
+    pub preserve_color: PreserveColor,
+}
+
+impl Default for StylizeOptions {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            processing_size: 0,
+            preserve_color: PreserveColor::None,
+        }
+    }
+}
+
+/// Encoder + AdaIN + decoder on one device: the whole per-frame computation.
+#[derive(Debug)]
+pub struct Stylizer {
+    /// The encoder (also used to compute style statistics).
+    pub encoder: Pretrained<Encoder>,
+    /// The decoder.
+    pub decoder: Pretrained<Decoder>,
+}
+
+impl Stylizer {
+    /// Loads both checkpoints onto `device`; `half` runs them in fp16 (CUDA only: ignored on the
+    /// CPU, where fp16 convolutions are slow or unsupported).
+    pub fn load(encoder: &Path, decoder: &Path, device: Device, half: bool) -> Result<Self> {
+        let kind = Self::kind_for(device, half);
+        Ok(Self {
+            encoder: Pretrained::encoder(encoder, device, kind)?,
+            decoder: Pretrained::decoder(decoder, device, kind)?,
+        })
+    }
+
+    /// The float kind the networks run in for a device and a `half` request.
+    pub fn kind_for(device: Device, half: bool) -> Kind {
+        if half && device.is_cuda() {
+            Kind::Half
+        } else {
+            Kind::Float
+        }
+    }
+
+    /// The device the networks live on.
+    pub fn device(&self) -> Device {
+        self.decoder.vs.device()
+    }
+
+    /// The float kind the networks run in.
+    pub fn kind(&self) -> Kind {
+        self.decoder.vs.kind()
+    }
+
+    /// Stylises `content` (1, 3, H, W) in [0, 1], on the stylizer's device and kind, with the
+    /// style statistics `style`. Returns (1, 3, H, W), not clamped. Any size works: the network
+    /// runs on a reflection-padded multiple of 8 (or at `processing_size`) and the result is
+    /// cropped or resized back.
+    pub fn stylize(
+        &self,
+        content: &Tensor,
+        style: &Stats,
+        opts: &StylizeOptions,
+    ) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let size = content.size();
+        let (h, w) = (size[2], size[3]);
+        let resized = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
+            let (ph, pw) = frame::fit_longest(h, w, opts.processing_size);
+            frame::resize(content, ph, pw)?
+        } else {
+            content.shallow_clone()
+        };
+        let out = self.stylize_native(&resized, style, opts.alpha)?;
+        let out = frame::resize(&out, h, w)?;
+        match opts.preserve_color {
+            PreserveColor::Luminance => color::transfer_luminance(&out, content),
+            _ => Ok(out),
+        }
+    }
+
+    /// Encoder, AdaIN and decoder at the input's own size (padded to a multiple of 8).
+    fn stylize_native(&self, content: &Tensor, style: &Stats, alpha: f64) -> Result<Tensor> {
+        let size = content.size();
+        let (h, w) = (size[2], size[3]);
+        let (pad_h, pad_w) = (pad_to(h), pad_to(w));
+        let padded = if pad_h == 0 && pad_w == 0 {
+            content.shallow_clone()
+        } else if pad_h < h && pad_w < w {
+            content.f_reflection_pad2d([0, pad_w, 0, pad_h])?
+        } else {
+            content.f_replication_pad2d([0, pad_w, 0, pad_h])?
+        };
+        let features = self.encoder.net.relu4_1(&padded)?;
+        let target = adain::adain_mix(&features, style, alpha)?;
+        let decoded = self.decoder.net.forward(&target)?;
+        Ok(decoded.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?)
+    }
+}
+
+/// Padding that brings `n` up to a multiple of the encoder's downsampling factor.
+fn pad_to(n: i64) -> i64 {
+    (DOWNSAMPLING - n % DOWNSAMPLING) % DOWNSAMPLING
+}
