@@ -9,6 +9,7 @@
 
 pub mod adain;
 pub mod color;
+pub mod data;
 pub mod decoder;
 pub mod device;
 pub mod encoder;

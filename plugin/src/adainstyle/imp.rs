@@ -1,0 +1,710 @@
+//! Implementation of the `adainstyle` element.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Instant;
+
+use adainstyle::frame::{self, FrameLayout, PixelLayout};
+use adainstyle::{
+    DeviceSpec, PreserveColor, Pretrained, Stats, StyleBank, StyleSpec, StylizeOptions, Stylizer,
+    data,
+};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use super::worker::{StyleRequest, StyleWorker};
+
+const DEFAULT_ALPHA: f64 = 1.0;
+const DEFAULT_STYLE_SIZE: u32 = 512;
+const DEFAULT_PROCESSING_SIZE: u32 = 0;
+const DEFAULT_DEVICE: &str = "auto";
+const DEFAULT_HALF: bool = false;
+const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
+const DEFAULT_THREADS: u32 = 0;
+/// With CORAL colour preservation, the style is recoloured to the content every this many frames.
+const CORAL_EVERY_FRAMES: u64 = 30;
+/// Longest edge of the content thumbnail used for CORAL.
+const CORAL_THUMBNAIL: i64 = 128;
+
+/// How the content's colours are kept (property `preserve-color`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAdainStylePreserveColor")]
+pub enum PreserveColorMode {
+    /// The output takes the style's colours.
+    #[default]
+    #[enum_value(name = "None: take the style's colours", nick = "none")]
+    None = 0,
+    /// The style image is recoloured to the content's colour statistics (CORAL).
+    #[enum_value(name = "CORAL: recolour the style to the content", nick = "coral")]
+    Coral = 1,
+    /// Only luminance is stylised; the content's chrominance is kept.
+    #[enum_value(name = "Luminance: keep the content's chrominance", nick = "luminance")]
+    Luminance = 2,
+}
+
+impl From<PreserveColorMode> for PreserveColor {
+    fn from(mode: PreserveColorMode) -> Self {
+        match mode {
+            PreserveColorMode::None => PreserveColor::None,
+            PreserveColorMode::Coral => PreserveColor::Coral,
+            PreserveColorMode::Luminance => PreserveColor::Luminance,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    style: String,
+    style_size: u32,
+    alpha: f64,
+    preserve_color: PreserveColorMode,
+    processing_size: u32,
+    device: String,
+    half: bool,
+    encoder: String,
+    decoder: String,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let shipped = |rel: &str| data::find(rel).to_string_lossy().into_owned();
+        Self {
+            style: shipped(data::DEFAULT_STYLE),
+            style_size: DEFAULT_STYLE_SIZE,
+            alpha: DEFAULT_ALPHA,
+            preserve_color: DEFAULT_PRESERVE_COLOR,
+            processing_size: DEFAULT_PROCESSING_SIZE,
+            device: DEFAULT_DEVICE.into(),
+            half: DEFAULT_HALF,
+            encoder: shipped(data::ENCODER),
+            decoder: shipped(data::DECODER),
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+/// What `start()` builds: the networks on their device, and the style in use.
+struct State {
+    stylizer: Stylizer,
+    style: Stats,
+    layout: Option<FrameLayout>,
+}
+
+/// Figures readable as properties while streaming, kept outside the state lock.
+#[derive(Default)]
+struct Figures {
+    frames: AtomicU64,
+    last_ns: AtomicU64,
+    total_ns: AtomicU64,
+}
+
+/// The element.
+#[derive(Default)]
+pub struct AdainStyle {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    worker: Mutex<Option<StyleWorker>>,
+    figures: Figures,
+    active_device: Mutex<String>,
+}
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "adainstyle",
+        gst::DebugColorFlags::empty(),
+        Some("AdaIN arbitrary style transfer"),
+    )
+});
+
+#[glib::object_subclass]
+impl ObjectSubclass for AdainStyle {
+    const NAME: &'static str = "GstAdainStyle";
+    type Type = super::AdainStyle;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for AdainStyle {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("style")
+                    .nick("Style")
+                    .blurb(
+                        "Style image path, or several blended as PATH:WEIGHT,PATH:WEIGHT; \
+                         default: the shipped style. Changing it while PLAYING swaps styles \
+                         without stalling frames",
+                    )
+                    .default_value(Some(Settings::default().style.as_str()))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("style-size")
+                    .nick("Style size")
+                    .blurb("Longest edge the style image is resized to before encoding (0 = as is)")
+                    .maximum(8192)
+                    .default_value(DEFAULT_STYLE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("alpha")
+                    .nick("Alpha")
+                    .blurb("Strength of the style: 1 = full style, 0 = the content reconstructed")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_ALPHA)
+                    .mutable_playing()
+                    .controllable()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("preserve-color", DEFAULT_PRESERVE_COLOR)
+                    .nick("Preserve colour")
+                    .blurb("Keep the content's colours: none, coral (recolour the style) or luminance")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("processing-size")
+                    .nick("Processing size")
+                    .blurb(
+                        "Longest edge the network runs at (0 = the input's own size); the output \
+                         always has the input's size",
+                    )
+                    .maximum(8192)
+                    .default_value(DEFAULT_PROCESSING_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("device")
+                    .nick("Device")
+                    .blurb("Where the network runs: auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+                    .default_value(Some(DEFAULT_DEVICE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("half")
+                    .nick("Half precision")
+                    .blurb("Run the network in fp16 on CUDA (ignored on the CPU)")
+                    .default_value(DEFAULT_HALF)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("encoder")
+                    .nick("Encoder weights")
+                    .blurb("Normalised VGG-19 safetensors (pytorch-AdaIN keys); default: the shipped one")
+                    .default_value(Some(Settings::default().encoder.as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("decoder")
+                    .nick("Decoder weights")
+                    .blurb("AdaIN decoder safetensors (pytorch-AdaIN keys); default: the shipped one")
+                    .default_value(Some(Settings::default().decoder.as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("CPU threads")
+                    .blurb("Threads libtorch uses on the CPU (0 = libtorch's default, one per core)")
+                    .maximum(1024)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("active-device")
+                    .nick("Active device")
+                    .blurb("The device the network runs on once started")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecDouble::builder("last-inference-ms")
+                    .nick("Last inference time")
+                    .blurb("Milliseconds the last frame took, upload to download")
+                    .minimum(0.0)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecDouble::builder("mean-inference-ms")
+                    .nick("Mean inference time")
+                    .blurb("Mean milliseconds per frame since the element started")
+                    .minimum(0.0)
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("frames-processed")
+                    .nick("Frames processed")
+                    .blurb("Frames stylised since the element started")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        match pspec.name() {
+            "style" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                let text = text.unwrap_or_else(|| Settings::default().style);
+                // A malformed list is reported now; a missing or corrupt file is reported when
+                // it is loaded (at start, or by the style worker while playing).
+                let spec = match text.parse::<StyleSpec>() {
+                    Ok(spec) => spec,
+                    Err(err) => {
+                        drop(settings);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Settings,
+                            ["Style `{text}`: {err}; keeping the previous style"]
+                        );
+                        return;
+                    }
+                };
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing style from {} to {}",
+                    settings.style,
+                    text
+                );
+                settings.style = text;
+                let style_size = settings.style_size as i64;
+                drop(settings);
+                self.request_style(spec, style_size, None);
+            }
+            "style-size" => {
+                let size = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing style-size from {} to {}",
+                    settings.style_size,
+                    size
+                );
+                settings.style_size = size;
+                let style = settings.style.clone();
+                drop(settings);
+                if let Ok(spec) = style.parse() {
+                    self.request_style(spec, size as i64, None);
+                }
+            }
+            "alpha" => {
+                let alpha = value.get().expect("type checked upstream");
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Changing alpha from {} to {}",
+                    settings.alpha,
+                    alpha
+                );
+                settings.alpha = alpha;
+            }
+            "preserve-color" => {
+                let mode = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing preserve-color from {:?} to {:?}",
+                    settings.preserve_color,
+                    mode
+                );
+                let was_coral = settings.preserve_color == PreserveColorMode::Coral;
+                settings.preserve_color = mode;
+                let (style, size) = (settings.style.clone(), settings.style_size as i64);
+                drop(settings);
+                // Leaving CORAL: go back to the style's own colours.
+                if was_coral && mode != PreserveColorMode::Coral {
+                    if let Ok(spec) = style.parse() {
+                        self.request_style(spec, size, None);
+                    }
+                }
+            }
+            "processing-size" => {
+                let size = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing processing-size from {} to {}",
+                    settings.processing_size,
+                    size
+                );
+                settings.processing_size = size;
+            }
+            "device" => {
+                let device: Option<String> = value.get().expect("type checked upstream");
+                settings.device = device.unwrap_or_else(|| DEFAULT_DEVICE.into());
+            }
+            "half" => settings.half = value.get().expect("type checked upstream"),
+            "encoder" => {
+                let path: Option<String> = value.get().expect("type checked upstream");
+                settings.encoder = path.unwrap_or_else(|| Settings::default().encoder);
+            }
+            "decoder" => {
+                let path: Option<String> = value.get().expect("type checked upstream");
+                settings.decoder = path.unwrap_or_else(|| Settings::default().decoder);
+            }
+            "threads" => settings.threads = value.get().expect("type checked upstream"),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        let frames = self.figures.frames.load(Ordering::Relaxed);
+        match pspec.name() {
+            "style" => settings.style.to_value(),
+            "style-size" => settings.style_size.to_value(),
+            "alpha" => settings.alpha.to_value(),
+            "preserve-color" => settings.preserve_color.to_value(),
+            "processing-size" => settings.processing_size.to_value(),
+            "device" => settings.device.to_value(),
+            "half" => settings.half.to_value(),
+            "encoder" => settings.encoder.to_value(),
+            "decoder" => settings.decoder.to_value(),
+            "threads" => settings.threads.to_value(),
+            "active-device" => lock(&self.active_device).to_value(),
+            "last-inference-ms" => {
+                (self.figures.last_ns.load(Ordering::Relaxed) as f64 / 1e6).to_value()
+            }
+            "mean-inference-ms" => {
+                let total = self.figures.total_ns.load(Ordering::Relaxed) as f64;
+                (if frames == 0 {
+                    0.0
+                } else {
+                    total / frames as f64 / 1e6
+                })
+                .to_value()
+            }
+            "frames-processed" => frames.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for AdainStyle {}
+
+impl ElementImpl for AdainStyle {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "AdaIN style transfer",
+                "Filter/Effect/Video",
+                "Restyles video with any style image in real time (AdaIN, Huang & Belongie 2017) on libtorch",
+                "adainstyle developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(SUPPORTED_FORMATS.iter().map(|(f, _)| *f))
+                .width_range(16..=i32::MAX)
+                .height_range(16..=i32::MAX)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid pad template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid pad template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+/// The raw video formats the element accepts, and how their bytes are laid out.
+const SUPPORTED_FORMATS: [(gst_video::VideoFormat, PixelLayout); 6] = [
+    (gst_video::VideoFormat::Rgbx, PixelLayout::Rgbx),
+    (gst_video::VideoFormat::Bgrx, PixelLayout::Bgrx),
+    (gst_video::VideoFormat::Rgba, PixelLayout::Rgba),
+    (gst_video::VideoFormat::Bgra, PixelLayout::Bgra),
+    (gst_video::VideoFormat::Rgb, PixelLayout::Rgb),
+    (gst_video::VideoFormat::Bgr, PixelLayout::Bgr),
+];
+
+impl BaseTransformImpl for AdainStyle {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let device_spec: DeviceSpec = settings
+            .device
+            .parse()
+            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ["{err}"]))?;
+        let device = device_spec.resolve().map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["Device `{}`: {err}", settings.device]
+            )
+        })?;
+        if device_spec == DeviceSpec::Auto && device == tch::Device::Cpu {
+            gst::info!(
+                CAT,
+                imp = self,
+                "device=auto: no CUDA device found, running on the CPU"
+            );
+        }
+        if settings.half && !device.is_cuda() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "half=true is only used on CUDA; running in fp32 on the CPU"
+            );
+        }
+        if settings.threads > 0 {
+            tch::set_num_threads(settings.threads as i32);
+        }
+        let load_error = |what: &str, err: adainstyle::Error| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ["Cannot load the {what}: {err}"]
+            )
+        };
+        let stylizer = Stylizer::load(
+            settings.encoder.as_ref(),
+            settings.decoder.as_ref(),
+            device,
+            settings.half,
+        )
+        .map_err(|err| load_error("model", err))?;
+        let spec: StyleSpec = settings.style.parse().map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["Style `{}`: {err}", settings.style]
+            )
+        })?;
+        // The style worker has its own encoder so that it never waits for a frame in flight.
+        let style_encoder = Pretrained::encoder(settings.encoder.as_ref(), device, stylizer.kind())
+            .map_err(|err| load_error("encoder", err))?;
+        let mut bank = StyleBank::new();
+        let style = bank
+            .stats(&style_encoder, &spec, settings.style_size as i64, None)
+            .map_err(|err| load_error("style image", err))?;
+        let weak = self.obj().downgrade();
+        let worker = StyleWorker::spawn(
+            style_encoder,
+            bank,
+            Box::new(move |spec, err| {
+                if let Some(element) = weak.upgrade() {
+                    gst::element_warning!(
+                        element,
+                        gst::ResourceError::OpenRead,
+                        ["Cannot use style `{spec}`: {err}; keeping the previous style"]
+                    );
+                }
+            }),
+        )
+        .map_err(|err| {
+            gst::error_msg!(
+                gst::CoreError::Thread,
+                ["Cannot start the style thread: {err}"]
+            )
+        })?;
+        *lock(&self.active_device) = format!("{device:?}");
+        gst::info!(
+            CAT,
+            imp = self,
+            "Started on {device:?} ({:?}) with style {spec}",
+            stylizer.kind()
+        );
+        for counter in [
+            &self.figures.frames,
+            &self.figures.last_ns,
+            &self.figures.total_ns,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *lock(&self.worker) = Some(worker);
+        *lock(&self.state) = Some(State {
+            stylizer,
+            style,
+            layout: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Join the worker first: it may still be encoding a style.
+        lock(&self.worker).take();
+        lock(&self.state).take();
+        gst::info!(CAT, imp = self, "Stopped");
+        Ok(())
+    }
+
+    fn before_transform(&self, inbuf: &gst::BufferRef) {
+        // Let a GstController drive `alpha` (and any other controllable property).
+        let segment = self.obj().segment();
+        let stream_time = segment
+            .downcast_ref::<gst::format::Time>()
+            .and_then(|seg| seg.to_stream_time(inbuf.pts()?));
+        if let Some(time) = stream_time {
+            let _ = self.obj().sync_values(time);
+        }
+    }
+}
+
+impl VideoFilterImpl for AdainStyle {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        let pixels = pixel_layout(in_info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "Unsupported input caps {incaps}"))?;
+        if in_info.format() != out_info.format()
+            || in_info.width() != out_info.width()
+            || in_info.height() != out_info.height()
+        {
+            return Err(gst::loggable_error!(
+                CAT,
+                "Output caps {outcaps} differ from input caps {incaps}"
+            ));
+        }
+        let mut state = lock(&self.state);
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "Caps set before the element started"))?;
+        state.layout = Some(FrameLayout {
+            width: in_info.width() as usize,
+            height: in_info.height() as usize,
+            stride: in_info.stride()[0] as usize,
+            pixels,
+        });
+        gst::debug!(CAT, imp = self, "Configured for {incaps}");
+        Ok(())
+    }
+
+    fn transform_frame(
+        &self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (opts, coral) = {
+            let settings = lock(&self.settings);
+            let opts = StylizeOptions {
+                alpha: settings.alpha,
+                processing_size: settings.processing_size as i64,
+                preserve_color: settings.preserve_color.into(),
+            };
+            let coral = (settings.preserve_color == PreserveColorMode::Coral)
+                .then(|| (settings.style.clone(), settings.style_size as i64));
+            (opts, coral)
+        };
+        let mut state = lock(&self.state);
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if let Some((spec, stats)) = lock(&self.worker)
+            .as_ref()
+            .and_then(StyleWorker::take_ready)
+        {
+            gst::info!(CAT, imp = self, "Now using style {spec}");
+            state.style = stats;
+        }
+        let layout = state.layout.ok_or(gst::FlowError::NotNegotiated)?;
+        let in_layout = FrameLayout {
+            stride: inframe.plane_stride()[0] as usize,
+            ..layout
+        };
+        let out_layout = FrameLayout {
+            stride: outframe.plane_stride()[0] as usize,
+            ..layout
+        };
+        let frame_no = self.figures.frames.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let result = (|| -> adainstyle::Result<()> {
+            let input = inframe
+                .plane_data(0)
+                .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
+            let uploaded = frame::upload(
+                input,
+                &in_layout,
+                state.stylizer.device(),
+                state.stylizer.kind(),
+            )?;
+            let stylized = state.stylizer.stylize(&uploaded.rgb, &state.style, &opts)?;
+            if let Some((style, size)) = &coral {
+                self.maybe_recolour_style(frame_no, &uploaded.rgb, style, *size)?;
+            }
+            let output = outframe
+                .plane_data_mut(0)
+                .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
+            frame::download(&stylized, uploaded.extra.as_ref(), output, &out_layout)
+        })();
+        if let Err(err) = result {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ["Style transfer failed: {err}"]
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let elapsed = started.elapsed().as_nanos() as u64;
+        self.figures.last_ns.store(elapsed, Ordering::Relaxed);
+        self.figures.total_ns.fetch_add(elapsed, Ordering::Relaxed);
+        self.figures.frames.fetch_add(1, Ordering::Relaxed);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl AdainStyle {
+    /// Asks the style worker for new statistics; before `start()` the settings alone are updated
+    /// and `start()` loads the style.
+    fn request_style(&self, spec: StyleSpec, style_size: i64, coral_to: Option<tch::Tensor>) {
+        if let Some(worker) = lock(&self.worker).as_ref() {
+            worker.request(StyleRequest {
+                spec,
+                style_size,
+                coral_to,
+            });
+        }
+    }
+
+    /// With CORAL colour preservation: every few frames, and only while the worker is idle, sends
+    /// a thumbnail of the content so the style is recoloured to the current scene.
+    fn maybe_recolour_style(
+        &self,
+        frame_no: u64,
+        content: &tch::Tensor,
+        style: &str,
+        size: i64,
+    ) -> adainstyle::Result<()> {
+        if frame_no % CORAL_EVERY_FRAMES != 0
+            || lock(&self.worker).as_ref().is_none_or(StyleWorker::is_busy)
+        {
+            return Ok(());
+        }
+        let Ok(spec) = style.parse::<StyleSpec>() else {
+            return Ok(());
+        };
+        let dims = content.size();
+        let (h, w) =
+            frame::fit_longest(dims[2], dims[3], CORAL_THUMBNAIL.min(dims[2].max(dims[3])));
+        let thumb = frame::resize(content, h, w)?.f_to_device_(
+            tch::Device::Cpu,
+            tch::Kind::Float,
+            false,
+            false,
+        )?;
+        self.request_style(spec, size, Some(thumb));
+        Ok(())
+    }
+}
+
+fn pixel_layout(format: gst_video::VideoFormat) -> Option<PixelLayout> {
+    SUPPORTED_FORMATS
+        .iter()
+        .find(|(f, _)| *f == format)
+        .map(|(_, p)| *p)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,30 @@
+//! The `adainstyle` element: stylises raw RGB video frames with any style image.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! videoconvert ! adainstyle style=starry.jpg alpha=0.8 \
+//!     ! videoconvert ! autovideosink
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod worker;
+
+pub use imp::PreserveColorMode;
+
+glib::wrapper! {
+    /// The `adainstyle` element (a `GstVideoFilter`).
+    pub struct AdainStyle(ObjectSubclass<imp::AdainStyle>)
+        @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Registers the element with `plugin`.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "adainstyle",
+        gst::Rank::NONE,
+        AdainStyle::static_type(),
+    )
+}

@@ -1,0 +1,99 @@
+//! Computes style statistics off the streaming thread, so that changing the style while PLAYING
+//! never stalls a frame: frames keep the previous style until the new statistics are ready.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use adainstyle::{Encoder, Error, Pretrained, Stats, StyleBank, StyleSpec};
+use tch::Tensor;
+
+/// One request: the styles, the size they are encoded at and, for CORAL colour preservation, a
+/// small CPU copy of a recent content frame whose colours the styles are recoloured to.
+pub struct StyleRequest {
+    /// The styles and their weights.
+    pub spec: StyleSpec,
+    /// Longest edge the style images are resized to before encoding (0 = as is).
+    pub style_size: i64,
+    /// Content thumbnail for CORAL, (1, 3, h, w) float on the CPU.
+    pub coral_to: Option<Tensor>,
+}
+
+/// Called with the request and the error when a style cannot be loaded.
+pub type ErrorSink = Box<dyn Fn(&StyleSpec, &Error) + Send + 'static>;
+
+/// A thread that owns its own copy of the encoder and a [`StyleBank`].
+pub struct StyleWorker {
+    tx: Option<mpsc::Sender<StyleRequest>>,
+    thread: Option<JoinHandle<()>>,
+    ready: Arc<Mutex<Option<(StyleSpec, Stats)>>>,
+    busy: Arc<AtomicBool>,
+}
+
+impl StyleWorker {
+    /// Starts the worker thread.
+    pub fn spawn(
+        encoder: Pretrained<Encoder>,
+        mut bank: StyleBank,
+        on_error: ErrorSink,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<StyleRequest>();
+        let ready = Arc::new(Mutex::new(None));
+        let busy = Arc::new(AtomicBool::new(false));
+        let (ready_w, busy_w) = (ready.clone(), busy.clone());
+        let thread = std::thread::Builder::new()
+            .name("adainstyle-style".into())
+            .spawn(move || {
+                while let Ok(mut req) = rx.recv() {
+                    // Only the newest request matters: skip the ones it supersedes.
+                    while let Ok(newer) = rx.try_recv() {
+                        req = newer;
+                    }
+                    match bank.stats(&encoder, &req.spec, req.style_size, req.coral_to.as_ref()) {
+                        Ok(stats) => *lock(&ready_w) = Some((req.spec, stats)),
+                        Err(err) => on_error(&req.spec, &err),
+                    }
+                    busy_w.store(false, Ordering::Release);
+                }
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            ready,
+            busy,
+        })
+    }
+
+    /// Queues a request; a newer request replaces any that has not started yet.
+    pub fn request(&self, req: StyleRequest) {
+        if let Some(tx) = &self.tx {
+            self.busy.store(true, Ordering::Release);
+            // The receiver only goes away when the thread ends, which only `drop` causes.
+            let _ = tx.send(req);
+        }
+    }
+
+    /// Whether a request is queued or being computed.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// The newest finished statistics, if any arrived since the last call.
+    pub fn take_ready(&self) -> Option<(StyleSpec, Stats)> {
+        lock(&self.ready).take()
+    }
+}
+
+impl Drop for StyleWorker {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
