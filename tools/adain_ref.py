@@ -1,0 +1,209 @@
+"""PyTorch reference of the adainstyle model (pytorch-AdaIN layout, key for key).
+
+Importable helper used by tools/make_encoder.py, tools/reference_outputs.py and
+tools/convert_pth.py; the Rust library must match it (see /work/shared/DESIGN.md).
+
+    encoder()   nn.Sequential 0..30: the normalised VGG-19 up to relu4_1
+    decoder()   nn.Sequential 0..28 mirroring the encoder
+    mean_std()  per-channel mean/std over H, W
+    adain()     adaptive instance normalisation
+    load_safetensors(), save_safetensors()
+
+Variance convention: mean_std() uses the *population* variance
+(unbiased=False, divide by H*W), matching the Rust library. pytorch-AdaIN's
+`calc_mean_std` uses torch.var's default (unbiased, divide by H*W-1); the two
+differ by a factor H*W/(H*W-1) inside the square root, i.e. < 0.1% for
+feature maps of 32x32 and more.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Encoder convs: Sequential index -> (in, out, kernel).
+ENCODER_CONVS = {0: (3, 3, 1), 2: (3, 64, 3), 5: (64, 64, 3), 9: (64, 128, 3),
+                 12: (128, 128, 3), 16: (128, 256, 3), 19: (256, 256, 3),
+                 22: (256, 256, 3), 25: (256, 256, 3), 29: (256, 512, 3)}
+ENCODER_POOLS = (7, 14, 27)
+# Taps: name -> index of the ReLU whose output it is.
+TAPS = {"relu1_1": 3, "relu2_1": 10, "relu3_1": 17, "relu4_1": 30}
+
+DECODER_CONVS = {1: (512, 256), 5: (256, 256), 8: (256, 256), 11: (256, 256),
+                 14: (256, 128), 18: (128, 128), 21: (128, 64), 25: (64, 64),
+                 28: (64, 3)}
+DECODER_UPSAMPLES = (3, 16, 23)
+
+# Caffe/ImageNet VGG input convention (BGR order, 0..255, minus these means).
+VGG_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def encoder() -> nn.Sequential:
+    """pytorch-AdaIN's `vgg` truncated after relu4_1 (indices 0..30).
+
+    0: 1x1 conv 3->3 (RGB in [0,1] -> BGR*255 - mean once weights are loaded),
+    then ReflectionPad2d(1) + 3x3 conv + ReLU blocks, MaxPool2d(2, 2, ceil_mode)
+    at 7, 14, 27."""
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
+    i = 1
+    while i <= 30:
+        if i in ENCODER_POOLS:
+            layers.append(nn.MaxPool2d(2, 2, 0, ceil_mode=True))
+            i += 1
+        elif i + 1 in ENCODER_CONVS:
+            cin, cout, k = ENCODER_CONVS[i + 1]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, k), nn.ReLU()]
+            i += 3
+        else:  # the ReLU right after conv 0
+            layers.append(nn.ReLU())
+            i += 1
+    seq = nn.Sequential(*layers)
+    assert len(seq) == 31
+    for idx, (cin, cout, k) in ENCODER_CONVS.items():
+        assert isinstance(seq[idx], nn.Conv2d) and seq[idx].weight.shape == (cout, cin, k, k)
+    return seq
+
+
+def decoder() -> nn.Sequential:
+    """pytorch-AdaIN's `decoder` (keys 1, 5, 8, 11, 14, 18, 21, 25, 28).
+
+    Every conv is 3x3 after ReflectionPad2d(1); ReLU after each conv except the
+    last (28); nearest x2 upsampling at 3, 16, 23."""
+    layers: list[nn.Module] = []
+    i = 0
+    while i <= 28:
+        if i in DECODER_UPSAMPLES:
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            i += 1
+        else:
+            cin, cout = DECODER_CONVS[i + 1]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+            i += 2
+            if i <= 28:
+                layers.append(nn.ReLU())
+                i += 1
+    seq = nn.Sequential(*layers)
+    assert len(seq) == 29
+    for idx, (cin, cout) in DECODER_CONVS.items():
+        assert isinstance(seq[idx], nn.Conv2d) and seq[idx].weight.shape == (cout, cin, 3, 3)
+    return seq
+
+
+def encode_taps(enc: nn.Sequential, x: torch.Tensor, taps=TAPS) -> dict[str, torch.Tensor]:
+    """Run the encoder once and return the requested taps (name -> tensor)."""
+    want = {idx: name for name, idx in taps.items()}
+    out = {}
+    for idx, layer in enumerate(enc):
+        x = layer(x)
+        if idx in want:
+            out[want[idx]] = x
+            if len(out) == len(want):
+                break
+    return out
+
+
+def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel mean and std over H, W, shaped (N, C, 1, 1).
+
+    std = sqrt(population variance + eps) (unbiased=False)."""
+    n, c = feat.shape[:2]
+    flat = feat.reshape(n, c, -1)
+    mean = flat.mean(dim=2)
+    var = flat.var(dim=2, unbiased=False)
+    return mean.reshape(n, c, 1, 1), (var + eps).sqrt().reshape(n, c, 1, 1)
+
+
+def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """AdaIN(c, s) = std_s * (c - mean_c) / std_c + mean_s (statistics per channel)."""
+    c_mean, c_std = mean_std(content, eps)
+    s_mean, s_std = mean_std(style, eps)
+    return (content - c_mean) / c_std * s_std + s_mean
+
+
+def stylize(enc, dec, content, style, alpha: float = 1.0) -> torch.Tensor:
+    """Full forward: t = alpha*adain(f(c), f(s)) + (1-alpha)*f(c); returns dec(t)."""
+    fc = encode_taps(enc, content, {"relu4_1": 30})["relu4_1"]
+    fs = encode_taps(enc, style, {"relu4_1": 30})["relu4_1"]
+    t = alpha * adain(fc, fs) + (1 - alpha) * fc
+    return dec(t)
+
+
+def _conv_keys(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in module.state_dict().items()}
+
+
+def load_safetensors(module: nn.Module, path: str, strict: bool = True) -> nn.Module:
+    """Load `<idx>.weight` / `<idx>.bias` tensors from a safetensors file.
+
+    With strict=True every parameter of `module` must be present with the same
+    shape and the file must not hold extra keys."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(path)
+    own = _conv_keys(module)
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    if strict and (missing or extra):
+        raise KeyError(f"{path}: missing keys {missing}, unexpected keys {extra}")
+    for k, v in tensors.items():
+        if k in own and own[k].shape != v.shape:
+            raise ValueError(f"{path}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    module.load_state_dict({k: v for k, v in tensors.items() if k in own}, strict=strict)
+    return module
+
+
+def save_safetensors(module_or_dict, path: str, metadata: dict[str, str] | None = None) -> None:
+    """Save parameters/tensors as fp32 contiguous tensors in safetensors format.
+
+    Written by hand (the format is an 8-byte little-endian header length, a JSON
+    header, then the raw little-endian data) so that the bytes are reproducible:
+    keys are sorted and the metadata is written in sorted order (the
+    `safetensors` package writes metadata in hash-map order, which varies from
+    run to run)."""
+    import json
+
+    sd = module_or_dict if isinstance(module_or_dict, dict) else module_or_dict.state_dict()
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = {k: str(metadata[k]) for k in sorted(metadata)}
+    blobs, offset = [], 0
+    for k in sorted(sd):
+        t = sd[k].detach().to(torch.float32).contiguous().cpu()
+        data = t.numpy().astype("<f4", copy=False).tobytes()
+        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as fh:
+        fh.write(len(h).to_bytes(8, "little"))
+        fh.write(h)
+        for data in blobs:
+            fh.write(data)
+
+
+def rgb_to_vgg_conv0() -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight (3,3,1,1) and bias of conv 0: RGB in [0,1] -> BGR*255 - mean."""
+    w = torch.zeros(3, 3, 1, 1)
+    for out_ch, in_ch in enumerate((2, 1, 0)):  # B <- R index 2, G <- 1, R <- 0
+        w[out_ch, in_ch, 0, 0] = 255.0
+    b = -torch.tensor(VGG_BGR_MEAN)
+    return w, b
+
+
+def _selftest() -> None:
+    enc, dec = encoder(), decoder()
+    x = torch.rand(1, 3, 45, 67)
+    taps = encode_taps(enc, x)
+    assert taps["relu4_1"].shape == (1, 512, 6, 9), taps["relu4_1"].shape  # ceil_mode pools
+    y = dec(taps["relu4_1"])
+    assert y.shape == (1, 3, 48, 72)
+    m, s = mean_std(taps["relu4_1"])
+    ref = taps["relu4_1"].reshape(1, 512, -1)
+    assert torch.allclose(s.flatten() ** 2 - 1e-5, ref.var(2, unbiased=False).flatten(), atol=1e-5)
+    print("adain_ref self-test ok")
+
+
+if __name__ == "__main__":
+    _selftest()
