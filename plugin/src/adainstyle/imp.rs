@@ -247,7 +247,7 @@ impl ObjectImpl for AdainStyle {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Settings,
-                            ["Style `{text}`: {err}; keeping the previous style"]
+                            ("Style `{text}`: {err}; keeping the previous style")
                         );
                         return;
                     }
@@ -437,7 +437,7 @@ impl BaseTransformImpl for AdainStyle {
         let device_spec: DeviceSpec = settings
             .device
             .parse()
-            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ["{err}"]))?;
+            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ("{err}")))?;
         let device = device_spec.resolve().map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
@@ -496,7 +496,7 @@ impl BaseTransformImpl for AdainStyle {
                     gst::element_warning!(
                         element,
                         gst::ResourceError::OpenRead,
-                        ["Cannot use style `{spec}`: {err}; keeping the previous style"]
+                        ("Cannot use style `{spec}`: {err}; keeping the previous style")
                     );
                 }
             }),
@@ -642,7 +642,7 @@ impl VideoFilterImpl for AdainStyle {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Failed,
-                ["Style transfer failed: {err}"]
+                ("Style transfer failed: {err}")
             );
             return Err(gst::FlowError::Error);
         }

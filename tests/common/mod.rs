@@ -1,0 +1,61 @@
+//! Helpers shared by the workspace integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use adainstyle::{Decoder, weights};
+use tch::{Device, nn};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adainstyle-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// The Python interpreter of the project venv (set up by scripts/setup.sh).
+pub fn python() -> PathBuf {
+    std::env::var_os("ADAINSTYLE_PYTHON")
+        .map(PathBuf::from)
+        .expect("ADAINSTYLE_PYTHON is not set: run scripts/setup.sh (make test does)")
+}
+
+/// Runs a project Python tool and panics with its output if it fails.
+pub fn run_python(args: &[&Path]) {
+    let out = Command::new(python())
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python {:?} failed:\n{}\n{}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes a seeded, randomly initialised decoder (same keys and shapes as a trained one).
+pub fn random_decoder(path: &Path, seed: i64) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _decoder = Decoder::new(&vs.root());
+    weights::save_atomic(&vs, path).expect("save random decoder");
+}
+
+/// The held-out data folder made by scripts/fetch-data.sh.
+pub fn heldout_dir() -> PathBuf {
+    let home = std::env::var_os("ADAINSTYLE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/adainstyle")
+        });
+    home.join("data/heldout")
+}
