@@ -58,7 +58,10 @@ fn source(spec: &str, width: u32, height: u32) -> Result<String> {
     Ok(match spec {
         "test" => format!("videotestsrc is-live=true pattern=ball ! {caps},framerate=30/1"),
         "camera" => format!("v4l2src ! videoconvert ! videoscale ! {caps}"),
-        s if s.starts_with("v4l2:") => format!("v4l2src device={} ! videoconvert ! videoscale ! {caps}", &s[5..]),
+        s if s.starts_with("v4l2:") => format!(
+            "v4l2src device={} ! videoconvert ! videoscale ! {caps}",
+            &s[5..]
+        ),
         other => bail!("unknown source `{other}`: use test, camera or v4l2:/dev/videoN"),
     })
 }
@@ -68,7 +71,10 @@ fn sink(spec: &str) -> Result<String> {
         "window" => "videoconvert ! autovideosink sync=false".into(),
         "none" => "fakesink sync=false".into(),
         // v4l2loopback consumers (OBS, browsers) expect YUY2 or I420.
-        s if s.starts_with("v4l2:") => format!("videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device={} sync=false", &s[5..]),
+        s if s.starts_with("v4l2:") => format!(
+            "videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device={} sync=false",
+            &s[5..]
+        ),
         other => bail!("unknown sink `{other}`: use window, none or v4l2:/dev/videoN"),
     })
 }
@@ -129,7 +135,10 @@ fn main() -> Result<()> {
                 _ => unreachable!("filtered"),
             });
         pipeline.set_state(gst::State::Null)?;
-        bail!("cannot start: {}", reason.unwrap_or_else(|| "unknown error".into()));
+        bail!(
+            "cannot start: {}",
+            reason.unwrap_or_else(|| "unknown error".into())
+        );
     }
     let mut current = 0usize;
     let mut last_switch = Instant::now();
@@ -137,19 +146,25 @@ fn main() -> Result<()> {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
-                gst::MessageView::Error(e) => break Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Error(e) => {
+                    break Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug()));
+                }
                 gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
                 _ => {}
             }
         }
-        let timed = args.switch_every > 0.0 && last_switch.elapsed() >= Duration::from_secs_f64(args.switch_every);
+        let timed = args.switch_every > 0.0
+            && last_switch.elapsed() >= Duration::from_secs_f64(args.switch_every);
         if timed || rx.try_recv().is_ok() {
             current = (current + 1) % styles.len();
             element.set_property("style", styles[current].to_str().context("non-UTF-8 path")?);
             last_switch = Instant::now();
             let frames: u64 = element.property("frames-processed");
             let ms: f64 = element.property("mean-inference-ms");
-            println!("style -> {} ({frames} frames so far, {ms:.1} ms/frame)", styles[current].display());
+            println!(
+                "style -> {} ({frames} frames so far, {ms:.1} ms/frame)",
+                styles[current].display()
+            );
         }
         let frames: u64 = element.property("frames-processed");
         if args.frames > 0 && frames >= args.frames {

@@ -60,12 +60,15 @@ fn main() -> Result<()> {
 
     let pipeline = gst::Pipeline::new();
     let make = |factory: &str| {
-        gst::ElementFactory::make(factory)
-            .build()
-            .with_context(|| format!("GStreamer element `{factory}` is missing (run scripts/setup.sh)"))
+        gst::ElementFactory::make(factory).build().with_context(|| {
+            format!("GStreamer element `{factory}` is missing (run scripts/setup.sh)")
+        })
     };
     let src = gst::ElementFactory::make("filesrc")
-        .property("location", args.input.to_str().context("non-UTF-8 input path")?)
+        .property(
+            "location",
+            args.input.to_str().context("non-UTF-8 input path")?,
+        )
         .build()?;
     let decode = make("decodebin")?;
     let style = gst::ElementFactory::make("adainstyle")
@@ -86,9 +89,16 @@ fn main() -> Result<()> {
         make("videoconvert")?,
         style.clone(),
         make("videoconvert")?,
-        gst::ElementFactory::make("videocrop").name("crop").build()?,
+        gst::ElementFactory::make("videocrop")
+            .name("crop")
+            .build()?,
         gst::ElementFactory::make("capsfilter")
-            .property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build())
+            .property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
+            )
             .build()?,
         gst::ElementFactory::make("x264enc")
             .property("bitrate", args.bitrate)
@@ -98,7 +108,10 @@ fn main() -> Result<()> {
     ];
     let mux = gst::ElementFactory::make("mp4mux").name("mux").build()?;
     let sink = gst::ElementFactory::make("filesink")
-        .property("location", args.output.to_str().context("non-UTF-8 output path")?)
+        .property(
+            "location",
+            args.output.to_str().context("non-UTF-8 output path")?,
+        )
         .build()?;
     pipeline.add_many([&src, &decode, &mux, &sink])?;
     pipeline.add_many(&video_chain)?;
@@ -107,11 +120,15 @@ fn main() -> Result<()> {
     video_chain[video_chain.len() - 1].link(&mux)?;
     mux.link(&sink)?;
 
-    let video_in = video_chain[0].static_pad("sink").expect("queue has a sink pad");
+    let video_in = video_chain[0]
+        .static_pad("sink")
+        .expect("queue has a sink pad");
     let crop = video_chain[4].clone();
     let pipeline_weak = pipeline.downgrade();
     decode.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = pipeline_weak.upgrade() else { return };
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let Some(s) = caps.structure(0) else { return };
         if s.name().starts_with("video/") && !video_in.is_linked() {
@@ -123,10 +140,10 @@ fn main() -> Result<()> {
             if let Err(err) = pad.link(&video_in) {
                 eprintln!("cannot link video: {err}");
             }
-        } else if s.name().starts_with("audio/") {
-            if let Err(err) = link_audio(&pipeline, pad) {
-                eprintln!("audio dropped: {err}");
-            }
+        } else if s.name().starts_with("audio/")
+            && let Err(err) = link_audio(&pipeline, pad)
+        {
+            eprintln!("audio dropped: {err}");
         }
     });
 
@@ -145,17 +162,22 @@ fn main() -> Result<()> {
     // lookahead.
     let stylized_until = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let until = stylized_until.clone();
-    style.static_pad("src").expect("src pad").add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let pts = info.buffer().and_then(|b| b.pts());
-        let segment = pad.sticky_event::<gst::event::Segment>(0);
-        let stream_time = segment.and_then(|ev| {
-            ev.segment().downcast_ref::<gst::format::Time>().and_then(|seg| seg.to_stream_time(pts?))
-        });
-        if let Some(t) = stream_time {
-            until.store(t.nseconds(), std::sync::atomic::Ordering::Relaxed);
-        }
-        gst::PadProbeReturn::Ok
-    });
+    style.static_pad("src").expect("src pad").add_probe(
+        gst::PadProbeType::BUFFER,
+        move |pad, info| {
+            let pts = info.buffer().and_then(|b| b.pts());
+            let segment = pad.sticky_event::<gst::event::Segment>(0);
+            let stream_time = segment.and_then(|ev| {
+                ev.segment()
+                    .downcast_ref::<gst::format::Time>()
+                    .and_then(|seg| seg.to_stream_time(pts?))
+            });
+            if let Some(t) = stream_time {
+                until.store(t.nseconds(), std::sync::atomic::Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
     pipeline.set_state(gst::State::Playing)?;
     let result = loop {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(250)) {
@@ -169,7 +191,9 @@ fn main() -> Result<()> {
             }
         }
         {
-            let pos = gst::ClockTime::from_nseconds(stylized_until.load(std::sync::atomic::Ordering::Relaxed));
+            let pos = gst::ClockTime::from_nseconds(
+                stylized_until.load(std::sync::atomic::Ordering::Relaxed),
+            );
             bar.set_position(pos.mseconds());
             let frames: u64 = style.property("frames-processed");
             let fps = frames as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -212,13 +236,16 @@ fn link_audio(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<()> {
     Ok(())
 }
 
-
 fn wait_for(bus: &gst::Bus, kind: gst::MessageType) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
         match msg.view() {
-            gst::MessageView::Error(e) => bail!("{} ({})", e.error(), e.debug().unwrap_or_default()),
+            gst::MessageView::Error(e) => {
+                bail!("{} ({})", e.error(), e.debug().unwrap_or_default())
+            }
             _ if msg.type_() == kind => return Ok(()),
             _ => {}
         }

@@ -477,7 +477,7 @@ fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || swaps < 300 {
                 let a = &styles[swaps % 4];
                 let b = &styles[(swaps + 1) % 4];
-                let spec = if swaps % 3 == 0 {
+                let spec = if swaps.is_multiple_of(3) {
                     format!("{}:0.5,{}:0.5", a.display(), b.display())
                 } else {
                     a.display().to_string()

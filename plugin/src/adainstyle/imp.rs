@@ -305,10 +305,11 @@ impl ObjectImpl for AdainStyle {
                 let (style, size) = (settings.style.clone(), settings.style_size as i64);
                 drop(settings);
                 // Leaving CORAL: go back to the style's own colours.
-                if was_coral && mode != PreserveColorMode::Coral {
-                    if let Ok(spec) = style.parse() {
-                        self.request_style(spec, size, None);
-                    }
+                if was_coral
+                    && mode != PreserveColorMode::Coral
+                    && let Ok(spec) = style.parse()
+                {
+                    self.request_style(spec, size, None);
                 }
             }
             "processing-size" => {
@@ -441,7 +442,7 @@ impl BaseTransformImpl for AdainStyle {
         let device = device_spec.resolve().map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
-                ["Device `{}`: {err}", settings.device]
+                ("Device `{}`: {err}", settings.device)
             )
         })?;
         if device_spec == DeviceSpec::Auto && device == tch::Device::Cpu {
@@ -464,7 +465,7 @@ impl BaseTransformImpl for AdainStyle {
         let load_error = |what: &str, err: adainstyle::Error| {
             gst::error_msg!(
                 gst::ResourceError::OpenRead,
-                ["Cannot load the {what}: {err}"]
+                ("Cannot load the {what}: {err}")
             )
         };
         let stylizer = Stylizer::load(
@@ -477,7 +478,7 @@ impl BaseTransformImpl for AdainStyle {
         let spec: StyleSpec = settings.style.parse().map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
-                ["Style `{}`: {err}", settings.style]
+                ("Style `{}`: {err}", settings.style)
             )
         })?;
         // The style worker has its own encoder so that it never waits for a frame in flight.
@@ -504,7 +505,7 @@ impl BaseTransformImpl for AdainStyle {
         .map_err(|err| {
             gst::error_msg!(
                 gst::CoreError::Thread,
-                ["Cannot start the style thread: {err}"]
+                ("Cannot start the style thread: {err}")
             )
         })?;
         *lock(&self.active_device) = format!("{device:?}");
@@ -676,7 +677,7 @@ impl AdainStyle {
         style: &str,
         size: i64,
     ) -> adainstyle::Result<()> {
-        if frame_no % CORAL_EVERY_FRAMES != 0
+        if !frame_no.is_multiple_of(CORAL_EVERY_FRAMES)
             || lock(&self.worker).as_ref().is_none_or(StyleWorker::is_busy)
         {
             return Ok(());
