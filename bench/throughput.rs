@@ -1,0 +1,169 @@
+//! Throughput of the model alone (through the library) or of the element in a pipeline, at one
+//! frame size; prints one JSON line. `scripts/bench.sh` runs it per size and mode in fresh
+//! processes (so peak memory is per measurement) next to `bench/reference.py`.
+//!
+//! ```text
+//! target/release/examples/bench --mode element --width 512 --height 512 --frames 10
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use adainstyle::model::flops_per_frame;
+use adainstyle::{DeviceSpec, StyleBank, StyleSpec, StylizeOptions, Stylizer, data};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use gst::prelude::*;
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Encoder + AdaIN + decoder on a tensor already on the device.
+    Model,
+    /// `videotestsrc ! queue ! adainstyle ! fakesink`, wall clock between output buffers.
+    Element,
+}
+
+/// Benchmark one configuration and print a JSON line.
+#[derive(Parser, Debug)]
+struct Args {
+    #[arg(long, value_enum)]
+    mode: Mode,
+    #[arg(long)]
+    width: i64,
+    #[arg(long)]
+    height: i64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// fp16 on CUDA.
+    #[arg(long)]
+    half: bool,
+    /// Frames measured after warm-up.
+    #[arg(long, default_value_t = 5)]
+    frames: u64,
+    /// Frames run before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Decoder weights (default: the shipped decoder).
+    #[arg(long)]
+    decoder: Option<PathBuf>,
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn sync(device: tch::Device) {
+    if let tch::Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Seconds per frame of the model alone.
+fn bench_model(args: &Args, decoder: &PathBuf, device: tch::Device) -> Result<f64> {
+    let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.half)?;
+    let style = StyleBank::new().stats(
+        &stylizer.encoder,
+        &StyleSpec::single(data::find(data::DEFAULT_STYLE)),
+        512,
+        None,
+    )?;
+    let content = tch::Tensor::rand([1, 3, args.height, args.width], (stylizer.kind(), device));
+    let opts = StylizeOptions::default();
+    for _ in 0..args.warmup {
+        let _ = stylizer.stylize(&content, &style, &opts)?;
+    }
+    sync(device);
+    let started = Instant::now();
+    for _ in 0..args.frames {
+        let out = stylizer.stylize(&content, &style, &opts)?;
+        drop(out);
+    }
+    sync(device);
+    Ok(started.elapsed().as_secs_f64() / args.frames as f64)
+}
+
+/// Seconds per frame through the element, between the warm-up's last output and the last one.
+fn bench_element(args: &Args, decoder: &PathBuf) -> Result<f64> {
+    gst::init()?;
+    gstadainstyle::plugin_register_static()?;
+    let total = args.warmup + args.frames;
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={total} pattern=smpte ! \
+         video/x-raw,format=RGBx,width={},height={},framerate=1000/1 ! queue max-size-buffers=4 ! \
+         adainstyle name=s device={} half={} decoder=\"{}\" ! fakesink name=sink sync=false",
+        args.width,
+        args.height,
+        args.device,
+        args.half,
+        decoder.display()
+    ))?
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let arrivals = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let sink = pipeline.by_name("sink").context("sink")?;
+    let a = arrivals.clone();
+    sink.static_pad("sink")
+        .context("sink pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            a.lock().expect("not poisoned").push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing)?;
+    let bus = pipeline.bus().expect("bus");
+    let msg = bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let result = match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(e)) => Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug())),
+        _ => Ok(()),
+    };
+    pipeline.set_state(gst::State::Null)?;
+    result?;
+    let arrivals = arrivals.lock().expect("not poisoned");
+    if arrivals.len() as u64 != total || args.warmup == 0 {
+        bail!("{} buffers out of {total} (warm-up must be >= 1)", arrivals.len());
+    }
+    let first = arrivals[args.warmup as usize - 1];
+    let last = arrivals[arrivals.len() - 1];
+    Ok((last - first).as_secs_f64() / args.frames as f64)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let device = args.device.parse::<DeviceSpec>()?.resolve()?;
+    let decoder = args.decoder.clone().unwrap_or_else(|| data::find(data::DECODER));
+    let seconds = match args.mode {
+        Mode::Model => bench_model(&args, &decoder, device)?,
+        Mode::Element => bench_element(&args, &decoder)?,
+    };
+    let flops = flops_per_frame(args.height, args.width);
+    println!(
+        "{{\"impl\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
+         \"ms\": {:.2}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \
+         \"threads\": {}}}",
+        match args.mode {
+            Mode::Model => "model",
+            Mode::Element => "element",
+        },
+        if device.is_cuda() { "cuda" } else { "cpu" },
+        if args.half && device.is_cuda() { "fp16" } else { "fp32" },
+        args.width,
+        args.height,
+        seconds * 1e3,
+        1.0 / seconds,
+        flops / 1e9,
+        flops / seconds / 1e9,
+        peak_rss_mb(),
+        tch::get_num_threads(),
+    );
+    Ok(())
+}
