@@ -43,14 +43,27 @@ if [ ! -x "$PY" ]; then
   say "creating venv $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$PY" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+# Checked through package metadata, without importing torch (that alone takes seconds).
+installed() { "$PY" - "$@" <<'PY'
+import importlib.metadata as m, sys
+want = dict(a.split("==") if "==" in a else (a, None) for a in sys.argv[1:])
+for name, version in want.items():
+    try:
+        have = m.version(name)
+    except m.PackageNotFoundError:
+        sys.exit(1)
+    if version and have.split("+")[0] != version:
+        sys.exit(1)
+PY
+}
+if ! installed "torch==$TORCH_VERSION"; then
   say "installing torch==$TORCH_VERSION into $VENV (about 4.5 GB with its CUDA libraries)"
   "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
-if ! "$PY" -c "import numpy, safetensors, PIL, matplotlib" 2>/dev/null; then
+if ! installed "${PY_TOOLS[@]}"; then
   "$PY" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}"
 fi
-LIBTORCH=$("$PY" -c 'import torch,os;print(os.path.dirname(torch.__file__))')
+LIBTORCH=$("$PY" -c 'import importlib.util,os;print(os.path.dirname(importlib.util.find_spec("torch").origin))')
 
 # 3. Environment for cargo: an env file to source, and a git-ignored .cargo/config.toml so a plain
 #    `cargo build` in the repository works too.
