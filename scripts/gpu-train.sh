@@ -13,16 +13,18 @@
 # The encoder travels with the repository: models/vgg19-normalised.safetensors next to this
 # script's folder (or BUNDLE_DIR/models/ if the bundle carries one).
 #
-# Output (OUT_DIR, default BUNDLE_DIR/out):
-#   run/                 checkpoint, config.json, losses.csv, losses.png, samples/
+# Scratch (WORK_DIR, default BUNDLE_DIR/work): the unpacked data and the run directory with its
+# full checkpoint (run again with the same WORK_DIR to continue the run).
+# Results, small files only (OUT_DIR, default BUNDLE_DIR/out):
 #   decoder.safetensors  the exported decoder (fp32, pytorch-AdaIN keys)
-#   heldout-grid.png     content | style | output on held-out pairs
+#   config.json losses.csv losses.png  the run's settings and loss log/plot
+#   heldout-grid.png     content | style | output on held-out pairs; last-sample.png
 #   train.log eval.txt report.txt
 #
 # Environment: PYTHON (interpreter with torch; default python3, then
 # $ADAINSTYLE_HOME/venv/bin/python), DEVICE (cuda), AMP (1), BATCH (8), CROP (256),
 # RESIZE (256, the pack's side), ITERATIONS (160000, the cap), WORKERS (CPU cores - 2, >= 2),
-# SEED (0), OUT_DIR, ENCODER, EXTRA_ARGS (more adain-train flags).
+# SEED (0), WORK_DIR, OUT_DIR, ENCODER, EXTRA_ARGS (more adain-train flags).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -51,6 +53,7 @@ if [[ -z "$ENCODER" ]]; then
 fi
 [[ -n "$ENCODER" && -f "$ENCODER" ]] || die "encoder models/vgg19-normalised.safetensors not found"
 OUT=${OUT_DIR:-$BUNDLE/out}
+WORK=${WORK_DIR:-$BUNDLE/work}
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-8}
 CROP=${CROP:-256}
@@ -73,8 +76,8 @@ say "libtorch: $TORCH_DIR/lib"
 "$BIN" --version >/dev/null || die "$BIN does not start (missing libraries?): see the message above"
 
 # 2. Data: unpack once per tar.
-mkdir -p "$OUT"
-DATA=$OUT/data
+mkdir -p "$OUT" "$WORK"
+DATA=$WORK/data
 stamp="$(stat -c '%s %Y' "$DATA_TAR")"
 if [[ ! -f "$DATA/.unpacked" || "$(cat "$DATA/.unpacked")" != "$stamp" ]]; then
     say "unpacking $DATA_TAR"
@@ -91,7 +94,7 @@ fi
 [[ -n "$base" && -d "$base/content" && -d "$base/style" ]] || die "$DATA_TAR has no content/ and style/ folders"
 
 # 3. Train for the budget.
-RUN=$OUT/run
+RUN=$WORK/run
 amp_flag=(--amp)
 [[ "${AMP:-1}" == 1 ]] || amp_flag=()
 heldout_flag=()
@@ -126,6 +129,11 @@ fi
 "$BIN" eval --decoder "$OUT/decoder.safetensors" --encoder "$ENCODER" \
     --content-dir "$heldout_content" --style-dir "$heldout_style" --size "$CROP" \
     --device "$eval_device" --grid "$OUT/heldout-grid.png" > "$OUT/eval.txt"
+
+cp "$RUN/config.json" "$RUN/losses.csv" "$OUT/"
+[[ -f "$RUN/losses.png" ]] && cp "$RUN/losses.png" "$OUT/"
+last_sample=$(ls "$RUN"/samples/*.png 2>/dev/null | tail -1 || true)
+[[ -n "$last_sample" ]] && cp "$last_sample" "$OUT/last-sample.png"
 
 # 5. The table (last thing printed).
 awk -F, -v wall="$wall" -v batch="$BATCH" -v crop="$CROP" -v device="$DEVICE" \

@@ -1,1 +1,358 @@
-fn main() {}
+//! `adain-train`: trains, exports and evaluates the AdaIN decoder of the adainstyle element.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use adainstyle::DeviceSpec;
+use adainstyle_trainer::config::TrainConfig;
+use adainstyle_trainer::{eval, train};
+use anyhow::{Context, Result, bail};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Train the AdaIN decoder (Huang & Belongie 2017) against the frozen normalised VGG-19 encoder,
+/// export it for the adainstyle element, and measure it on held-out images.
+///
+/// Without a subcommand, `train` is assumed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "adain-train",
+    version,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a decoder (the default).
+    #[command(args_override_self = true)]
+    Train(TrainArgs),
+    /// Write a run's decoder as the safetensors file the element loads, and check it loads.
+    Export(ExportArgs),
+    /// Print a decoder's mean content and style losses over held-out pairs.
+    Eval(EvalArgs),
+}
+
+/// Flags of `train`.
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// Content photos, searched recursively (jpg, jpeg, png, webp, bmp).
+    #[arg(long)]
+    content_dir: Option<PathBuf>,
+    /// Style images, searched recursively (jpg, jpeg, png, webp, bmp).
+    #[arg(long)]
+    style_dir: Option<PathBuf>,
+    /// The frozen encoder (normalised VGG-19, pytorch-AdaIN keys).
+    #[arg(long, default_value = "models/vgg19-normalised.safetensors")]
+    encoder: PathBuf,
+    /// Run directory: checkpoint, decoder, config.json, losses.csv, samples/, losses.png.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Continue the run in this directory exactly where its checkpoint left it. Its config.json
+    /// supplies every setting; only --iterations, --max-minutes, --device, --amp, --workers,
+    /// --threads, --save-every, --sample-every, --log-every, --heldout-dir and --cache-mb may
+    /// be given anew.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    resume: Option<PathBuf>,
+    /// Total iterations of the run.
+    #[arg(long, default_value_t = 160_000)]
+    iterations: u64,
+    /// Content and style images per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Side of the square random crop (a multiple of 8).
+    #[arg(long, default_value_t = 256)]
+    crop: u32,
+    /// Short side every image is resized to before the random crop.
+    #[arg(long, default_value_t = 512)]
+    resize: u32,
+    /// Initial Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Learning-rate decay: lr = lr0 / (1 + decay * iteration).
+    #[arg(long, default_value_t = 5e-5)]
+    lr_decay: f64,
+    /// Weight λ of the style loss.
+    #[arg(long, default_value_t = 10.0)]
+    style_weight: f64,
+    /// Weight of the content loss.
+    #[arg(long, default_value_t = 1.0)]
+    content_weight: f64,
+    /// Where to train: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// Mixed precision on CUDA (fp16 autocast, fp32 master weights, dynamic loss scaling).
+    #[arg(long)]
+    amp: bool,
+    /// Seed for the decoder's initial weights and every batch (a run is reproducible from it).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Checkpoint every N iterations (0 = only at the end).
+    #[arg(long, default_value_t = 1000)]
+    save_every: u64,
+    /// Write a content | style | output PNG grid every N iterations (0 = never).
+    #[arg(long, default_value_t = 1000)]
+    sample_every: u64,
+    /// Print a log line every N iterations.
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    /// Threads decoding and cropping images ahead of the device.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// libtorch CPU threads (0 = libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Wall-clock budget in minutes: stop cleanly, save and export when it runs out.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Folder with content/ and style/ whose first images make the sample grids (instead of
+    /// the current batch).
+    #[arg(long)]
+    heldout_dir: Option<PathBuf>,
+    /// MiB of decoded, resized images kept in memory between iterations.
+    #[arg(long, default_value_t = 2048)]
+    cache_mb: usize,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The run directory (holds checkpoint.safetensors).
+    run_dir: PathBuf,
+    /// The decoder file to write (fp32 safetensors, pytorch-AdaIN keys).
+    out: PathBuf,
+}
+
+/// Flags of `eval`.
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// The decoder to measure.
+    #[arg(long)]
+    decoder: PathBuf,
+    /// The encoder it was trained against.
+    #[arg(long, default_value = "models/vgg19-normalised.safetensors")]
+    encoder: PathBuf,
+    /// Held-out content photos.
+    #[arg(long)]
+    content_dir: PathBuf,
+    /// Held-out style images.
+    #[arg(long)]
+    style_dir: PathBuf,
+    /// Each image is resized and centre-cropped to this square side (a multiple of 8).
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// Number of pairs (content i mod C with style i mod S); 0 = the larger folder's count.
+    #[arg(long, default_value_t = 0)]
+    pairs: usize,
+    /// Weight λ of the style loss in the printed total.
+    #[arg(long, default_value_t = 10.0)]
+    style_weight: f64,
+    /// Weight of the content loss in the printed total.
+    #[arg(long, default_value_t = 1.0)]
+    content_weight: f64,
+    /// Where to run: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// Also write a PNG grid (content | style | output) of the first pairs.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Pairs shown in the grid.
+    #[arg(long, default_value_t = 8)]
+    grid_pairs: usize,
+}
+
+/// Raised by Ctrl-C / SIGTERM; the training loop stops after the current iteration.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Settings that may change when a run is resumed (clap ids).
+const RESUMABLE: [&str; 11] = [
+    "iterations",
+    "max_minutes",
+    "device",
+    "amp",
+    "workers",
+    "threads",
+    "save_every",
+    "sample_every",
+    "log_every",
+    "heldout_dir",
+    "cache_mb",
+];
+
+fn explicit(m: &ArgMatches, id: &str) -> bool {
+    m.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+impl TrainArgs {
+    fn to_config(&self) -> Result<TrainConfig> {
+        let content_dir = self
+            .content_dir
+            .clone()
+            .context("--content-dir is required")?;
+        let style_dir = self.style_dir.clone().context("--style-dir is required")?;
+        Ok(self.config_with(content_dir, style_dir))
+    }
+
+    fn config_with(&self, content_dir: PathBuf, style_dir: PathBuf) -> TrainConfig {
+        TrainConfig {
+            content_dir,
+            style_dir,
+            encoder: self.encoder.clone(),
+            batch_size: self.batch_size,
+            crop: self.crop,
+            resize: self.resize,
+            lr: self.lr,
+            lr_decay: self.lr_decay,
+            style_weight: self.style_weight,
+            content_weight: self.content_weight,
+            seed: self.seed,
+            iterations: self.iterations,
+            device: self.device.to_string(),
+            amp: self.amp,
+            save_every: self.save_every,
+            sample_every: self.sample_every,
+            log_every: self.log_every,
+            workers: self.workers,
+            threads: self.threads,
+            max_minutes: self.max_minutes,
+            heldout_dir: self.heldout_dir.clone(),
+            cache_mb: self.cache_mb,
+        }
+    }
+
+    /// The saved config of `run_dir` with the run-control flags given on the command line.
+    fn resumed_config(&self, m: &ArgMatches, run_dir: &std::path::Path) -> Result<TrainConfig> {
+        let saved = TrainConfig::load(run_dir)?;
+        let given = self.config_with(
+            self.content_dir
+                .clone()
+                .unwrap_or(saved.content_dir.clone()),
+            self.style_dir.clone().unwrap_or(saved.style_dir.clone()),
+        );
+        let changed: Vec<&str> = saved
+            .learning_differences(&given)
+            .into_iter()
+            .filter(|name| explicit(m, &name.replace('-', "_")))
+            .collect();
+        if !changed.is_empty() {
+            bail!(
+                "--resume keeps the run's settings; cannot change --{}",
+                changed.join(", --")
+            );
+        }
+        let mut config = saved;
+        for id in RESUMABLE {
+            if !explicit(m, id) {
+                continue;
+            }
+            match id {
+                "iterations" => config.iterations = given.iterations,
+                "max_minutes" => config.max_minutes = given.max_minutes,
+                "device" => config.device = given.device.clone(),
+                "amp" => config.amp = given.amp,
+                "workers" => config.workers = given.workers,
+                "threads" => config.threads = given.threads,
+                "save_every" => config.save_every = given.save_every,
+                "sample_every" => config.sample_every = given.sample_every,
+                "log_every" => config.log_every = given.log_every,
+                "heldout_dir" => config.heldout_dir = given.heldout_dir.clone(),
+                _ => config.cache_mb = given.cache_mb,
+            }
+        }
+        if !explicit(m, "max_minutes") {
+            // A budget belongs to one invocation, not to the run.
+            config.max_minutes = None;
+        }
+        Ok(config)
+    }
+}
+
+fn run_train(args: &TrainArgs, m: &ArgMatches) -> Result<()> {
+    let (config, run_dir, resume) = match &args.resume {
+        Some(dir) => (args.resumed_config(m, dir)?, dir.clone(), true),
+        None => {
+            let dir = args
+                .run_dir
+                .clone()
+                .context("--run-dir is required (or --resume RUN_DIR)")?;
+            (args.to_config()?, dir, false)
+        }
+    };
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("adain-train: interrupted again, exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "adain-train: stopping after this iteration (saving; press Ctrl-C again to abort)"
+        );
+    })
+    .context("installing the Ctrl-C handler")?;
+    train::run(&config, &run_dir, resume, &STOP)?;
+    Ok(())
+}
+
+fn run_export(args: &ExportArgs) -> Result<()> {
+    let n = eval::export(&args.run_dir, &args.out)?;
+    println!(
+        "exported {} ({n} tensors, fp32); it loads with adainstyle::Pretrained::decoder",
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_eval(args: &EvalArgs) -> Result<()> {
+    let settings = eval::EvalSettings {
+        encoder: args.encoder.clone(),
+        decoder: args.decoder.clone(),
+        content_dir: args.content_dir.clone(),
+        style_dir: args.style_dir.clone(),
+        size: args.size,
+        pairs: args.pairs,
+        style_weight: args.style_weight,
+        content_weight: args.content_weight,
+        device: args.device.resolve()?,
+        grid: args.grid.clone(),
+        grid_pairs: args.grid_pairs,
+    };
+    let r = eval::evaluate(&settings)?;
+    println!("decoder       {}", args.decoder.display());
+    println!("pairs         {} ({} skipped)", r.pairs, r.skipped);
+    println!("size          {}", args.size);
+    println!("content_loss  {:.4}", r.content);
+    println!("style_loss    {:.4}", r.style);
+    println!(
+        "total_loss    {:.4} (content x {} + style x {})",
+        r.total, args.content_weight, args.style_weight
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let result = Cli::from_arg_matches(&matches)
+        .map_err(anyhow::Error::from)
+        .and_then(|cli| match &cli.command {
+            None => run_train(&cli.train, &matches),
+            Some(Command::Train(args)) => {
+                let sub = matches.subcommand_matches("train").unwrap_or(&matches);
+                run_train(args, sub)
+            }
+            Some(Command::Export(args)) => run_export(args),
+            Some(Command::Eval(args)) => run_eval(args),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("adain-train: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! What a run leaves to watch: `losses.csv`, sample grids (content | style | output) and a loss
+//! plot.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tch::{Kind, Tensor};
+
+/// File name of the loss log in a run directory.
+pub const LOSSES_FILE: &str = "losses.csv";
+/// Header of the loss log.
+pub const LOSSES_HEADER: &str = "iteration,lr,content,style,total,seconds";
+
+/// One row of `losses.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossRow {
+    /// 0-based iteration.
+    pub iteration: u64,
+    /// Learning rate used for this iteration's update.
+    pub lr: f64,
+    /// Content loss (unweighted).
+    pub content: f64,
+    /// Style loss (unweighted).
+    pub style: f64,
+    /// `content_weight * content + style_weight * style`.
+    pub total: f64,
+    /// Training seconds since the run began (all invocations together).
+    pub seconds: f64,
+}
+
+impl LossRow {
+    fn to_csv(self) -> String {
+        format!(
+            "{},{:e},{},{},{},{:.3}",
+            self.iteration, self.lr, self.content, self.style, self.total, self.seconds
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.len() != 6 {
+            return None;
+        }
+        Some(Self {
+            iteration: f[0].parse().ok()?,
+            lr: f[1].parse().ok()?,
+            content: f[2].parse().ok()?,
+            style: f[3].parse().ok()?,
+            total: f[4].parse().ok()?,
+            seconds: f[5].parse().ok()?,
+        })
+    }
+}
+
+/// Reads every well-formed row of a loss log.
+pub fn read_losses(path: &Path) -> Result<Vec<LossRow>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut rows = Vec::new();
+    for line in BufReader::new(file).lines() {
+        if let Some(row) = LossRow::parse(&line?) {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Appends rows to `losses.csv`, buffered; flushed at every checkpoint.
+#[derive(Debug)]
+pub struct LossLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl LossLog {
+    /// Opens the log of `run_dir` for a run that has completed `done` iterations: rows of later
+    /// iterations (written after the last checkpoint of an interrupted run) are dropped, so the
+    /// log stays one row per iteration.
+    pub fn open(run_dir: &Path, done: u64) -> Result<Self> {
+        let path = run_dir.join(LOSSES_FILE);
+        let kept = if path.exists() {
+            read_losses(&path)?
+                .into_iter()
+                .filter(|r| r.iteration < done)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut text = format!("{LOSSES_HEADER}\n");
+        for row in kept {
+            text.push_str(&row.to_csv());
+            text.push('\n');
+        }
+        crate::config::write_atomic(&path, text.as_bytes())?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            path,
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, row: LossRow) -> Result<()> {
+        writeln!(self.out, "{}", row.to_csv())
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Writes buffered rows to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// Writes rows of (content | style | output) images, each (N, 3, H, W) of the same size, as one
+/// PNG. The output is clamped to [0, 1].
+pub fn save_grid(content: &Tensor, style: &Tensor, output: &Tensor, path: &Path) -> Result<()> {
+    let to_cpu = |t: &Tensor| -> Result<Tensor> {
+        Ok(t.f_detach()?
+            .f_to_kind(Kind::Float)?
+            .f_to(tch::Device::Cpu)?
+            .f_clamp(0.0, 1.0)?)
+    };
+    let row = Tensor::f_cat(&[to_cpu(content)?, to_cpu(style)?, to_cpu(output)?], 3)?;
+    let n = row.size()[0];
+    let rows = (0..n)
+        .map(|i| row.f_narrow(0, i, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grid = Tensor::f_cat(&rows, 2)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    adainstyle::image_io::save(&grid, path)?;
+    Ok(())
+}
+
+/// Fonts tried, in order, for the plot's labels (Debian's `fonts-dejavu-core` first).
+const FONT_CANDIDATES: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+];
+
+/// Registers a system font with plotters once; false if none is installed (the plot is then
+/// drawn without text).
+fn register_font() -> bool {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FONT.get_or_init(|| {
+        FONT_CANDIDATES.iter().any(|p| {
+            std::fs::read(p).is_ok_and(|bytes| {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font(
+                    "sans-serif",
+                    plotters::style::FontStyle::Normal,
+                    bytes,
+                )
+                .is_ok()
+            })
+        })
+    })
+}
+
+/// Moving average over `window` points (shorter at the start).
+fn smooth(values: &[f64], window: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(values.len());
+    let mut sum = 0.0;
+    for (i, v) in values.iter().enumerate() {
+        sum += v;
+        if i >= window {
+            sum -= values[i - window];
+        }
+        out.push(sum / (i + 1).min(window) as f64);
+    }
+    out
+}
+
+/// Plots the weighted content, weighted style and total loss (log scale, smoothed) against the
+/// iteration as a PNG. Labels need a system font; without one the curves are drawn alone
+/// (content blue, style red, total black).
+pub fn plot_losses(
+    rows: &[LossRow],
+    content_weight: f64,
+    style_weight: f64,
+    path: &Path,
+) -> Result<()> {
+    use plotters::prelude::*;
+
+    const W: u32 = 900;
+    const H: u32 = 500;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let window = (rows.len() / 50).clamp(1, 200);
+    let x: Vec<f64> = rows.iter().map(|r| r.iteration as f64).collect();
+    let series = [
+        (
+            "content x weight",
+            BLUE,
+            smooth(
+                &rows
+                    .iter()
+                    .map(|r| r.content * content_weight)
+                    .collect::<Vec<_>>(),
+                window,
+            ),
+        ),
+        (
+            "style x weight",
+            RED,
+            smooth(
+                &rows
+                    .iter()
+                    .map(|r| r.style * style_weight)
+                    .collect::<Vec<_>>(),
+                window,
+            ),
+        ),
+        (
+            "total",
+            BLACK,
+            smooth(&rows.iter().map(|r| r.total).collect::<Vec<_>>(), window),
+        ),
+    ];
+    let positive = series
+        .iter()
+        .flat_map(|s| s.2.iter().copied())
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let (lo, hi) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo * 0.9, hi * 1.1)
+    } else {
+        (1e-3, 1e3)
+    };
+    let x_max = x.last().copied().unwrap_or(1.0).max(1.0);
+
+    let with_text = register_font();
+    let mut buf = vec![0u8; (W * H * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut builder = ChartBuilder::on(&root);
+        builder.margin(15);
+        if with_text {
+            builder
+                .caption("AdaIN decoder training losses", ("sans-serif", 22))
+                .x_label_area_size(40)
+                .y_label_area_size(70);
+        }
+        let mut chart = builder
+            .build_cartesian_2d(0f64..x_max, (lo..hi).log_scale())
+            .map_err(plot_err)?;
+        let mut mesh = chart.configure_mesh();
+        if with_text {
+            mesh.x_desc("iteration").y_desc("loss (smoothed)");
+        } else {
+            mesh.disable_x_mesh()
+                .disable_y_mesh()
+                .x_labels(0)
+                .y_labels(0);
+        }
+        mesh.draw().map_err(plot_err)?;
+        for (name, color, ys) in &series {
+            let points = x
+                .iter()
+                .zip(ys)
+                .filter(|(_, y)| y.is_finite() && **y > 0.0)
+                .map(|(x, y)| (*x, *y));
+            let drawn = chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(plot_err)?;
+            if with_text {
+                drawn
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], *color));
+            }
+        }
+        if with_text {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    let img = image::RgbImage::from_raw(W, H, buf).context("plot buffer size")?;
+    img.save(path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing the loss plot: {e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_is_a_trailing_mean() {
+        assert_eq!(smooth(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn rows_round_trip_through_csv() {
+        let row = LossRow {
+            iteration: 7,
+            lr: 9.5e-5,
+            content: 1.25,
+            style: 0.1 + 0.2,
+            total: 4.0,
+            seconds: 12.5,
+        };
+        assert_eq!(LossRow::parse(&row.to_csv()), Some(row));
+        assert_eq!(LossRow::parse(LOSSES_HEADER), None);
+    }
+}

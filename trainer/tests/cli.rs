@@ -1,0 +1,185 @@
+//! The `adain-train` binary: help, training as the default subcommand, export → library load
+//! round trip, held-out evaluation, and clean errors on bad input.
+
+mod common;
+
+use std::process::Command;
+
+use adainstyle::Pretrained;
+use common::{Scratch, encoder_path, write_images};
+use tch::{Device, Kind};
+
+fn adain_train() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_adain-train"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running adain-train");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "adain-train failed: {text}");
+    text
+}
+
+#[test]
+fn help_documents_every_training_flag() {
+    let help = run_ok(adain_train().args(["train", "--help"]));
+    for flag in [
+        "--content-dir",
+        "--style-dir",
+        "--encoder",
+        "--run-dir",
+        "--iterations",
+        "--batch-size",
+        "--crop",
+        "--resize",
+        "--lr",
+        "--lr-decay",
+        "--style-weight",
+        "--content-weight",
+        "--device",
+        "--amp",
+        "--seed",
+        "--save-every",
+        "--sample-every",
+        "--log-every",
+        "--workers",
+        "--threads",
+        "--resume",
+        "--max-minutes",
+        "--heldout-dir",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    let top = run_ok(adain_train().arg("--help"));
+    for sub in ["train", "export", "eval"] {
+        assert!(top.contains(sub), "{sub} missing from --help");
+    }
+}
+
+#[test]
+fn train_export_load_and_eval() {
+    let dir = Scratch::new("cli");
+    write_images(&dir.join("content"), 4, 1);
+    write_images(&dir.join("style"), 3, 2);
+    let run = dir.join("run");
+    // No subcommand: `train` is the default.
+    let log = run_ok(
+        adain_train()
+            .args([
+                "--content-dir".as_ref(),
+                dir.join("content").as_os_str(),
+                "--style-dir".as_ref(),
+                dir.join("style").as_os_str(),
+                "--encoder".as_ref(),
+                encoder_path().as_os_str(),
+                "--run-dir".as_ref(),
+                run.as_os_str(),
+                "--heldout-dir".as_ref(),
+                dir.0.as_os_str(),
+            ])
+            .args([
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--iterations",
+                "3",
+                "--batch-size",
+                "2",
+                "--crop",
+                "32",
+                "--resize",
+                "40",
+                "--sample-every",
+                "2",
+                "--log-every",
+                "1",
+            ]),
+    );
+    assert!(log.contains("iter 3/3"), "{log}");
+    assert!(run.join("samples/iter-0000002.png").is_file());
+
+    let out = dir.join("exported/decoder.safetensors");
+    let text = run_ok(adain_train().arg("export").arg(&run).arg(&out));
+    assert!(text.contains("exported"), "{text}");
+    let loaded = Pretrained::decoder(&out, Device::Cpu, Kind::Float).unwrap();
+    let trained = adainstyle::weights::read_tensors(&run.join("decoder.safetensors")).unwrap();
+    let vars = loaded.vs.variables();
+    assert_eq!(vars.len(), trained.len());
+    for (key, t) in &trained {
+        assert!(vars[key].equal(t), "{key} differs after export");
+    }
+
+    let text = run_ok(
+        adain_train()
+            .arg("eval")
+            .arg("--decoder")
+            .arg(&out)
+            .arg("--encoder")
+            .arg(encoder_path())
+            .arg("--content-dir")
+            .arg(dir.join("content"))
+            .arg("--style-dir")
+            .arg(dir.join("style"))
+            .args(["--size", "32", "--device", "cpu", "--grid"])
+            .arg(dir.join("grid.png")),
+    );
+    let value = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(text.contains("pairs         4"), "{text}");
+    assert!(
+        value("content_loss") > 0.0 && value("style_loss") > 0.0,
+        "{text}"
+    );
+    assert!(dir.join("grid.png").is_file());
+}
+
+#[test]
+fn bad_input_is_an_error_message_not_a_panic() {
+    let dir = Scratch::new("cli-bad");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--run-dir".into(), dir.join("r").display().to_string()],
+        vec!["--device".into(), "tpu".into()],
+        vec![
+            "export".into(),
+            dir.join("nothing").display().to_string(),
+            dir.join("o.safetensors").display().to_string(),
+        ],
+        vec![
+            "--content-dir".into(),
+            dir.join("missing").display().to_string(),
+            "--style-dir".into(),
+            dir.join("missing").display().to_string(),
+            "--run-dir".into(),
+            dir.join("r2").display().to_string(),
+            "--device".into(),
+            "cpu".into(),
+        ],
+        vec![
+            "--content-dir".into(),
+            ".".into(),
+            "--style-dir".into(),
+            ".".into(),
+            "--run-dir".into(),
+            dir.join("r3").display().to_string(),
+            "--crop".into(),
+            "30".into(),
+        ],
+    ];
+    for args in cases {
+        let out = adain_train().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("error"), "{args:?}: {err}");
+    }
+}
