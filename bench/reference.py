@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -19,6 +20,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+# Shipped models and styles, looked up like the Rust side does (ADAINSTYLE_DATADIR first).
+DATA = Path(os.environ.get("ADAINSTYLE_DATADIR", ROOT))
 import adain_ref  # noqa: E402
 
 
@@ -39,9 +42,9 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--encoder", default=str(ROOT / "models/vgg19-normalised.safetensors"))
-    ap.add_argument("--decoder", default=str(ROOT / "models/decoder.safetensors"))
-    ap.add_argument("--style", default=str(ROOT / "styles/cafe-terrace-at-night.jpg"))
+    ap.add_argument("--encoder", default=str(DATA / "models/vgg19-normalised.safetensors"))
+    ap.add_argument("--decoder", default=str(DATA / "models/decoder.safetensors"))
+    ap.add_argument("--style", default=str(DATA / "styles/cafe-terrace-at-night.jpg"))
     args = ap.parse_args()
 
     device = torch.device(args.device)

@@ -97,6 +97,10 @@ impl Stylizer {
     /// CPU, where fp16 convolutions are slow or unsupported).
     pub fn load(encoder: &Path, decoder: &Path, device: Device, half: bool) -> Result<Self> {
         let kind = Self::kind_for(device, half);
+        if device.is_cuda() {
+            // Frame sizes are fixed within a stream: let cuDNN pick its fastest kernels once.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         Ok(Self {
             encoder: Pretrained::encoder(encoder, device, kind)?,
             decoder: Pretrained::decoder(decoder, device, kind)?,

@@ -532,8 +532,9 @@ impl BaseTransformImpl for AdainStyle {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Join the worker first: it may still be encoding a style.
-        lock(&self.worker).take();
+        // Join the worker first (it may still be encoding a style), without holding its lock.
+        let worker = lock(&self.worker).take();
+        drop(worker);
         lock(&self.state).take();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
