@@ -6,7 +6,7 @@
 //! target/release/examples/bench --mode element --width 512 --height 512 --frames 10
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -70,7 +70,7 @@ fn sync(device: tch::Device) {
 }
 
 /// Seconds per frame of the model alone.
-fn bench_model(args: &Args, decoder: &PathBuf, device: tch::Device) -> Result<f64> {
+fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<f64> {
     let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.half)?;
     let style = StyleBank::new().stats(
         &stylizer.encoder,
@@ -94,7 +94,7 @@ fn bench_model(args: &Args, decoder: &PathBuf, device: tch::Device) -> Result<f6
 }
 
 /// Seconds per frame through the element, between the warm-up's last output and the last one.
-fn bench_element(args: &Args, decoder: &PathBuf) -> Result<f64> {
+fn bench_element(args: &Args, decoder: &Path) -> Result<f64> {
     gst::init()?;
     gstadainstyle::plugin_register_static()?;
     let total = args.warmup + args.frames;
@@ -113,15 +113,19 @@ fn bench_element(args: &Args, decoder: &PathBuf) -> Result<f64> {
     let arrivals = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let sink = pipeline.by_name("sink").context("sink")?;
     let a = arrivals.clone();
-    sink.static_pad("sink")
-        .context("sink pad")?
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    sink.static_pad("sink").context("sink pad")?.add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, _| {
             a.lock().expect("not poisoned").push(Instant::now());
             gst::PadProbeReturn::Ok
-        });
+        },
+    );
     pipeline.set_state(gst::State::Playing)?;
     let bus = pipeline.bus().expect("bus");
-    let msg = bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
     let result = match msg.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Error(e)) => Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug())),
         _ => Ok(()),
@@ -130,7 +134,10 @@ fn bench_element(args: &Args, decoder: &PathBuf) -> Result<f64> {
     result?;
     let arrivals = arrivals.lock().expect("not poisoned");
     if arrivals.len() as u64 != total || args.warmup == 0 {
-        bail!("{} buffers out of {total} (warm-up must be >= 1)", arrivals.len());
+        bail!(
+            "{} buffers out of {total} (warm-up must be >= 1)",
+            arrivals.len()
+        );
     }
     let first = arrivals[args.warmup as usize - 1];
     let last = arrivals[arrivals.len() - 1];
@@ -140,7 +147,10 @@ fn bench_element(args: &Args, decoder: &PathBuf) -> Result<f64> {
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = args.device.parse::<DeviceSpec>()?.resolve()?;
-    let decoder = args.decoder.clone().unwrap_or_else(|| data::find(data::DECODER));
+    let decoder = args
+        .decoder
+        .clone()
+        .unwrap_or_else(|| data::find(data::DECODER));
     let seconds = match args.mode {
         Mode::Model => bench_model(&args, &decoder, device)?,
         Mode::Element => bench_element(&args, &decoder)?,
@@ -155,7 +165,11 @@ fn main() -> Result<()> {
             Mode::Element => "element",
         },
         if device.is_cuda() { "cuda" } else { "cpu" },
-        if args.half && device.is_cuda() { "fp16" } else { "fp32" },
+        if args.half && device.is_cuda() {
+            "fp16"
+        } else {
+            "fp32"
+        },
         args.width,
         args.height,
         seconds * 1e3,
