@@ -175,7 +175,10 @@ impl Stylizer {
 /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
 /// `height` x `width`, at the padded size the network actually runs at.
 pub fn flops_per_frame(height: i64, width: i64) -> f64 {
-    let (h, w) = ((height + pad_to(height)) as f64, (width + pad_to(width)) as f64);
+    let (h, w) = (
+        (height + pad_to(height)) as f64,
+        (width + pad_to(width)) as f64,
+    );
     // (input channels, output channels, kernel, downsampling of the layer's output)
     const ENCODER: [(f64, f64, f64, f64); 10] = [
         (3., 3., 1., 1.),
