@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cd "$ROOT"
-meson setup --reconfigure build-meson --prefix "$prefix" -Dplugins_dir="$prefix/lib/gstreamer-1.0" >/dev/null
+rm -rf build-meson
+meson setup build-meson --prefix "$prefix" -Dplugins_dir="$prefix/lib/gstreamer-1.0" >/dev/null
 meson compile -C build-meson
 meson install -C build-meson >/dev/null
 GST_PLUGIN_PATH="$prefix/lib/gstreamer-1.0" gst-inspect-1.0 adainstyle | grep -E "decoder|encoder" -A3 | grep Default

@@ -46,3 +46,12 @@ impl Conv {
         Ok(self.forward(x)?.f_relu()?)
     }
 }
+
+/// The same (N, C, H, W) tensor with channels-last (NHWC) strides. libtorch's convolutions pick
+/// their memory format from the input, and on both oneDNN (CPU) and cuDNN they run faster in
+/// channels-last (measured in BENCHMARKS.md); the logical shape and every index stay the same.
+pub fn to_channels_last(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])?)
+}

@@ -10,6 +10,7 @@ use crate::decoder::Decoder;
 use crate::encoder::{DOWNSAMPLING, Encoder};
 use crate::error::Result;
 use crate::frame;
+use crate::layers;
 use crate::weights;
 
 /// A network together with the variable store that owns its weights.
@@ -36,6 +37,13 @@ impl<T> Pretrained<T> {
         vs.freeze();
         vs.set_device(device);
         vs.set_kind(kind);
+        // Convolution weights in channels-last, so that inference runs channels-last throughout.
+        for (_, mut var) in vs.variables() {
+            if var.dim() == 4 {
+                let cl = layers::to_channels_last(&var)?;
+                tch::no_grad(|| var.f_set_data(&cl))?;
+            }
+        }
         Ok(Self { vs, net })
     }
 }
@@ -165,7 +173,10 @@ impl Stylizer {
         } else {
             content.f_replication_pad2d([0, pad_w, 0, pad_h])?
         };
-        let features = self.encoder.net.relu4_1(&padded)?;
+        let features = self
+            .encoder
+            .net
+            .relu4_1(&layers::to_channels_last(&padded)?)?;
         let target = adain::adain_mix(&features, style, alpha)?;
         let decoded = self.decoder.net.forward(&target)?;
         Ok(decoded.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?)
