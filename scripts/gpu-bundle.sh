@@ -14,6 +14,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
 source "$HOME_DIR/env"
 B=$ROOT/gpu-bundle
+# What a dry run of the GPU scripts leaves here is made again on the GPU machine: keep it out of
+# what travels (the device tool carries 64 MiB at most).
+rm -rf "$B/gst-runtime" "$B/gst-registry.bin" "$B/work" "$B/out"
 mkdir -p "$B/bin" "$B/lib" "$B/debs"
 cd "$ROOT"
 cargo build --release -p adainstyle-trainer -p gst-plugin-adainstyle -p adainstyle --examples
