@@ -129,14 +129,6 @@ pub struct DeviceFrame {
     pub extra: Option<Tensor>,
 }
 
-fn rgb_order(pixels: PixelLayout, device: Device) -> Result<Option<Tensor>> {
-    Ok(if pixels.is_bgr() {
-        Some(Tensor::f_from_slice(&[2i64, 1, 0])?.f_to(device)?)
-    } else {
-        None
-    })
-}
-
 /// Moves a packed frame to `device` as normalised float RGB, with one host-to-device transfer.
 pub fn upload(
     data: &[u8],
@@ -154,8 +146,9 @@ pub fn upload(
     let on_device = host.f_to_device_(device, Kind::Uint8, false, false)?;
     let chw = on_device.f_permute([2, 0, 1])?;
     let mut rgb = chw.f_narrow(0, 0, 3)?;
-    if let Some(order) = rgb_order(layout.pixels, device)? {
-        rgb = rgb.f_index_select(0, &order)?;
+    if layout.pixels.is_bgr() {
+        // Reversing the channel axis needs no index tensor (and so no extra upload per frame).
+        rgb = rgb.f_flip([0])?;
     }
     let rgb = rgb
         .f_to_dtype(kind, false, true)?
@@ -188,8 +181,8 @@ pub fn to_pixels(rgb: &Tensor, extra: Option<&Tensor>, pixels: PixelLayout) -> R
         .f_mul_scalar(255.0)?
         .f_round()?
         .f_to_dtype(Kind::Uint8, false, false)?;
-    if let Some(order) = rgb_order(pixels, device)? {
-        chw = chw.f_index_select(0, &order)?;
+    if pixels.is_bgr() {
+        chw = chw.f_flip([0])?;
     }
     let hwc = chw.f_permute([1, 2, 0])?;
     match (pixels.channels(), extra) {
