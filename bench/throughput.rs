@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use adainstyle::model::flops_per_frame;
-use adainstyle::{DeviceSpec, StyleBank, StyleSpec, StylizeOptions, Stylizer, data};
+use adainstyle::{DeviceSpec, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, data};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use gst::prelude::*;
@@ -37,9 +37,10 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// fp16 on CUDA.
-    #[arg(long)]
-    half: bool,
+    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
+    /// fp32), fp32, fp16 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Frames measured after warm-up.
     #[arg(long, default_value_t = 5)]
     frames: u64,
@@ -71,14 +72,14 @@ fn sync(device: tch::Device) {
 
 /// Seconds per frame of the model alone.
 fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<f64> {
-    let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.half)?;
+    let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.precision)?;
     let style = StyleBank::new().stats(
         &stylizer.encoder,
         &StyleSpec::single(data::find(data::DEFAULT_STYLE)),
         512,
         None,
     )?;
-    let content = tch::Tensor::rand([1, 3, args.height, args.width], (stylizer.kind(), device));
+    let content = tch::Tensor::rand([1, 3, args.height, args.width], (tch::Kind::Float, device));
     let opts = StylizeOptions::default();
     for _ in 0..args.warmup {
         let _ = stylizer.stylize(&content, &style, &opts)?;
@@ -101,11 +102,11 @@ fn bench_element(args: &Args, decoder: &Path) -> Result<f64> {
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers={total} pattern=smpte ! \
          video/x-raw,format=RGBx,width={},height={},framerate=1000/1 ! queue max-size-buffers=4 ! \
-         adainstyle name=s device={} half={} decoder=\"{}\" ! fakesink name=sink sync=false",
+         adainstyle name=s device={} precision={} decoder=\"{}\" ! fakesink name=sink sync=false",
         args.width,
         args.height,
         args.device,
-        args.half,
+        args.precision,
         decoder.display()
     ))?
     .downcast::<gst::Pipeline>()
@@ -165,11 +166,7 @@ fn main() -> Result<()> {
             Mode::Element => "element",
         },
         if device.is_cuda() { "cuda" } else { "cpu" },
-        if args.half && device.is_cuda() {
-            "fp16"
-        } else {
-            "fp32"
-        },
+        args.precision.resolve(device)?,
         args.width,
         args.height,
         seconds * 1e3,

@@ -10,6 +10,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use adainstyle::Precision;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gst::prelude::*;
@@ -42,9 +43,10 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// fp16 on CUDA.
-    #[arg(long)]
-    half: bool,
+    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
+    /// fp32), fp32, fp16 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Decoder weights (default: the shipped decoder).
     #[arg(long)]
     decoder: Option<PathBuf>,
@@ -98,10 +100,10 @@ fn main() -> Result<()> {
     }
     let description = format!(
         "{} ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! \
-         adainstyle name=style device={} half={} processing-size={} style={} ! {}",
+         adainstyle name=style device={} precision={} processing-size={} style={} ! {}",
         source(&args.source, args.width, args.height)?,
         args.device,
-        args.half,
+        args.precision,
         args.processing_size,
         styles[0].display(),
         sink(&args.sink)?

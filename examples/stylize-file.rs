@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use adainstyle::Precision;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use gst::prelude::*;
@@ -39,9 +40,10 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// fp16 on CUDA.
-    #[arg(long)]
-    half: bool,
+    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
+    /// fp32), fp32, fp16 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Decoder weights (default: the shipped decoder).
     #[arg(long)]
     decoder: Option<PathBuf>,
@@ -75,7 +77,7 @@ fn main() -> Result<()> {
         .property("alpha", args.alpha)
         .property("processing-size", args.processing_size)
         .property("device", &args.device)
-        .property("half", args.half)
+        .property_from_str("precision", &args.precision.to_string())
         .property_from_str("preserve-color", &args.preserve_color)
         .build()?;
     if let Some(s) = &args.style {

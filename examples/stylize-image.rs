@@ -7,10 +7,12 @@
 use std::path::PathBuf;
 
 use adainstyle::{
-    DeviceSpec, PreserveColor, StyleBank, StyleSpec, StylizeOptions, Stylizer, data, image_io,
+    DeviceSpec, Precision, PreserveColor, StyleBank, StyleSpec, StylizeOptions, Stylizer, data,
+    image_io,
 };
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+use tch::Kind;
 
 /// Stylise a still image with AdaIN.
 #[derive(Parser, Debug)]
@@ -39,9 +41,10 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// fp16 on CUDA.
-    #[arg(long)]
-    half: bool,
+    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
+    /// fp32), fp32, fp16 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Encoder weights (default: the shipped normalised VGG-19).
     #[arg(long)]
     encoder: Option<PathBuf>,
@@ -69,9 +72,8 @@ fn main() -> Result<()> {
             .into_owned()
     });
     let spec: StyleSpec = style_text.parse()?;
-    let stylizer = Stylizer::load(&encoder, &decoder, device, args.half)?;
-    let content =
-        image_io::to_tensor(&image_io::load_rgb(&args.content)?, device, stylizer.kind())?;
+    let stylizer = Stylizer::load(&encoder, &decoder, device, args.precision)?;
+    let content = image_io::to_tensor(&image_io::load_rgb(&args.content)?, device, Kind::Float)?;
     let preserve = match args.preserve_color {
         Preserve::None => PreserveColor::None,
         Preserve::Coral => PreserveColor::Coral,

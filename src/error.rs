@@ -54,6 +54,17 @@ pub enum Error {
     /// A device string could not be parsed.
     #[error("invalid device `{0}`: expected auto, cpu, cuda or cuda:N")]
     InvalidDevice(String),
+    /// A precision string could not be parsed.
+    #[error("invalid precision `{0}`: expected auto, fp32, fp16 or bf16")]
+    InvalidPrecision(String),
+    /// The device cannot run the precision asked for.
+    #[error("precision {precision} is not available on {device}")]
+    UnsupportedPrecision {
+        /// The precision asked for.
+        precision: String,
+        /// The device, in words.
+        device: String,
+    },
     /// CUDA was asked for but is not usable.
     #[error("CUDA device {requested} requested, but {available} CUDA device(s) are available")]
     CudaUnavailable {

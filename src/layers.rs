@@ -22,8 +22,25 @@ impl Conv {
         }
     }
 
-    /// Pads (if 3x3) and convolves, without an activation.
+    /// Pads (if 3x3) and convolves, without an activation. The convolution runs in the input's
+    /// float kind: weights stored in another kind (fp32 master weights while training in bf16)
+    /// are cast on the way, which autograd differentiates like any other op.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let kind = x.kind();
+        let (ws, bs) = if self.conv.ws.kind() == kind {
+            (
+                self.conv.ws.shallow_clone(),
+                self.conv.bs.as_ref().map(Tensor::shallow_clone),
+            )
+        } else {
+            (
+                self.conv.ws.f_to_kind(kind)?,
+                match &self.conv.bs {
+                    Some(b) => Some(b.f_to_kind(kind)?),
+                    None => None,
+                },
+            )
+        };
         let padded;
         let input = if self.reflect_pad {
             padded = x.f_reflection_pad2d([1, 1, 1, 1])?;
@@ -31,20 +48,25 @@ impl Conv {
         } else {
             x
         };
-        Ok(input.f_conv2d(
-            &self.conv.ws,
-            self.conv.bs.as_ref(),
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        )?)
+        Ok(input.f_conv2d(&ws, bs.as_ref(), [1, 1], [0, 0], [1, 1], 1)?)
     }
 
     /// Pads, convolves and applies ReLU.
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.forward(x)?.f_relu()?)
     }
+}
+
+/// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that
+/// convolutions on channels-last activations need no layout conversion.
+pub fn weights_to_channels_last(vs: &nn::VarStore) -> Result<()> {
+    for (_, mut var) in vs.variables() {
+        if var.dim() == 4 {
+            let cl = to_channels_last(&var)?;
+            tch::no_grad(|| var.f_set_data(&cl))?;
+        }
+    }
+    Ok(())
 }
 
 /// The same (N, C, H, W) tensor with channels-last (NHWC) strides. libtorch's convolutions pick

@@ -18,6 +18,7 @@ pub mod frame;
 pub mod image_io;
 mod layers;
 pub mod model;
+pub mod precision;
 pub mod style;
 pub mod weights;
 
@@ -28,5 +29,7 @@ pub use device::DeviceSpec;
 pub use encoder::{Encoder, Features};
 pub use error::{Error, Result};
 pub use frame::{DeviceFrame, FrameLayout, PixelLayout};
+pub use layers::{to_channels_last, weights_to_channels_last};
 pub use model::{Pretrained, StylizeOptions, Stylizer};
+pub use precision::Precision;
 pub use style::{StyleBank, StyleSpec};

@@ -11,6 +11,7 @@ use crate::encoder::{DOWNSAMPLING, Encoder};
 use crate::error::Result;
 use crate::frame;
 use crate::layers;
+use crate::precision::Precision;
 use crate::weights;
 
 /// A network together with the variable store that owns its weights.
@@ -38,12 +39,7 @@ impl<T> Pretrained<T> {
         vs.set_device(device);
         vs.set_kind(kind);
         // Convolution weights in channels-last, so that inference runs channels-last throughout.
-        for (_, mut var) in vs.variables() {
-            if var.dim() == 4 {
-                let cl = layers::to_channels_last(&var)?;
-                tch::no_grad(|| var.f_set_data(&cl))?;
-            }
-        }
+        layers::weights_to_channels_last(&vs)?;
         Ok(Self { vs, net })
     }
 }
@@ -54,11 +50,13 @@ impl Pretrained<Encoder> {
         Self::load(path, device, kind, Encoder::new)
     }
 
-    /// The relu4_1 statistics of a style image (1, 3, H, W) in [0, 1].
+    /// The relu4_1 statistics of a style image (1, 3, H, W) in [0, 1], in fp32 whatever the
+    /// encoder's precision.
     pub fn style_stats(&self, image: &Tensor) -> Result<Stats> {
         let _guard = tch::no_grad_guard();
         let x = image.f_to_device_(self.vs.device(), self.vs.kind(), false, false)?;
-        adain::mean_std(&self.net.relu4_1(&x)?)
+        let features = self.net.relu4_1(&layers::to_channels_last(&x)?)?;
+        adain::mean_std(&features.f_to_kind(Kind::Float)?)
     }
 }
 
@@ -98,30 +96,26 @@ pub struct Stylizer {
     pub encoder: Pretrained<Encoder>,
     /// The decoder.
     pub decoder: Pretrained<Decoder>,
+    /// The precision the convolutions run in (resolved: never `Auto`).
+    precision: Precision,
 }
 
 impl Stylizer {
-    /// Loads both checkpoints onto `device`; `half` runs them in fp16 (CUDA only: ignored on the
-    /// CPU, where fp16 convolutions are slow or unsupported).
-    pub fn load(encoder: &Path, decoder: &Path, device: Device, half: bool) -> Result<Self> {
-        let kind = Self::kind_for(device, half);
-        if device.is_cuda() {
-            // Frame sizes are fixed within a stream: let cuDNN pick its fastest kernels once.
-            tch::Cuda::cudnn_set_benchmark(true);
-        }
+    /// Loads both checkpoints onto `device` in `precision` (`Auto` resolved for the device; a
+    /// precision the device cannot run is an error naming both).
+    pub fn load(
+        encoder: &Path,
+        decoder: &Path,
+        device: Device,
+        precision: Precision,
+    ) -> Result<Self> {
+        let precision = precision.resolve(device)?;
+        let kind = precision.kind();
         Ok(Self {
             encoder: Pretrained::encoder(encoder, device, kind)?,
             decoder: Pretrained::decoder(decoder, device, kind)?,
+            precision,
         })
-    }
-
-    /// The float kind the networks run in for a device and a `half` request.
-    pub fn kind_for(device: Device, half: bool) -> Kind {
-        if half && device.is_cuda() {
-            Kind::Half
-        } else {
-            Kind::Float
-        }
     }
 
     /// The device the networks live on.
@@ -129,15 +123,16 @@ impl Stylizer {
         self.decoder.vs.device()
     }
 
-    /// The float kind the networks run in.
-    pub fn kind(&self) -> Kind {
-        self.decoder.vs.kind()
+    /// The precision the convolutions run in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
-    /// Stylises `content` (1, 3, H, W) in [0, 1], on the stylizer's device and kind, with the
-    /// style statistics `style`. Returns (1, 3, H, W), not clamped. Any size works: the network
-    /// runs on a reflection-padded multiple of 8 (or at `processing_size`) and the result is
-    /// cropped or resized back.
+    /// Stylises `content` (1, 3, H, W) in [0, 1] (any float kind, on the stylizer's device) with
+    /// the fp32 style statistics `style`. Returns fp32 (1, 3, H, W), not clamped. Any size
+    /// works: the network runs on a reflection-padded multiple of 8 (or at `processing_size`) and
+    /// the result is cropped or resized back. The convolutions run in the stylizer's precision;
+    /// AdaIN, resizing and colour preservation in fp32.
     pub fn stylize(
         &self,
         content: &Tensor,
@@ -145,6 +140,7 @@ impl Stylizer {
         opts: &StylizeOptions,
     ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
+        let content = &content.f_to_kind(Kind::Float)?;
         let size = content.size();
         let (h, w) = (size[2], size[3]);
         let resized = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
@@ -173,13 +169,17 @@ impl Stylizer {
         } else {
             content.f_replication_pad2d([0, pad_w, 0, pad_h])?
         };
+        let kind = self.precision.kind();
         let features = self
             .encoder
             .net
-            .relu4_1(&layers::to_channels_last(&padded)?)?;
-        let target = adain::adain_mix(&features, style, alpha)?;
-        let decoded = self.decoder.net.forward(&target)?;
-        Ok(decoded.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?)
+            .relu4_1(&layers::to_channels_last(&padded.f_to_kind(kind)?)?)?;
+        let target = adain::adain_mix(&features.f_to_kind(Kind::Float)?, style, alpha)?;
+        let decoded = self.decoder.net.forward(&target.f_to_kind(kind)?)?;
+        Ok(decoded
+            .f_narrow(2, 0, h)?
+            .f_narrow(3, 0, w)?
+            .f_to_kind(Kind::Float)?)
     }
 }
 

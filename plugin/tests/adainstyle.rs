@@ -5,7 +5,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{Decoder, StyleBank, StyleSpec, StylizeOptions, Stylizer, weights};
+use adainstyle::{Decoder, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, weights};
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
@@ -129,8 +129,13 @@ fn library_output(
     style_path: &Path,
     opts: &StylizeOptions,
 ) -> Vec<u8> {
-    let stylizer =
-        Stylizer::load(&encoder_path(), &decoder_path(), tch::Device::Cpu, false).unwrap();
+    let stylizer = Stylizer::load(
+        &encoder_path(),
+        &decoder_path(),
+        tch::Device::Cpu,
+        Precision::Auto,
+    )
+    .unwrap();
     let stats = StyleBank::new()
         .stats(&stylizer.encoder, &StyleSpec::single(style_path), 128, None)
         .unwrap();

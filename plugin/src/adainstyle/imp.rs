@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
 use adainstyle::{
-    DeviceSpec, PreserveColor, Pretrained, Stats, StyleBank, StyleSpec, StylizeOptions, Stylizer,
-    data,
+    DeviceSpec, Precision, Pretrained, Stats, StyleBank, StyleSpec, StylizeOptions, Stylizer, data,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -16,46 +15,20 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use super::enums::{PrecisionMode, PreserveColorMode};
 use super::worker::{StyleRequest, StyleWorker};
 
 const DEFAULT_ALPHA: f64 = 1.0;
 const DEFAULT_STYLE_SIZE: u32 = 512;
 const DEFAULT_PROCESSING_SIZE: u32 = 0;
 const DEFAULT_DEVICE: &str = "auto";
-const DEFAULT_HALF: bool = false;
+const DEFAULT_PRECISION: PrecisionMode = PrecisionMode::Auto;
 const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
 const DEFAULT_THREADS: u32 = 0;
 /// With CORAL colour preservation, the style is recoloured to the content every this many frames.
 const CORAL_EVERY_FRAMES: u64 = 30;
 /// Longest edge of the content thumbnail used for CORAL.
 const CORAL_THUMBNAIL: i64 = 128;
-
-/// How the content's colours are kept (property `preserve-color`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstAdainStylePreserveColor")]
-pub enum PreserveColorMode {
-    /// The output takes the style's colours.
-    #[default]
-    #[enum_value(name = "None: take the style's colours", nick = "none")]
-    None = 0,
-    /// The style image is recoloured to the content's colour statistics (CORAL).
-    #[enum_value(name = "CORAL: recolour the style to the content", nick = "coral")]
-    Coral = 1,
-    /// Only luminance is stylised; the content's chrominance is kept.
-    #[enum_value(name = "Luminance: keep the content's chrominance", nick = "luminance")]
-    Luminance = 2,
-}
-
-impl From<PreserveColorMode> for PreserveColor {
-    fn from(mode: PreserveColorMode) -> Self {
-        match mode {
-            PreserveColorMode::None => PreserveColor::None,
-            PreserveColorMode::Coral => PreserveColor::Coral,
-            PreserveColorMode::Luminance => PreserveColor::Luminance,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -65,7 +38,7 @@ struct Settings {
     preserve_color: PreserveColorMode,
     processing_size: u32,
     device: String,
-    half: bool,
+    precision: PrecisionMode,
     encoder: String,
     decoder: String,
     threads: u32,
@@ -81,7 +54,7 @@ impl Default for Settings {
             preserve_color: DEFAULT_PRESERVE_COLOR,
             processing_size: DEFAULT_PROCESSING_SIZE,
             device: DEFAULT_DEVICE.into(),
-            half: DEFAULT_HALF,
+            precision: DEFAULT_PRECISION,
             encoder: shipped(data::ENCODER),
             decoder: shipped(data::DECODER),
             threads: DEFAULT_THREADS,
@@ -180,10 +153,13 @@ impl ObjectImpl for AdainStyle {
                     .default_value(Some(DEFAULT_DEVICE))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecBoolean::builder("half")
-                    .nick("Half precision")
-                    .blurb("Run the network in fp16 on CUDA (ignored on the CPU)")
-                    .default_value(DEFAULT_HALF)
+                glib::ParamSpecEnum::builder_with_default("precision", DEFAULT_PRECISION)
+                    .nick("Precision")
+                    .blurb(
+                        "Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with \
+                         AVX-512 BF16, else fp32), fp32, fp16 or bf16; a precision the device \
+                         cannot run is an error. Statistics and AdaIN stay fp32",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("encoder")
@@ -327,7 +303,7 @@ impl ObjectImpl for AdainStyle {
                 let device: Option<String> = value.get().expect("type checked upstream");
                 settings.device = device.unwrap_or_else(|| DEFAULT_DEVICE.into());
             }
-            "half" => settings.half = value.get().expect("type checked upstream"),
+            "precision" => settings.precision = value.get().expect("type checked upstream"),
             "encoder" => {
                 let path: Option<String> = value.get().expect("type checked upstream");
                 settings.encoder = path.unwrap_or_else(|| Settings::default().encoder);
@@ -351,7 +327,7 @@ impl ObjectImpl for AdainStyle {
             "preserve-color" => settings.preserve_color.to_value(),
             "processing-size" => settings.processing_size.to_value(),
             "device" => settings.device.to_value(),
-            "half" => settings.half.to_value(),
+            "precision" => settings.precision.to_value(),
             "encoder" => settings.encoder.to_value(),
             "decoder" => settings.decoder.to_value(),
             "threads" => settings.threads.to_value(),
@@ -452,11 +428,14 @@ impl BaseTransformImpl for AdainStyle {
                 "device=auto: no CUDA device found, running on the CPU"
             );
         }
-        if settings.half && !device.is_cuda() {
-            gst::warning!(
+        let precision = Precision::from(settings.precision)
+            .resolve(device)
+            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ("{err}")))?;
+        if settings.precision == PrecisionMode::Auto {
+            gst::info!(
                 CAT,
                 imp = self,
-                "half=true is only used on CUDA; running in fp32 on the CPU"
+                "precision=auto: running in {precision} on {device:?}"
             );
         }
         if settings.threads > 0 {
@@ -472,7 +451,7 @@ impl BaseTransformImpl for AdainStyle {
             settings.encoder.as_ref(),
             settings.decoder.as_ref(),
             device,
-            settings.half,
+            precision,
         )
         .map_err(|err| load_error("model", err))?;
         let spec: StyleSpec = settings.style.parse().map_err(|err| {
@@ -482,8 +461,9 @@ impl BaseTransformImpl for AdainStyle {
             )
         })?;
         // The style worker has its own encoder so that it never waits for a frame in flight.
-        let style_encoder = Pretrained::encoder(settings.encoder.as_ref(), device, stylizer.kind())
-            .map_err(|err| load_error("encoder", err))?;
+        let style_encoder =
+            Pretrained::encoder(settings.encoder.as_ref(), device, precision.kind())
+                .map_err(|err| load_error("encoder", err))?;
         let mut bank = StyleBank::new();
         let style = bank
             .stats(&style_encoder, &spec, settings.style_size as i64, None)
@@ -512,8 +492,7 @@ impl BaseTransformImpl for AdainStyle {
         gst::info!(
             CAT,
             imp = self,
-            "Started on {device:?} ({:?}) with style {spec}",
-            stylizer.kind()
+            "Started on {device:?} ({precision}) with style {spec}"
         );
         for counter in [
             &self.figures.frames,
@@ -625,12 +604,8 @@ impl VideoFilterImpl for AdainStyle {
             let input = inframe
                 .plane_data(0)
                 .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
-            let uploaded = frame::upload(
-                input,
-                &in_layout,
-                state.stylizer.device(),
-                state.stylizer.kind(),
-            )?;
+            let uploaded =
+                frame::upload(input, &in_layout, state.stylizer.device(), tch::Kind::Float)?;
             let stylized = state.stylizer.stylize(&uploaded.rgb, &state.style, &opts)?;
             if let Some((style, size)) = &coral {
                 self.maybe_recolour_style(frame_no, &uploaded.rgb, style, *size)?;

@@ -8,10 +8,11 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod enums;
 mod imp;
 mod worker;
 
-pub use imp::PreserveColorMode;
+pub use enums::{PrecisionMode, PreserveColorMode};
 
 glib::wrapper! {
     /// The `adainstyle` element (a `GstVideoFilter`).
