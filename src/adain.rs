@@ -12,7 +12,8 @@ pub const EPS: f64 = 1e-5;
 pub struct Stats {
     /// Channel means.
     pub mean: Tensor,
-    /// Channel standard deviations, `sqrt(var + EPS)` with the population variance.
+    /// Channel standard deviations, `sqrt(var + EPS)` with the unbiased variance (divided by
+    /// H·W − 1), as pytorch-AdaIN computes it: its checkpoints are a supported input.
     pub std: Tensor,
 }
 
@@ -59,9 +60,12 @@ impl Stats {
     }
 }
 
-/// Channel mean and std of `feat` (N, C, H, W) over H and W.
+/// Channel mean and std of `feat` (N, C, H, W) over H and W (unbiased variance, as
+/// pytorch-AdaIN; a 1x1 map, which has no unbiased variance, counts as variance 0).
 pub fn mean_std(feat: &Tensor) -> Result<Stats> {
-    let (var, mean) = feat.f_var_mean_correction(Some([2i64, 3].as_slice()), 0, true)?;
+    let size = feat.size();
+    let correction = i64::from(size[2] * size[3] > 1);
+    let (var, mean) = feat.f_var_mean_correction(Some([2i64, 3].as_slice()), correction, true)?;
     Ok(Stats {
         mean,
         std: var.f_add_scalar(EPS)?.f_sqrt()?,

@@ -9,11 +9,9 @@ tools/convert_pth.py; the Rust library must match it (see /work/shared/DESIGN.md
     adain()     adaptive instance normalisation
     load_safetensors(), save_safetensors()
 
-Variance convention: mean_std() uses the *population* variance
-(unbiased=False, divide by H*W), matching the Rust library. pytorch-AdaIN's
-`calc_mean_std` uses torch.var's default (unbiased, divide by H*W-1); the two
-differ by a factor H*W/(H*W-1) inside the square root, i.e. < 0.1% for
-feature maps of 32x32 and more.
+Variance convention: mean_std() uses the unbiased variance (divide by H*W-1),
+as pytorch-AdaIN's `calc_mean_std` does (torch.var's default), so that its
+checkpoints see the statistics they were trained with; the Rust library matches.
 """
 
 from __future__ import annotations
@@ -106,11 +104,11 @@ def encode_taps(enc: nn.Sequential, x: torch.Tensor, taps=TAPS) -> dict[str, tor
 def mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample, per-channel mean and std over H, W, shaped (N, C, 1, 1).
 
-    std = sqrt(population variance + eps) (unbiased=False)."""
+    std = sqrt(unbiased variance + eps), as pytorch-AdaIN."""
     n, c = feat.shape[:2]
     flat = feat.reshape(n, c, -1)
     mean = flat.mean(dim=2)
-    var = flat.var(dim=2, unbiased=False)
+    var = flat.var(dim=2, unbiased=True)
     return mean.reshape(n, c, 1, 1), (var + eps).sqrt().reshape(n, c, 1, 1)
 
 
@@ -201,7 +199,7 @@ def _selftest() -> None:
     assert y.shape == (1, 3, 48, 72)
     m, s = mean_std(taps["relu4_1"])
     ref = taps["relu4_1"].reshape(1, 512, -1)
-    assert torch.allclose(s.flatten() ** 2 - 1e-5, ref.var(2, unbiased=False).flatten(), atol=1e-5)
+    assert torch.allclose(s.flatten() ** 2 - 1e-5, ref.var(2, unbiased=True).flatten(), atol=1e-5)
     print("adain_ref self-test ok")
 
 

@@ -12,7 +12,7 @@ tools/adain_ref.py (pytorch-AdaIN layout) and stores, all fp32:
   content, style                  the inputs
   relu1_1, relu2_1, relu3_1, relu4_1   encoder taps of the content
   style_relu4_1                   relu4_1 of the style
-  adain                           AdaIN target, alpha = 1 (eps 1e-5, population variance)
+  adain                           AdaIN target, alpha = 1 (eps 1e-5, unbiased variance)
   decoded                         decoder(adain), raw (not clamped)
 
 --random-decoder: there is no trained decoder yet; make a decoder with PyTorch's
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                "adain": target, "decoded": decoded}
     out.parent.mkdir(parents=True, exist_ok=True)
     adain_ref.save_safetensors(tensors, str(out), metadata={
-        "seed": str(args.seed), "alpha": "1.0", "eps": "1e-5", "variance": "population",
+        "seed": str(args.seed), "alpha": "1.0", "eps": "1e-5", "variance": "unbiased",
         "encoder": enc_path.name, "decoder": dec_path.name, "torch": torch.__version__})
     for k, v in tensors.items():
         print(f"{k:14} {tuple(v.shape)!s:20} mean {v.mean().item():+.4f} std {v.std().item():.4f}")
