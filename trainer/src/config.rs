@@ -31,13 +31,22 @@ pub struct TrainConfig {
     pub content_weight: f64,
     /// Seeds the decoder's initial weights and every batch.
     pub seed: u64,
+    /// A decoder checkpoint the run starts from instead of a random initialisation (a warm
+    /// start from an exported decoder).
+    #[serde(default)]
+    pub init_decoder: Option<PathBuf>,
+    /// Encode every content and style image once at the start and train on crops of those
+    /// features and on whole-image style statistics (see [`crate::cache`]).
+    #[serde(default)]
+    pub cache_targets: bool,
 
     /// Total iterations the run aims for.
     pub iterations: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// Mixed precision (fp16 autocast) on CUDA.
-    pub amp: bool,
+    /// Precision of the convolutions: auto, fp32, fp16 (CUDA autocast) or bf16.
+    #[serde(default)]
+    pub precision: adainstyle::Precision,
     /// Checkpoint every this many iterations (0 = only at the end).
     pub save_every: u64,
     /// Write a sample grid every this many iterations (0 = never).
@@ -54,6 +63,10 @@ pub struct TrainConfig {
     pub heldout_dir: Option<PathBuf>,
     /// Memory for decoded, resized images kept between iterations, in MiB.
     pub cache_mb: usize,
+    /// Measure the held-out figures every this many iterations and when an invocation ends
+    /// (0 = never); needs `heldout_dir`.
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 /// Name of the configuration file in a run directory.
@@ -143,6 +156,8 @@ impl TrainConfig {
             self.content_weight == other.content_weight,
         );
         check("seed", self.seed == other.seed);
+        check("init-decoder", self.init_decoder == other.init_decoder);
+        check("cache-targets", self.cache_targets == other.cache_targets);
         out
     }
 }

@@ -1,14 +1,13 @@
-//! Exporting the decoder the element loads, and measuring a decoder's losses on held-out pairs.
+//! Exporting the decoder the element loads, and measuring a decoder on held-out pairs.
 
 use std::path::{Path, PathBuf};
 
-use adainstyle::{Decoder, Pretrained};
+use adainstyle::{Decoder, Encoder, Pretrained, Stats, adain, mean_std};
 use anyhow::{Context, Result, bail};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::checkpoint;
 use crate::data;
-use crate::loss;
 use crate::report;
 
 /// Writes the decoder of `run_dir`'s checkpoint to `out` (fp32, pytorch-AdaIN keys), then loads
@@ -49,25 +48,26 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<usize> {
     Ok(weights.len())
 }
 
+/// Longest edge of the held-out photos in [`evaluate`].
+pub const CONTENT_EDGE: u32 = 384;
+/// Longest edge of the held-out paintings in [`evaluate`].
+pub const STYLE_EDGE: u32 = 512;
+
 /// Settings of [`evaluate`].
 #[derive(Debug, Clone)]
 pub struct EvalSettings {
-    /// Encoder checkpoint.
+    /// Encoder checkpoint (also the yardstick the metrics are measured with, always in fp32).
     pub encoder: PathBuf,
     /// Decoder checkpoint.
     pub decoder: PathBuf,
-    /// Content photos.
+    /// Held-out content photos.
     pub content_dir: PathBuf,
-    /// Style images.
+    /// Held-out style images.
     pub style_dir: PathBuf,
-    /// Side of the centre square each image is reduced to.
-    pub size: u32,
-    /// Number of pairs (0 = as many as the larger folder has images).
+    /// Number of pairs (0 = every photo with every painting).
     pub pairs: usize,
-    /// Style weight for the total.
-    pub style_weight: f64,
-    /// Content weight for the total.
-    pub content_weight: f64,
+    /// Precision the stylisation (encoder, decoder) runs in; the measurements stay fp32.
+    pub precision: adainstyle::Precision,
     /// Where the networks run.
     pub device: Device,
     /// Optional grid of the first pairs (content | style | output).
@@ -76,86 +76,196 @@ pub struct EvalSettings {
     pub grid_pairs: usize,
 }
 
-/// Mean losses of a decoder over held-out pairs.
+/// Held-out figures of a decoder. Lower is better for both ratios; neither depends on the loss
+/// weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalResult {
     /// Pairs evaluated.
     pub pairs: usize,
-    /// Mean content loss.
-    pub content: f64,
-    /// Mean style loss.
-    pub style: f64,
-    /// `content_weight * content + style_weight * style`.
-    pub total: f64,
+    /// Style ratio: the training style loss of the output against the painting, divided by that
+    /// of the photo itself against the painting (mean over pairs). 1 = no style transferred.
+    pub style_ratio: f64,
+    /// Content keep: MSE(relu4_1(output), relu4_1(photo)) / MSE(t, relu4_1(photo)), t being the
+    /// AdaIN target the decoder is asked to produce (mean over pairs). An output whose features
+    /// are exactly t scores 1.
+    pub content_keep: f64,
+    /// Mean training content loss, MSE(relu4_1(output), t).
+    pub content_loss: f64,
+    /// Mean training style loss of the output.
+    pub style_loss: f64,
     /// Images skipped because they could not be read.
     pub skipped: usize,
 }
 
-fn load_square(path: &Path, size: u32, device: Device) -> Result<Tensor> {
+/// An image resized so that its longest edge is `edge` and both sides are multiples of 8, as a
+/// (1, 3, H, W) tensor in [0, 1].
+fn load_fitted(path: &Path, edge: u32, device: Device) -> Result<Tensor> {
     let img = adainstyle::image_io::load_rgb(path)?;
-    Ok(adainstyle::image_io::to_tensor(
-        &data::center_square(&img, size),
-        device,
-        Kind::Float,
-    )?)
+    let (h, w) =
+        adainstyle::frame::fit_longest(img.height() as i64, img.width() as i64, edge as i64);
+    let round8 = |n: i64| ((n + 4) / 8 * 8).max(8);
+    let t = adainstyle::image_io::to_tensor(&img, device, Kind::Float)?;
+    Ok(adainstyle::frame::resize(&t, round8(h), round8(w))?)
 }
 
-/// Pairs content `i mod C` with style `i mod S` (both sorted) and averages the training losses
-/// over them, one pair at a time, without gradients.
-pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
-    if s.size < 8 || !s.size.is_multiple_of(8) {
-        bail!("--size must be a multiple of 8, got {}", s.size);
+/// The statistics of every tap, and relu4_1 itself, measured by the fp32 yardstick encoder.
+struct Measured {
+    stats: Vec<Stats>,
+    relu4_1: Tensor,
+}
+
+fn measure(encoder: &Encoder, image: &Tensor) -> Result<Measured> {
+    let f = encoder.features(&adainstyle::to_channels_last(image)?)?;
+    Ok(Measured {
+        stats: f
+            .taps()
+            .iter()
+            .map(|t| Ok(mean_std(t)?))
+            .collect::<Result<Vec<_>>>()?,
+        relu4_1: f.relu4_1,
+    })
+}
+
+/// The training style loss between two sets of tap statistics.
+fn style_distance(a: &[Stats], b: &[Stats]) -> Result<f64> {
+    let mut sum = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        sum += x
+            .mean
+            .f_mse_loss(&y.mean, Reduction::Mean)?
+            .f_double_value(&[])?;
+        sum += x
+            .std
+            .f_mse_loss(&y.std, Reduction::Mean)?
+            .f_double_value(&[])?;
     }
-    let encoder = Pretrained::encoder(&s.encoder, s.device, Kind::Float)
-        .with_context(|| format!("loading encoder {}", s.encoder.display()))?;
-    let decoder: Pretrained<Decoder> = Pretrained::decoder(&s.decoder, s.device, Kind::Float)
-        .with_context(|| format!("loading decoder {}", s.decoder.display()))?;
-    let contents = data::list_images(&s.content_dir)?;
-    let styles = data::list_images(&s.style_dir)?;
-    let n = if s.pairs == 0 {
-        contents.len().max(styles.len())
-    } else {
-        s.pairs
-    };
-    let _guard = tch::no_grad_guard();
-    let (mut sum_c, mut sum_s, mut done, mut skipped) = (0.0, 0.0, 0usize, 0usize);
-    let mut shown: Vec<(Tensor, Tensor, Tensor)> = Vec::new();
-    for i in 0..n {
-        let (cp, sp) = (&contents[i % contents.len()], &styles[i % styles.len()]);
-        let (c, st) = match (
-            load_square(cp, s.size, s.device),
-            load_square(sp, s.size, s.device),
-        ) {
-            (Ok(c), Ok(st)) => (c, st),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("warning: skipping pair {i}: {e:#}");
-                skipped += 1;
-                continue;
+    Ok(sum)
+}
+
+fn load_all(
+    paths: &[PathBuf],
+    edge: u32,
+    device: Device,
+    skipped: &mut usize,
+) -> Vec<(PathBuf, Tensor)> {
+    paths
+        .iter()
+        .filter_map(|p| match load_fitted(p, edge, device) {
+            Ok(t) => Some((p.clone(), t)),
+            Err(e) => {
+                eprintln!("warning: skipping held-out image {e:#}");
+                *skipped += 1;
+                None
             }
+        })
+        .collect()
+}
+
+/// Pair `k` of `contents` x `styles`: photo `k mod C` with painting `(k / C + k) mod S`, so the
+/// first C pairs use every photo once and the C x S pairs are every combination exactly once.
+pub fn pair(k: usize, contents: usize, styles: usize) -> (usize, usize) {
+    (k % contents, (k / contents + k) % styles)
+}
+
+/// Stylises held-out photos (longest edge [`CONTENT_EDGE`]) with held-out paintings (longest
+/// edge [`STYLE_EDGE`]) and measures the style ratio and the content keep with the fp32 encoder,
+/// one pair at a time, without gradients.
+pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
+    let yardstick = Pretrained::encoder(&s.encoder, s.device, Kind::Float)
+        .with_context(|| format!("loading encoder {}", s.encoder.display()))?;
+    let precision = s.precision.resolve(s.device)?;
+    let kind = precision.kind();
+    let lowered;
+    let encoder = if kind == Kind::Float {
+        &yardstick.net
+    } else {
+        lowered = Pretrained::encoder(&s.encoder, s.device, kind)?;
+        &lowered.net
+    };
+    let decoder: Pretrained<Decoder> = Pretrained::decoder(&s.decoder, s.device, kind)
+        .with_context(|| format!("loading decoder {}", s.decoder.display()))?;
+    let _guard = tch::no_grad_guard();
+    let mut skipped = 0;
+    let contents = load_all(
+        &data::list_images(&s.content_dir)?,
+        CONTENT_EDGE,
+        s.device,
+        &mut skipped,
+    );
+    let styles = load_all(
+        &data::list_images(&s.style_dir)?,
+        STYLE_EDGE,
+        s.device,
+        &mut skipped,
+    );
+    if contents.is_empty() || styles.is_empty() {
+        bail!("no readable held-out photos or paintings");
+    }
+    let content_m = contents
+        .iter()
+        .map(|(_, t)| measure(&yardstick.net, t))
+        .collect::<Result<Vec<_>>>()?;
+    let style_m = styles
+        .iter()
+        .map(|(_, t)| measure(&yardstick.net, t))
+        .collect::<Result<Vec<_>>>()?;
+    // The statistics the stylisation itself uses (in its own precision), once per painting.
+    let style_targets = styles
+        .iter()
+        .map(|(_, t)| {
+            let f = encoder.relu4_1(&adainstyle::to_channels_last(&t.f_to_kind(kind)?)?)?;
+            Ok(mean_std(&f.f_to_kind(Kind::Float)?)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let all = contents.len() * styles.len();
+    let n = if s.pairs == 0 { all } else { s.pairs.min(all) };
+    let (mut ratio, mut keep, mut closs, mut sloss) = (0.0, 0.0, 0.0, 0.0);
+    let mut shown = Vec::new();
+    for k in 0..n {
+        let (ci, si) = pair(k, contents.len(), styles.len());
+        let content = &contents[ci].1;
+        let features = encoder
+            .relu4_1(&adainstyle::to_channels_last(&content.f_to_kind(kind)?)?)?
+            .f_to_kind(Kind::Float)?;
+        let target = adain(&features, &style_targets[si])?;
+        let output = decoder
+            .net
+            .forward(&target.f_to_kind(kind)?)?
+            .f_to_kind(Kind::Float)?;
+        let out_m = measure(&yardstick.net, &output)?;
+        let reference = &content_m[ci].relu4_1;
+        let mse = |a: &Tensor, b: &Tensor| -> Result<f64> {
+            Ok(a.f_mse_loss(b, Reduction::Mean)?.f_double_value(&[])?)
         };
-        let out = loss::compute(&encoder.net, &decoder.net, &c, &st, false)?;
-        sum_c += out.content.f_double_value(&[])?;
-        sum_s += out.style.f_double_value(&[])?;
-        done += 1;
+        // The target as the fp32 yardstick defines it, so that the ratio does not move with
+        // the stylisation's precision.
+        let ideal = adain(reference, &style_m[si].stats[3])?;
+        keep += mse(&out_m.relu4_1, reference)? / mse(&ideal, reference)?;
+        closs += mse(&out_m.relu4_1, &ideal)?;
+        let out_style = style_distance(&out_m.stats, &style_m[si].stats)?;
+        ratio += out_style / style_distance(&content_m[ci].stats, &style_m[si].stats)?;
+        sloss += out_style;
         if s.grid.is_some() && shown.len() < s.grid_pairs {
-            shown.push((c, st, out.output));
+            shown.push(vec![
+                content.shallow_clone(),
+                styles[si].1.shallow_clone(),
+                output,
+            ]);
         }
     }
-    if done == 0 {
-        bail!("no readable pairs");
-    }
     if let Some(grid) = &s.grid {
-        let cat = |f: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| -> Result<Tensor> {
-            Ok(Tensor::f_cat(&shown.iter().map(f).collect::<Vec<_>>(), 0)?)
-        };
-        report::save_grid(&cat(|p| &p.0)?, &cat(|p| &p.1)?, &cat(|p| &p.2)?, grid)?;
+        report::save_rows(&shown, GRID_ROW_HEIGHT, grid)?;
     }
-    let (content, style) = (sum_c / done as f64, sum_s / done as f64);
+    let n_f = n as f64;
     Ok(EvalResult {
-        pairs: done,
-        content,
-        style,
-        total: s.content_weight * content + s.style_weight * style,
+        pairs: n,
+        style_ratio: ratio / n_f,
+        content_keep: keep / n_f,
+        content_loss: closs / n_f,
+        style_loss: sloss / n_f,
         skipped,
     })
 }
+
+/// Height of each row of the held-out grid.
+const GRID_ROW_HEIGHT: i64 = 256;

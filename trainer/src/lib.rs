@@ -6,11 +6,12 @@
 //! inverse-time learning-rate decay.
 //!
 //! The modules follow the life of a run: [`config`] (what a run is), [`data`] (images to batches
-//! on worker threads), [`loss`] (the paper's objective), [`adam`] (an optimiser whose state can be
+//! on worker threads), [`cache`] (encoder targets computed once per image), [`loss`] (the paper's objective), [`adam`] (an optimiser whose state can be
 //! saved), [`checkpoint`] (atomic run state), [`report`] (CSV, image grids, loss plot), [`train`]
 //! (the loop) and [`eval`] (held-out losses and export of the shipped decoder).
 
 pub mod adam;
+pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

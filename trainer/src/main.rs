@@ -56,8 +56,9 @@ struct TrainArgs {
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory exactly where its checkpoint left it. Its config.json
-    /// supplies every setting; only --iterations, --max-minutes, --device, --amp, --workers,
-    /// --threads, --save-every, --sample-every, --log-every, --heldout-dir and --cache-mb may
+    /// supplies every setting; only --iterations, --max-minutes, --device, --precision, --workers,
+    /// --threads, --save-every, --sample-every, --log-every, --heldout-dir, --cache-mb and
+    /// --eval-every may
     /// be given anew.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
     resume: Option<PathBuf>,
@@ -88,9 +89,18 @@ struct TrainArgs {
     /// Where to train: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
-    /// Mixed precision on CUDA (fp16 autocast, fp32 master weights, dynamic loss scaling).
+    /// Precision of the convolutions: auto (fp16 autocast on CUDA, bf16 on a CPU with native
+    /// bf16, else fp32), fp32, fp16 (CUDA; dynamic loss scaling) or bf16. Weights, statistics
+    /// and losses stay fp32.
+    #[arg(long, default_value = "auto")]
+    precision: adainstyle::Precision,
+    /// Start from this decoder (safetensors, pytorch-AdaIN keys) instead of random weights.
     #[arg(long)]
-    amp: bool,
+    init_decoder: Option<PathBuf>,
+    /// Encode every image once at the start; each step then takes random crops of the content
+    /// features and whole-image style statistics instead of encoding two batches of crops.
+    #[arg(long)]
+    cache_targets: bool,
     /// Seed for the decoder's initial weights and every batch (a run is reproducible from it).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -119,6 +129,11 @@ struct TrainArgs {
     /// MiB of decoded, resized images kept in memory between iterations.
     #[arg(long, default_value_t = 2048)]
     cache_mb: usize,
+    /// Measure the held-out style ratio and content keep (into heldout.csv, with the grid
+    /// heldout-grid.png) every N iterations and when the invocation ends; 0 = never. Needs
+    /// --heldout-dir.
+    #[arg(long, default_value_t = 1000)]
+    eval_every: u64,
 }
 
 /// Flags of `export`.
@@ -136,27 +151,21 @@ struct EvalArgs {
     /// The decoder to measure.
     #[arg(long)]
     decoder: PathBuf,
-    /// The encoder it was trained against.
+    /// The encoder it was trained against (also the yardstick, always run in fp32).
     #[arg(long, default_value = "models/vgg19-normalised.safetensors")]
     encoder: PathBuf,
-    /// Held-out content photos.
+    /// Held-out content photos (used at 384 px on the longest edge).
     #[arg(long)]
     content_dir: PathBuf,
-    /// Held-out style images.
+    /// Held-out style images (used at 512 px on the longest edge).
     #[arg(long)]
     style_dir: PathBuf,
-    /// Each image is resized and centre-cropped to this square side (a multiple of 8).
-    #[arg(long, default_value_t = 256)]
-    size: u32,
-    /// Number of pairs (content i mod C with style i mod S); 0 = the larger folder's count.
+    /// Number of pairs; 0 = every photo with every painting.
     #[arg(long, default_value_t = 0)]
     pairs: usize,
-    /// Weight λ of the style loss in the printed total.
-    #[arg(long, default_value_t = 10.0)]
-    style_weight: f64,
-    /// Weight of the content loss in the printed total.
-    #[arg(long, default_value_t = 1.0)]
-    content_weight: f64,
+    /// Precision the stylisation runs in (the measurements stay fp32).
+    #[arg(long, default_value = "fp32")]
+    precision: adainstyle::Precision,
     /// Where to run: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
@@ -172,11 +181,11 @@ struct EvalArgs {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Settings that may change when a run is resumed (clap ids).
-const RESUMABLE: [&str; 11] = [
+const RESUMABLE: [&str; 12] = [
     "iterations",
     "max_minutes",
     "device",
-    "amp",
+    "precision",
     "workers",
     "threads",
     "save_every",
@@ -184,6 +193,7 @@ const RESUMABLE: [&str; 11] = [
     "log_every",
     "heldout_dir",
     "cache_mb",
+    "eval_every",
 ];
 
 fn explicit(m: &ArgMatches, id: &str) -> bool {
@@ -213,9 +223,11 @@ impl TrainArgs {
             style_weight: self.style_weight,
             content_weight: self.content_weight,
             seed: self.seed,
+            init_decoder: self.init_decoder.clone(),
+            cache_targets: self.cache_targets,
             iterations: self.iterations,
             device: self.device.to_string(),
-            amp: self.amp,
+            precision: self.precision,
             save_every: self.save_every,
             sample_every: self.sample_every,
             log_every: self.log_every,
@@ -224,6 +236,7 @@ impl TrainArgs {
             max_minutes: self.max_minutes,
             heldout_dir: self.heldout_dir.clone(),
             cache_mb: self.cache_mb,
+            eval_every: self.eval_every,
         }
     }
 
@@ -256,14 +269,16 @@ impl TrainArgs {
                 "iterations" => config.iterations = given.iterations,
                 "max_minutes" => config.max_minutes = given.max_minutes,
                 "device" => config.device = given.device.clone(),
-                "amp" => config.amp = given.amp,
+                "precision" => config.precision = given.precision,
                 "workers" => config.workers = given.workers,
                 "threads" => config.threads = given.threads,
                 "save_every" => config.save_every = given.save_every,
                 "sample_every" => config.sample_every = given.sample_every,
                 "log_every" => config.log_every = given.log_every,
                 "heldout_dir" => config.heldout_dir = given.heldout_dir.clone(),
-                _ => config.cache_mb = given.cache_mb,
+                "cache_mb" => config.cache_mb = given.cache_mb,
+                "eval_every" => config.eval_every = given.eval_every,
+                other => bail!("internal: resumable flag `{other}` has no handler"),
             }
         }
         if !explicit(m, "max_minutes") {
@@ -314,24 +329,20 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
         decoder: args.decoder.clone(),
         content_dir: args.content_dir.clone(),
         style_dir: args.style_dir.clone(),
-        size: args.size,
         pairs: args.pairs,
-        style_weight: args.style_weight,
-        content_weight: args.content_weight,
+        precision: args.precision,
         device: args.device.resolve()?,
         grid: args.grid.clone(),
         grid_pairs: args.grid_pairs,
     };
     let r = eval::evaluate(&settings)?;
     println!("decoder       {}", args.decoder.display());
-    println!("pairs         {} ({} skipped)", r.pairs, r.skipped);
-    println!("size          {}", args.size);
-    println!("content_loss  {:.4}", r.content);
-    println!("style_loss    {:.4}", r.style);
-    println!(
-        "total_loss    {:.4} (content x {} + style x {})",
-        r.total, args.content_weight, args.style_weight
-    );
+    println!("precision     {}", args.precision);
+    println!("pairs         {} ({} images skipped)", r.pairs, r.skipped);
+    println!("style_ratio   {:.4}", r.style_ratio);
+    println!("content_keep  {:.4}", r.content_keep);
+    println!("content_loss  {:.4}", r.content_loss);
+    println!("style_loss    {:.4}", r.style_loss);
     Ok(())
 }
 

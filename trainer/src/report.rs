@@ -139,6 +139,78 @@ pub fn save_grid(content: &Tensor, style: &Tensor, output: &Tensor, path: &Path)
     Ok(())
 }
 
+/// File name of the held-out figures in a run directory.
+pub const HELDOUT_FILE: &str = "heldout.csv";
+
+/// Appends one line of held-out figures to `heldout.csv` (header first if the file is new).
+pub fn append_heldout(
+    run_dir: &Path,
+    iteration: u64,
+    train_seconds: f64,
+    r: &crate::eval::EvalResult,
+) -> Result<()> {
+    let path = run_dir.join(HELDOUT_FILE);
+    let new = !path.exists();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if new {
+        writeln!(
+            f,
+            "iteration,train_hours,style_ratio,content_keep,content_loss,style_loss,pairs"
+        )?;
+    }
+    writeln!(
+        f,
+        "{iteration},{:.4},{:.5},{:.5},{:.5},{:.5},{}",
+        train_seconds / 3600.0,
+        r.style_ratio,
+        r.content_keep,
+        r.content_loss,
+        r.style_loss,
+        r.pairs
+    )?;
+    Ok(())
+}
+
+/// Writes rows of (1, 3, H, W) images side by side, each scaled to `height` (aspect kept), rows
+/// stacked and padded with white to the widest, as one PNG.
+pub fn save_rows(rows: &[Vec<Tensor>], height: i64, path: &Path) -> Result<()> {
+    let mut built = Vec::new();
+    for row in rows {
+        let cells = row
+            .iter()
+            .map(|t| {
+                let size = t.size();
+                let width = (size[3] as f64 * height as f64 / size[2] as f64).round() as i64;
+                let t = t
+                    .f_detach()?
+                    .f_to_kind(Kind::Float)?
+                    .f_to(tch::Device::Cpu)?;
+                Ok(adainstyle::frame::resize(&t, height, width.max(1))?.f_clamp(0.0, 1.0)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        built.push(Tensor::f_cat(&cells, 3)?);
+    }
+    let widest = built.iter().map(|r| r.size()[3]).max().unwrap_or(1);
+    let grid = Tensor::f_ones(
+        [1, 3, height * built.len() as i64, widest],
+        (Kind::Float, tch::Device::Cpu),
+    )?;
+    for (i, row) in built.iter().enumerate() {
+        grid.f_narrow(2, i as i64 * height, height)?
+            .f_narrow(3, 0, row.size()[3])?
+            .f_copy_(row)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    adainstyle::image_io::save(&grid, path)?;
+    Ok(())
+}
+
 /// Fonts tried, in order, for the plot's labels (Debian's `fonts-dejavu-core` first).
 const FONT_CANDIDATES: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",

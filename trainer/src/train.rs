@@ -14,10 +14,12 @@ use rand::Rng;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::adam::{Adam, LossScale};
+use crate::cache::TargetCache;
 use crate::checkpoint::{self, RunState};
 use crate::config::TrainConfig;
 use crate::data::{self, BatchLoader, Dataset, HostBatch, ImageFolder};
-use crate::loss;
+use crate::eval;
+use crate::loss::{self, Compute};
 use crate::report::{self, LossLog, LossRow};
 
 /// Batches each data worker keeps ready.
@@ -53,15 +55,12 @@ pub struct Outcome {
     pub seconds_per_iteration: Option<f64>,
 }
 
-/// The device and precision a configuration resolves to.
-pub fn resolve_device(config: &TrainConfig) -> Result<(Device, bool)> {
+/// The device and the way a step computes that a configuration resolves to.
+pub fn resolve_device(config: &TrainConfig) -> Result<(Device, Compute)> {
     let spec: DeviceSpec = config.device.parse().context("--device")?;
     let device = spec.resolve()?;
-    let amp = config.amp && device.is_cuda();
-    if config.amp && !amp {
-        eprintln!("note: --amp only applies on CUDA; training in fp32 on {device:?}");
-    }
-    Ok((device, amp))
+    let precision = config.precision.resolve(device).context("--precision")?;
+    Ok((device, Compute::for_precision(precision)))
 }
 
 /// Exponential moving average of the logged losses (what the progress line shows).
@@ -158,6 +157,14 @@ pub fn load_pairs(dir: &Path, n: usize, size: u32, device: Device) -> Result<(Te
     Ok((c.f_narrow(0, 0, k)?, s.f_narrow(0, 0, k)?))
 }
 
+/// Where the batches come from.
+enum Source {
+    /// Image crops decoded by worker threads, encoded every step.
+    Pixels(BatchLoader),
+    /// Encoder targets computed once per image.
+    Cached(TargetCache),
+}
+
 /// Everything a run holds while it trains.
 struct Session<'a> {
     run_dir: &'a Path,
@@ -166,7 +173,7 @@ struct Session<'a> {
     decoder: Decoder,
     adam: Adam,
     state: RunState,
-    amp: bool,
+    compute: Compute,
 }
 
 impl Session<'_> {
@@ -177,7 +184,7 @@ impl Session<'_> {
     fn sample(
         &self,
         pairs: Option<&(Tensor, Tensor)>,
-        batch: &(Tensor, Tensor, Tensor),
+        batch: Option<&(Tensor, Tensor, Tensor)>,
     ) -> Result<()> {
         let path = self
             .run_dir
@@ -186,12 +193,15 @@ impl Session<'_> {
         match pairs {
             Some((c, s)) => {
                 let out = tch::no_grad(|| {
-                    loss::compute(&self.encoder.net, &self.decoder, c, s, self.amp)
+                    loss::compute(&self.encoder.net, &self.decoder, c, s, self.compute)
                 })?;
                 report::save_grid(c, s, &out.output, &path)
             }
             None => {
-                let (c, s, g) = batch;
+                // Batches of cached targets carry no pixels to show.
+                let Some((c, s, g)) = batch else {
+                    return Ok(());
+                };
                 let k = c.size()[0].min(SAMPLE_PAIRS as i64);
                 report::save_grid(
                     &c.f_narrow(0, 0, k)?,
@@ -228,16 +238,22 @@ pub fn run(
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }
-    let (device, amp) = resolve_device(config)?;
+    let (device, compute) = resolve_device(config)?;
+    let amp = compute.needs_loss_scaling();
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
 
-    let encoder = Pretrained::encoder(&config.encoder, device, Kind::Float)
+    let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
         .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
     let vs = nn::VarStore::new(device);
     let decoder = Decoder::new(&vs.root());
-    initialise(&vs, config.seed)?;
+    match &config.init_decoder {
+        Some(path) => adainstyle::weights::load_into(&vs, path)
+            .with_context(|| format!("--init-decoder {}", path.display()))?,
+        None => initialise(&vs, config.seed)?,
+    }
+    adainstyle::weights_to_channels_last(&vs)?;
     let mut adam = Adam::new(&vs)?;
     let state = if resume {
         let loaded = checkpoint::load(run_dir)?;
@@ -281,7 +297,7 @@ pub fn run(
         decoder,
         adam,
         state,
-        amp,
+        compute,
     };
     let first = session.state.iteration;
     let end = config.iterations;
@@ -293,7 +309,11 @@ pub fn run(
         config.crop,
         config.resize,
         device,
-        if amp { " with fp16 autocast" } else { "" },
+        match compute {
+            Compute::Fp32 => " in fp32",
+            Compute::Bf16 => " in bf16 (fp32 weights and losses)",
+            Compute::Fp16Autocast => " with fp16 autocast",
+        },
         first,
         end,
         run_dir.display()
@@ -325,16 +345,32 @@ pub fn run(
     let budget = config
         .max_minutes
         .map(|m| Duration::from_secs_f64(m * 60.0));
-    let mut loader = if first < end {
-        Some(BatchLoader::start(
+    let mut source = if first >= end {
+        None
+    } else if config.cache_targets {
+        let t0 = Instant::now();
+        let (cache, warnings) =
+            TargetCache::build(&dataset, &session.encoder.net, compute, device)?;
+        for w in warnings {
+            say(&bar, &format!("warning: {w}"));
+        }
+        let (c, s) = cache.len();
+        say(
+            &bar,
+            &format!(
+                "encoded {c} content and {s} style images once in {:.0} s",
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+        Some(Source::Cached(cache))
+    } else {
+        Some(Source::Pixels(BatchLoader::start(
             dataset.clone(),
             first,
             end,
             config.workers,
             PREFETCH_PER_WORKER,
-        )?)
-    } else {
-        None
+        )?))
     };
     let base_seconds = session.state.train_seconds;
     let loop_start = Instant::now();
@@ -344,7 +380,7 @@ pub fn run(
     let mut logged_at = (first, 0.0f64);
     let mut saved_at = first;
     let mut reason = StopReason::Finished;
-    while let Some(loader) = loader.as_mut() {
+    while let Some(source) = source.as_mut() {
         let t = session.state.iteration;
         if t >= end {
             break;
@@ -360,22 +396,24 @@ pub fn run(
             break;
         }
         let step_start = Instant::now();
-        let batch = loader.next_batch()?;
-        for w in &batch.warnings {
-            say(&bar, &format!("warning: {w}"));
-        }
-        let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
-        let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
+        let (targets, pixels) = match source {
+            Source::Pixels(loader) => {
+                let batch = loader.next_batch()?;
+                for w in &batch.warnings {
+                    say(&bar, &format!("warning: {w}"));
+                }
+                let content =
+                    HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
+                let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
+                let targets = loss::targets(&session.encoder.net, &content, &style, compute)?;
+                (targets, Some((content, style)))
+            }
+            Source::Cached(cache) => (cache.batch(t)?, None),
+        };
         let lr = config.lr_at(t);
 
         session.adam.zero_grad();
-        let losses = loss::compute(
-            &session.encoder.net,
-            &session.decoder,
-            &content,
-            &style,
-            amp,
-        )?;
+        let losses = loss::compute_from(&session.encoder.net, &session.decoder, &targets, compute)?;
         let total = losses.total(config.content_weight, config.style_weight)?;
         let scale = session.state.loss_scale.scale;
         total.f_mul_scalar(scale)?.f_backward()?;
@@ -440,20 +478,39 @@ pub fn run(
             );
         }
         if config.sample_every > 0 && (t + 1).is_multiple_of(config.sample_every) {
-            let (c, s) = (content, style);
-            session.sample(pairs.as_ref(), &(c, s, losses.output.f_detach()?))?;
+            let batch = match pixels {
+                Some((c, s)) => Some((c, s, losses.output.f_detach()?)),
+                None => None,
+            };
+            session.sample(pairs.as_ref(), batch.as_ref())?;
         }
         if config.save_every > 0 && (t + 1).is_multiple_of(config.save_every) {
             log.flush()?;
             session.save()?;
             saved_at = t + 1;
         }
+        if config.eval_every > 0 && (t + 1).is_multiple_of(config.eval_every) {
+            if session.state.iteration != saved_at {
+                session.save()?;
+                saved_at = t + 1;
+            }
+            if let Some(line) = heldout_eval(config, run_dir, &session.state)? {
+                say(&bar, &line);
+            }
+        }
     }
-    drop(loader);
+    drop(source);
     bar.finish_and_clear();
     log.flush()?;
     if session.state.iteration != saved_at || !ckpt.exists() {
         session.save()?;
+    }
+    if iterations_since(&session.state, first) > 0
+        && config.eval_every > 0
+        && !session.state.iteration.is_multiple_of(config.eval_every)
+        && let Some(line) = heldout_eval(config, run_dir, &session.state)?
+    {
+        println!("{line}");
     }
     let rows = report::read_losses(&run_dir.join(report::LOSSES_FILE))?;
     if let Err(e) = report::plot_losses(
@@ -464,7 +521,7 @@ pub fn run(
     ) {
         eprintln!("warning: no loss plot: {e:#}");
     }
-    let done_here = session.state.iteration - first;
+    let done_here = iterations_since(&session.state, first);
     let outcome = Outcome {
         iterations_done: session.state.iteration,
         iterations_this_call: done_here,
@@ -485,6 +542,41 @@ pub fn run(
         run_dir.join(checkpoint::DECODER_FILE).display()
     );
     Ok(outcome)
+}
+
+fn iterations_since(state: &RunState, first: u64) -> u64 {
+    state.iteration - first
+}
+
+/// Measures the run's current decoder on the held-out pairs (when the run has a held-out folder)
+/// and appends the figures to `heldout.csv`; returns the line to print.
+fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Result<Option<String>> {
+    let Some(dir) = &config.heldout_dir else {
+        return Ok(None);
+    };
+    let (device, _) = resolve_device(config)?;
+    let started = Instant::now();
+    let r = eval::evaluate(&eval::EvalSettings {
+        encoder: config.encoder.clone(),
+        decoder: decoder_path(run_dir),
+        content_dir: dir.join("content"),
+        style_dir: dir.join("style"),
+        pairs: 0,
+        precision: adainstyle::Precision::Fp32,
+        device,
+        grid: Some(run_dir.join("heldout-grid.png")),
+        grid_pairs: 8,
+    })?;
+    report::append_heldout(run_dir, state.iteration, state.train_seconds, &r)?;
+    Ok(Some(format!(
+        "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4} ({} pairs, {:.0} s)",
+        state.iteration,
+        state.train_seconds / 3600.0,
+        r.style_ratio,
+        r.content_keep,
+        r.pairs,
+        started.elapsed().as_secs_f64()
+    )))
 }
 
 /// Where `run` leaves the plain decoder of a run directory.

@@ -78,7 +78,9 @@ pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig
         seed: 7,
         iterations,
         device: "cpu".into(),
-        amp: false,
+        precision: adainstyle::Precision::Fp32,
+        init_decoder: None,
+        cache_targets: false,
         save_every: 0,
         sample_every: 0,
         log_every: 1000,
@@ -86,6 +88,7 @@ pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig
         threads: 1,
         max_minutes: None,
         heldout_dir: None,
+        eval_every: 0,
         cache_mb: 16,
     }
 }
