@@ -7,9 +7,11 @@ Subcommands
 -----------
 rcc-ls RCC...
     List the files stored in Qt resource bundles (.rcc): flags, size, path.
-build --endless-sky DIR --gcompris DIR --wesnoth DIR --out DATA
+build --endless-sky DIR --gcompris DIR --wesnoth DIR --wesnoth-campaigns DIR
+      --gimp DIR --mate DIR --out DATA
     Collect photos into DATA/content, paintings into DATA/style, move a
-    deterministic ~5% of each into DATA/heldout/{content,style}, and write
+    deterministic ~5% of each into DATA/heldout/{content,style} (the first
+    three sources) or DATA/heldout-extra/ (the added ones), and write
     DATA/MANIFEST.tsv (where every file came from). DIR arguments are the
     roots that `dpkg-deb --fsys-tarfile PKG.deb | tar -x` (or `dpkg -x`) made.
 sample-styles --gcompris DIR OUT_DIR
@@ -25,6 +27,9 @@ Sources (see /work/shared/SOURCES.md for versions and licences):
            gcompris-qt-data   photos inside usr/share/gcompris-qt/rcc/*.rcc
   style    wesnoth-1.16-data  data/core/images/story/*.jpg, every 2nd portrait
            gcompris-qt-data   van Gogh paintings in details.rcc (public domain)
+  added    wesnoth-1.16-<campaign>  campaigns/*/images/story/* (painted scenes)
+           gimp-data, gimp-data-extras  patterns/**/*.pat (textures, tiled)
+           mate-backgrounds   backgrounds/mate/nature/*.jpg (photos)
 
 Note on the .rcc files: gcompris-qt 3.1 stores its images as WebP, not as
 JPEG/PNG, so carving by JPEG/PNG magic bytes finds almost nothing. This tool
@@ -68,6 +73,12 @@ GC_RCC = "usr/share/gcompris-qt/rcc"
 WN_CORE = "usr/share/games/wesnoth/1.16/data/core/images"
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+# Added sources (second data recipe). Their hold-out is drawn separately into heldout-extra/, so
+# that heldout/ stays the fixed yardstick the decoder's figures are measured on.
+WN_CAMPAIGNS = "usr/share/games/wesnoth/1.16/data/campaigns"
+GIMP_PATTERNS = "usr/share/gimp/2.0/patterns"
+MATE_NATURE = "usr/share/backgrounds/mate/nature"
 
 
 # --------------------------------------------------------------------------- rcc
@@ -232,6 +243,81 @@ def collect_wesnoth(col: Collector, root: Path) -> tuple[int, int]:
     return story, portraits
 
 
+def _gimp_pattern(data: bytes) -> Image.Image:
+    """Decode a GIMP .pat pattern: a big-endian header (header size, version, width, height,
+    bytes per pixel, magic "GPAT", name) followed by the raw pixels."""
+    header, _version, w, h, bpp = struct.unpack(">5I", data[:20])
+    if data[20:24] != b"GPAT" or bpp not in (1, 2, 3, 4):
+        raise ValueError("not a GIMP pattern")
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[bpp]
+    im = Image.frombytes(mode, (w, h), data[header:header + w * h * bpp])
+    if mode in ("LA", "RGBA"):
+        bg = Image.new("RGB", im.size, (128, 128, 128))
+        bg.paste(im.convert("RGB"), (0, 0), im.getchannel("A"))
+        return bg
+    return im.convert("RGB")
+
+
+def _tile(im: Image.Image, side: int) -> Image.Image:
+    """Repeat a seamless tile until both sides are at least `side` pixels."""
+    w, h = im.size
+    out = Image.new("RGB", (max(side, w), max(side, h)))
+    for y in range(0, out.size[1], h):
+        for x in range(0, out.size[0], w):
+            out.paste(im, (x, y))
+    return out
+
+
+def collect_wesnoth_campaigns(col: Collector, root: Path) -> int:
+    """The painted story images of Wesnoth's campaign packages (landscapes, scenes); `root`
+    holds one folder per package, named after it, with that package unpacked inside."""
+    n = 0
+    for pkg_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for f in sorted((pkg_dir / WN_CAMPAIGNS).glob("*/images/story/*")):
+            if f.suffix.lower() not in (".jpg", ".png"):
+                continue
+            im = Image.open(f)
+            im.load()
+            if min(im.size) < MIN_SIDE:
+                continue
+            campaign = f.parts[-4]
+            data = f.read_bytes() if im.format == "JPEG" else _jpeg_bytes(im, JPEG_STORE_QUALITY)
+            n += col.add("style", f"wn-{campaign}-{f.stem}.jpg", data, pkg_dir.name,
+                         f"{WN_CAMPAIGNS}/{campaign}/images/story/{f.name}")
+    return n
+
+
+def collect_gimp_patterns(col: Collector, root: Path) -> int:
+    """GIMP's seamless texture patterns, tiled to 512 px; `root` holds one folder per package
+    (gimp-data, gimp-data-extras), named after it, with that package unpacked inside."""
+    n = 0
+    for pkg_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        base = pkg_dir / GIMP_PATTERNS
+        for f in sorted(base.rglob("*.pat")):
+            try:
+                im = _gimp_pattern(f.read_bytes())
+            except (ValueError, struct.error):
+                continue
+            if min(im.size) < 32:
+                continue
+            rel = f.relative_to(base).as_posix()
+            name = "gimp-" + rel.removesuffix(".pat").replace("/", "-") + ".jpg"
+            n += col.add("style", name, _jpeg_bytes(_tile(im, 512), JPEG_STORE_QUALITY),
+                         pkg_dir.name, f"{GIMP_PATTERNS}/{rel}")
+    return n
+
+
+def collect_mate_photos(col: Collector, root: Path) -> int:
+    """The nature photographs of mate-backgrounds."""
+    n = 0
+    for f in sorted((root / MATE_NATURE).glob("*.jpg")):
+        im = _open(f.read_bytes())
+        im.thumbnail((1600, 1600), Image.LANCZOS)
+        n += col.add("content", f"mate-{f.name}", _jpeg_bytes(im, JPEG_STORE_QUALITY),
+                     "mate-backgrounds", f"{MATE_NATURE}/{f.name}")
+    return n
+
+
 def heldout_names(names: list[str], fraction: float = HOLDOUT_FRACTION) -> set[str]:
     """Deterministic hold-out: the `fraction` of names with the smallest sha256."""
     k = max(1, round(len(names) * fraction))
@@ -250,25 +336,34 @@ def cmd_build(args) -> int:
     wn_story, wn_portraits = collect_wesnoth(col, Path(args.wesnoth))
     print(f"collected: endless-sky {es}, gcompris photos {gc_photos}, "
           f"van Gogh {gc_paint}, wesnoth story {wn_story}, portraits {wn_portraits}")
+    first_recipe = len(col.rows)
+    wn_campaigns = collect_wesnoth_campaigns(col, Path(args.wesnoth_campaigns))
+    patterns = collect_gimp_patterns(col, Path(args.gimp))
+    mate = collect_mate_photos(col, Path(args.mate))
+    print(f"added: wesnoth campaign paintings {wn_campaigns}, GIMP patterns {patterns}, "
+          f"mate-backgrounds photos {mate}")
 
     split: dict[str, str] = {}
-    for kind in ("content", "style"):
-        names = [r[1] for r in col.rows if r[0] == kind]
-        held = heldout_names(names)
-        (stage / "heldout" / kind).mkdir(parents=True, exist_ok=True)
-        for n in names:
-            if n in held:
-                (stage / kind / n).rename(stage / "heldout" / kind / n)
-                split[n] = f"heldout/{kind}"
-            else:
-                split[n] = kind
+    # The first recipe's hold-out is drawn among its own images only, so it never changes.
+    for group, heldout in ((col.rows[:first_recipe], "heldout"),
+                           (col.rows[first_recipe:], "heldout-extra")):
+        for kind in ("content", "style"):
+            names = [r[1] for r in group if r[0] == kind]
+            held = heldout_names(names) if names else set()
+            (stage / heldout / kind).mkdir(parents=True, exist_ok=True)
+            for n in names:
+                if n in held:
+                    (stage / kind / n).rename(stage / heldout / kind / n)
+                    split[n] = f"{heldout}/{kind}"
+                else:
+                    split[n] = kind
     with open(stage / "MANIFEST.tsv", "w") as fh:
         fh.write("# dir\tfile\tdebian_package\tpath_in_package\n")
         for kind, name, pkg, src in sorted(col.rows, key=lambda r: (split[r[1]], r[1])):
             fh.write(f"{split[name]}\t{name}\t{pkg}\t{src}\n")
 
     # swap the finished tree into place
-    for part in ("content", "style", "heldout", "MANIFEST.tsv"):
+    for part in ("content", "style", "heldout", "heldout-extra", "MANIFEST.tsv"):
         dst = out / part
         if dst.is_dir():
             shutil.rmtree(dst)
@@ -382,6 +477,12 @@ def main(argv=None) -> int:
     p.add_argument("--endless-sky", required=True, help="unpacked endless-sky-data root")
     p.add_argument("--gcompris", required=True, help="unpacked gcompris-qt-data root")
     p.add_argument("--wesnoth", required=True, help="unpacked wesnoth-1.16-data root")
+    p.add_argument("--wesnoth-campaigns", required=True,
+                   help="folder with one sub-folder per wesnoth-1.16 campaign package, "
+                        "named after it, the package unpacked inside")
+    p.add_argument("--gimp", required=True,
+                   help="folder with gimp-data/ and gimp-data-extras/, each package unpacked inside")
+    p.add_argument("--mate", required=True, help="unpacked mate-backgrounds root")
     p.add_argument("--out", required=True, help="data directory to (re)build")
     p.set_defaults(func=cmd_build)
 
