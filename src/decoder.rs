@@ -1,21 +1,20 @@
+// SPDX-License-Identifier: MIT
 //! The decoder: relu4_1 features back to an RGB image, mirroring the encoder.
 
 use tch::{Tensor, nn};
 
+use crate::arch::{self, Layer, Resample};
 use crate::error::Result;
 use crate::layers::Conv;
 
 /// Mirror of the encoder with nearest-neighbour x2 upsampling instead of pooling, laid out as
-/// pytorch-AdaIN's `decoder` Sequential (convs at 1, 5, 8, 11, 14, 18, 21, 25, 28).
+/// pytorch-AdaIN's `decoder` Sequential ([`arch::DECODER`]: convs at 1, 5, 8, 11, 14, 18, 21,
+/// 25, 28).
 ///
 /// Output: RGB, nominally in [0, 1] (not clamped: the training loss sees the raw values).
 #[derive(Debug)]
 pub struct Decoder {
-    block4: Conv,
-    block3: [Conv; 4],
-    block2: [Conv; 2],
-    block1: Conv,
-    to_rgb: Conv,
+    convs: Vec<(Layer, Conv)>,
 }
 
 fn upsample(x: &Tensor) -> Result<Tensor> {
@@ -27,34 +26,25 @@ impl Decoder {
     /// Declares the decoder's variables under `vs` with pytorch-AdaIN's indices.
     pub fn new(vs: &nn::Path) -> Self {
         Self {
-            block4: Conv::new(vs, 1, 512, 256, 3),
-            block3: [
-                Conv::new(vs, 5, 256, 256, 3),
-                Conv::new(vs, 8, 256, 256, 3),
-                Conv::new(vs, 11, 256, 256, 3),
-                Conv::new(vs, 14, 256, 128, 3),
-            ],
-            block2: [
-                Conv::new(vs, 18, 128, 128, 3),
-                Conv::new(vs, 21, 128, 64, 3),
-            ],
-            block1: Conv::new(vs, 25, 64, 64, 3),
-            to_rgb: Conv::new(vs, 28, 64, 3, 3),
+            convs: arch::DECODER
+                .iter()
+                .map(|l| (*l, Conv::new(vs, l.index, l.c_in, l.c_out, l.kernel)))
+                .collect(),
         }
     }
 
     /// Decodes relu4_1-shaped features (N, 512, h, w) into an image (N, 3, 8h, 8w).
     pub fn forward(&self, features: &Tensor) -> Result<Tensor> {
-        let mut x = upsample(&self.block4.forward_relu(features)?)?;
-        for conv in &self.block3 {
-            x = conv.forward_relu(&x)?;
+        let mut x = features.shallow_clone();
+        for (layer, conv) in &self.convs {
+            x = conv.forward(&x)?;
+            if layer.relu {
+                x = x.f_relu()?;
+            }
+            if layer.resample == Resample::UpsampleAfter {
+                x = upsample(&x)?;
+            }
         }
-        x = upsample(&x)?;
-        for conv in &self.block2 {
-            x = conv.forward_relu(&x)?;
-        }
-        x = upsample(&x)?;
-        x = self.block1.forward_relu(&x)?;
-        self.to_rgb.forward(&x)
+        Ok(x)
     }
 }

@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: MIT
 //! The normalised VGG-19 encoder up to relu4_1, laid out as pytorch-AdaIN's `vgg` Sequential.
 
 use tch::{Tensor, nn};
 
+use crate::arch::{self, Layer, Resample};
 use crate::error::Result;
 use crate::layers::Conv;
 
@@ -31,16 +33,12 @@ impl Features {
     }
 }
 
-/// VGG-19 (normalised) from the input up to relu4_1.
+/// VGG-19 (normalised) from the input up to relu4_1, as [`arch::ENCODER`] lays it out.
 ///
 /// Input: RGB in [0, 1], NCHW. The 1x1 convolution at index 0 turns it into Caffe's BGR minus mean.
 #[derive(Debug)]
 pub struct Encoder {
-    rgb_to_bgr: Conv,
-    block1: [Conv; 2],
-    block2: [Conv; 2],
-    block3: [Conv; 4],
-    conv4_1: Conv,
+    convs: Vec<(Layer, Conv)>,
 }
 
 fn max_pool(x: &Tensor) -> Result<Tensor> {
@@ -51,32 +49,39 @@ impl Encoder {
     /// Declares the encoder's variables under `vs` with pytorch-AdaIN's indices.
     pub fn new(vs: &nn::Path) -> Self {
         Self {
-            rgb_to_bgr: Conv::new(vs, 0, 3, 3, 1),
-            block1: [Conv::new(vs, 2, 3, 64, 3), Conv::new(vs, 5, 64, 64, 3)],
-            block2: [Conv::new(vs, 9, 64, 128, 3), Conv::new(vs, 12, 128, 128, 3)],
-            block3: [
-                Conv::new(vs, 16, 128, 256, 3),
-                Conv::new(vs, 19, 256, 256, 3),
-                Conv::new(vs, 22, 256, 256, 3),
-                Conv::new(vs, 25, 256, 256, 3),
-            ],
-            conv4_1: Conv::new(vs, 29, 256, 512, 3),
+            convs: arch::ENCODER
+                .iter()
+                .map(|l| (*l, Conv::new(vs, l.index, l.c_in, l.c_out, l.kernel)))
+                .collect(),
         }
+    }
+
+    /// Runs the layers, handing each tap's output to `tap`, and returns the last output.
+    fn run(&self, rgb: &Tensor, mut tap: impl FnMut(&Tensor)) -> Result<Tensor> {
+        let mut x = rgb.shallow_clone();
+        for (layer, conv) in &self.convs {
+            if layer.resample == Resample::PoolBefore {
+                x = max_pool(&x)?;
+            }
+            x = conv.forward(&x)?;
+            if layer.relu {
+                x = x.f_relu()?;
+            }
+            if layer.tap {
+                tap(&x);
+            }
+        }
+        Ok(x)
     }
 
     /// Runs the whole encoder and returns relu1_1..relu4_1 (what the style loss needs).
     pub fn features(&self, rgb: &Tensor) -> Result<Features> {
-        let x = self.rgb_to_bgr.forward(rgb)?;
-        let relu1_1 = self.block1[0].forward_relu(&x)?;
-        let x = self.block1[1].forward_relu(&relu1_1)?;
-        let relu2_1 = self.block2[0].forward_relu(&max_pool(&x)?)?;
-        let x = self.block2[1].forward_relu(&relu2_1)?;
-        let relu3_1 = self.block3[0].forward_relu(&max_pool(&x)?)?;
-        let mut x = self.block3[1].forward_relu(&relu3_1)?;
-        for conv in &self.block3[2..] {
-            x = conv.forward_relu(&x)?;
-        }
-        let relu4_1 = self.conv4_1.forward_relu(&max_pool(&x)?)?;
+        let mut taps = Vec::with_capacity(4);
+        // The last output is relu4_1, which is also the last tap.
+        let _ = self.run(rgb, |t| taps.push(t.shallow_clone()))?;
+        let [relu1_1, relu2_1, relu3_1, relu4_1]: [Tensor; 4] = taps
+            .try_into()
+            .map_err(|_| crate::Error::Torch("the encoder table must have four taps".into()))?;
         Ok(Features {
             relu1_1,
             relu2_1,
@@ -87,18 +92,6 @@ impl Encoder {
 
     /// Runs the encoder to relu4_1 only (what inference needs).
     pub fn relu4_1(&self, rgb: &Tensor) -> Result<Tensor> {
-        let mut x = self.rgb_to_bgr.forward(rgb)?;
-        for conv in &self.block1 {
-            x = conv.forward_relu(&x)?;
-        }
-        x = max_pool(&x)?;
-        for conv in &self.block2 {
-            x = conv.forward_relu(&x)?;
-        }
-        x = max_pool(&x)?;
-        for conv in &self.block3 {
-            x = conv.forward_relu(&x)?;
-        }
-        self.conv4_1.forward_relu(&max_pool(&x)?)
+        self.run(rgb, |_| {})
     }
 }

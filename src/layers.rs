@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The two building blocks both networks are made of.
 
 use tch::{Tensor, nn};
@@ -50,11 +51,6 @@ impl Conv {
         };
         Ok(input.f_conv2d(&ws, bs.as_ref(), [1, 1], [0, 0], [1, 1], 1)?)
     }
-
-    /// Pads, convolves and applies ReLU.
-    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.forward(x)?.f_relu()?)
-    }
 }
 
 /// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that
@@ -70,8 +66,9 @@ pub fn weights_to_channels_last(vs: &nn::VarStore) -> Result<()> {
 }
 
 /// The same (N, C, H, W) tensor with channels-last (NHWC) strides. libtorch's convolutions pick
-/// their memory format from the input, and on both oneDNN (CPU) and cuDNN they run faster in
-/// channels-last (measured in BENCHMARKS.md); the logical shape and every index stay the same.
+/// their memory format from the input; on this project's CPU (oneDNN) channels-last ran faster
+/// (BENCHMARKS.md); on CUDA it is what cuDNN's tensor-core kernels prefer, not measured here yet.
+/// The logical shape and every index stay the same.
 pub fn to_channels_last(t: &Tensor) -> Result<Tensor> {
     Ok(t.f_permute([0, 2, 3, 1])?
         .f_contiguous()?

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Networks with their weights, and the whole stylisation of one image.
 
 use std::path::Path;
@@ -190,35 +191,8 @@ pub fn flops_per_frame(height: i64, width: i64) -> f64 {
         (height + pad_to(height)) as f64,
         (width + pad_to(width)) as f64,
     );
-    // (input channels, output channels, kernel, downsampling of the layer's output)
-    const ENCODER: [(f64, f64, f64, f64); 10] = [
-        (3., 3., 1., 1.),
-        (3., 64., 3., 1.),
-        (64., 64., 3., 1.),
-        (64., 128., 3., 2.),
-        (128., 128., 3., 2.),
-        (128., 256., 3., 4.),
-        (256., 256., 3., 4.),
-        (256., 256., 3., 4.),
-        (256., 256., 3., 4.),
-        (256., 512., 3., 8.),
-    ];
-    const DECODER: [(f64, f64, f64, f64); 9] = [
-        (512., 256., 3., 8.),
-        (256., 256., 3., 4.),
-        (256., 256., 3., 4.),
-        (256., 256., 3., 4.),
-        (256., 128., 3., 4.),
-        (128., 128., 3., 2.),
-        (128., 64., 3., 2.),
-        (64., 64., 3., 1.),
-        (64., 3., 3., 1.),
-    ];
-    ENCODER
-        .iter()
-        .chain(DECODER.iter())
-        .map(|(cin, cout, k, down)| 2.0 * cin * cout * k * k * (h / down) * (w / down))
-        .sum()
+    crate::arch::conv_flops(&crate::arch::ENCODER, h, w)
+        + crate::arch::conv_flops(&crate::arch::DECODER, h / 8.0, w / 8.0)
 }
 
 /// Padding that brings `n` up to a multiple of the encoder's downsampling factor.
