@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Formats the JSON lines of scripts/bench.sh as one markdown table per device, with the ratio
-of each element configuration to the fp32 PyTorch eager reference of the same run and size."""
+# SPDX-License-Identifier: MIT
+"""Formats the JSON lines of scripts/bench.sh as one markdown table per device: median and fastest
+time per frame, and each configuration's speed against the fp32 PyTorch eager reference and
+against the reference in the same precision (PyTorch's autocast), both of the same run and size."""
 
 import json
 import sys
@@ -10,18 +12,24 @@ def main(path: str) -> int:
     rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
     for device in dict.fromkeys(r["device"] for r in rows):
         here = [r for r in rows if r["device"] == device]
-        ref = {(r["width"], r["height"]): r for r in here if r["impl"] == "reference"}
+        ref = {(r["width"], r["height"], r["precision"]): r for r in here if r["impl"] == "reference"}
         print(f"\n### {device}\n")
-        print("| size | implementation | precision | ms/frame | frames/s | GFLOP/frame | achieved GFLOP/s "
-              "| peak RSS MB | vs reference |")
-        print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+        print("| size | implementation | precision | frames | median ms | min ms | frames/s "
+              "| achieved GFLOP/s | peak RSS MB | vs fp32 reference | vs reference, same precision |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         order = {"model": 0, "element": 1, "reference": 2}
         for r in sorted(here, key=lambda r: (r["width"] * r["height"], order[r["impl"]], r["precision"])):
-            base = ref.get((r["width"], r["height"]))
-            ratio = f"{r['fps'] / base['fps']:.2f}x" if base and r["impl"] != "reference" else ""
-            print(f"| {r['width']}x{r['height']} | {r['impl']} | {r['precision']} | {r['ms']:.1f} | "
-                  f"{r['fps']:.2f} | {r['gflop_per_frame']:.0f} | {r['gflops']:.0f} | {r['peak_rss_mb']:.0f} | "
-                  f"{ratio} |")
+            size = (r["width"], r["height"])
+
+            def ratio(p):
+                base = ref.get((*size, p))
+                if not base or base is r:
+                    return ""
+                return f"{r['fps'] / base['fps']:.2f}x"
+
+            print(f"| {r['width']}x{r['height']} | {r['impl']} | {r['precision']} | {r.get('frames', '')} | "
+                  f"{r['ms']:.1f} | {r.get('ms_min', r['ms']):.1f} | {r['fps']:.2f} | {r['gflops']:.0f} | "
+                  f"{r['peak_rss_mb']:.0f} | {ratio('fp32')} | {ratio(r['precision'])} |")
     return 0
 
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Throughput of the model alone (through the library) or of the element in a pipeline, at one
 //! frame size; prints one JSON line. `scripts/bench.sh` runs it per size and mode in fresh
 //! processes (so peak memory is per measurement) next to `bench/reference.py`.
@@ -70,8 +71,8 @@ fn sync(device: tch::Device) {
     }
 }
 
-/// Seconds per frame of the model alone.
-fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<f64> {
+/// Seconds of each measured frame of the model alone.
+fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<Vec<f64>> {
     let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.precision)?;
     let style = StyleBank::new().stats(
         &stylizer.encoder,
@@ -85,17 +86,19 @@ fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<f64> 
         let _ = stylizer.stylize(&content, &style, &opts)?;
     }
     sync(device);
-    let started = Instant::now();
+    let mut seconds = Vec::with_capacity(args.frames as usize);
     for _ in 0..args.frames {
+        let started = Instant::now();
         let out = stylizer.stylize(&content, &style, &opts)?;
+        sync(device);
+        seconds.push(started.elapsed().as_secs_f64());
         drop(out);
     }
-    sync(device);
-    Ok(started.elapsed().as_secs_f64() / args.frames as f64)
+    Ok(seconds)
 }
 
-/// Seconds per frame through the element, between the warm-up's last output and the last one.
-fn bench_element(args: &Args, decoder: &Path) -> Result<f64> {
+/// Seconds between consecutive output buffers of the element, from the warm-up's last output on.
+fn bench_element(args: &Args, decoder: &Path) -> Result<Vec<f64>> {
     gst::init()?;
     gstadainstyle::plugin_register_static()?;
     let total = args.warmup + args.frames;
@@ -140,9 +143,10 @@ fn bench_element(args: &Args, decoder: &Path) -> Result<f64> {
             arrivals.len()
         );
     }
-    let first = arrivals[args.warmup as usize - 1];
-    let last = arrivals[arrivals.len() - 1];
-    Ok((last - first).as_secs_f64() / args.frames as f64)
+    Ok(arrivals[args.warmup as usize - 1..]
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect())
 }
 
 fn main() -> Result<()> {
@@ -152,15 +156,17 @@ fn main() -> Result<()> {
         .decoder
         .clone()
         .unwrap_or_else(|| data::find(data::DECODER));
-    let seconds = match args.mode {
+    let mut frames = match args.mode {
         Mode::Model => bench_model(&args, &decoder, device)?,
         Mode::Element => bench_element(&args, &decoder)?,
     };
+    frames.sort_by(f64::total_cmp);
+    let (min, seconds) = (frames[0], frames[frames.len() / 2]);
     let flops = flops_per_frame(args.height, args.width);
     println!(
         "{{\"impl\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
-         \"ms\": {:.2}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \
-         \"threads\": {}}}",
+         \"ms\": {:.2}, \"ms_min\": {:.2}, \"frames\": {}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \
+         \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}}}",
         match args.mode {
             Mode::Model => "model",
             Mode::Element => "element",
@@ -170,6 +176,8 @@ fn main() -> Result<()> {
         args.width,
         args.height,
         seconds * 1e3,
+        min * 1e3,
+        frames.len(),
         1.0 / seconds,
         flops / 1e9,
         flops / seconds / 1e9,

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make bench` and the GPU bundle's benchmark: for each device present and each frame size,
-# measures (a) the model alone through the library, (b) the element in a pipeline and (c) the
-# PyTorch eager reference (bench/reference.py), each in a fresh process, and prints one markdown
-# table per device with the ratio (b)/(c) measured in the same run.
+# and precision (CPU: fp32 and bf16; CUDA: fp32 and fp16) measures (a) the model alone through
+# the library, (b) the element in a pipeline and (c) the PyTorch eager reference
+# (bench/reference.py; autocast for the lower precision), each in a fresh process, and prints one
+# markdown table per device with medians, minimums and the ratios to the reference of the same run.
 #
 #   scripts/bench.sh [--bin DIR] [--python PY] [--devices "cpu cuda"] [--frames N] [--out FILE.jsonl]
 #
@@ -33,34 +35,41 @@ if [ -z "$DEVICES" ]; then
   "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && DEVICES="cpu cuda"
 fi
 OUT=${OUT:-$(mktemp --suffix=.jsonl)}
+ERR=$(mktemp --suffix=.err)
+trap 'rm -f "$ERR"' EXIT
 : > "$OUT"
 
 run() { # label, command...
   local line
-  if line=$("${@:2}" 2>/tmp/adainstyle-bench.err | tail -1) && [ -n "$line" ]; then
+  if line=$("${@:2}" 2>"$ERR" | tail -1) && [ -n "$line" ]; then
     echo "$line" | tee -a "$OUT"
   else
-    echo "FAILED: $1: $(tail -3 /tmp/adainstyle-bench.err)" >&2
+    echo "FAILED: $1: $(tail -3 "$ERR")" >&2
   fi
 }
 
 for device in $DEVICES; do
   if [ "$device" = cpu ]; then
-    sizes="256x256 512x512 1280x720"; frames=${FRAMES:-4}; precisions="fp32"
+    sizes="256x256 512x512 1280x720"; precisions="fp32 bf16"
   else
-    sizes="512x512 1280x720 1920x1080"; frames=${FRAMES:-50}; precisions="fp32 fp16"
+    sizes="512x512 1280x720 1920x1080"; precisions="fp32 fp16"
   fi
   for size in $sizes; do
     w=${size%x*} h=${size#*x}
+    # Enough frames per row for a stable median on a noisy machine, fewer for the slow sizes.
+    if [ -n "$FRAMES" ]; then frames=$FRAMES
+    elif [ "$device" = cuda ]; then frames=50
+    elif [ $((w * h)) -le 65536 ]; then frames=20
+    elif [ $((w * h)) -le 262144 ]; then frames=9
+    else frames=5; fi
     for p in $precisions; do
-      half=(); [ "$p" = fp16 ] && half=(--half)
       for mode in model element; do
         run "$mode $device $p $size" "$BIN/bench" --mode "$mode" --width "$w" --height "$h" \
-          --device "$device" "${half[@]}" --frames "$frames"
+          --device "$device" --precision "$p" --frames "$frames"
       done
+      run "reference $device $p $size" "$PY" "$ROOT/bench/reference.py" --width "$w" \
+        --height "$h" --device "$device" --precision "$p" --frames "$frames"
     done
-    run "reference $device $size" "$PY" "$ROOT/bench/reference.py" --width "$w" --height "$h" \
-      --device "$device" --frames "$frames"
   done
 done
 
