@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: MIT
 //! Tests of the `adainstyle` element: Harness push/pull and whole pipelines, on the CPU.
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
@@ -129,22 +131,169 @@ fn library_output(
     style_path: &Path,
     opts: &StylizeOptions,
 ) -> Vec<u8> {
+    library_output_with(data, layout, style_path, opts, Precision::Auto, false)
+}
+
+/// [`library_output`] in a given precision, with the style recoloured to the frame (CORAL) when
+/// `coral` is set.
+fn library_output_with(
+    data: &[u8],
+    layout: &FrameLayout,
+    style_path: &Path,
+    opts: &StylizeOptions,
+    precision: Precision,
+    coral: bool,
+) -> Vec<u8> {
     let stylizer = Stylizer::load(
         &encoder_path(),
         &decoder_path(),
         tch::Device::Cpu,
-        Precision::Auto,
+        precision,
     )
     .unwrap();
-    let stats = StyleBank::new()
-        .stats(&stylizer.encoder, &StyleSpec::single(style_path), 128, None)
-        .unwrap();
     let f = frame::upload(data, layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
+    let stats = StyleBank::new()
+        .stats(
+            &stylizer.encoder,
+            &StyleSpec::single(style_path),
+            128,
+            coral.then_some(&f.rgb),
+        )
+        .unwrap();
     let out = stylizer.stylize(&f.rgb, &stats, opts).unwrap();
     let packed = FrameLayout::packed(layout.width, layout.height, layout.pixels);
     let mut bytes = vec![0u8; packed.min_len()];
     frame::download(&out, f.extra.as_ref(), &mut bytes, &packed).unwrap();
     bytes
+}
+
+/// Pushes the same frame through a fresh element with `props` until its output differs from
+/// `until_not` (or, with `None`, once), and returns that output.
+fn stylize_frame(
+    props: &[(&str, &str)],
+    info: &gst_video::VideoInfo,
+    seed: u8,
+    until_not: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>) {
+    let el = element(&[]);
+    for (name, value) in props {
+        el.set_property_from_str(name, value);
+    }
+    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (buffer, data, _) = padded_buffer(info, 0, seed, gst::ClockTime::ZERO);
+        h.push(buffer).unwrap();
+        let out = frame_pixels(h.pull().unwrap(), info);
+        if until_not.is_none_or(|old| old != out.as_slice()) {
+            return (out, data);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the output never changed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Peak signal-to-noise ratio of two 8-bit pictures, in dB.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10()
+}
+
+#[test]
+fn preserve_color_luminance_and_coral_match_the_library() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 40, 24)
+        .build()
+        .unwrap();
+    let layout = FrameLayout::packed(40, 24, PixelLayout::Rgb);
+    let cafe = style("cafe-terrace-at-night.jpg");
+    let (plain, data) = stylize_frame(&[], &info, 6, None);
+
+    let (luma, _) = stylize_frame(&[("preserve-color", "luminance")], &info, 6, None);
+    let opts = StylizeOptions {
+        preserve_color: adainstyle::PreserveColor::Luminance,
+        ..Default::default()
+    };
+    assert!(max_diff(&luma, &library_output(&data, &layout, &cafe, &opts)) <= 1);
+    assert!(
+        max_diff(&luma, &plain) > 10,
+        "luminance mode changed nothing"
+    );
+
+    // CORAL: the style is recoloured to the scene off the streaming thread (on frame 0 and every
+    // 30 frames), so the output switches to it a few frames in.
+    let (coral, _) = stylize_frame(&[("preserve-color", "coral")], &info, 6, Some(&plain));
+    let expected = library_output_with(
+        &data,
+        &layout,
+        &cafe,
+        &StylizeOptions::default(),
+        Precision::Auto,
+        true,
+    );
+    assert!(max_diff(&coral, &expected) <= 1);
+}
+
+#[test]
+fn precision_bf16_stays_close_to_fp32_and_impossible_precisions_fail() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgbx, 64, 48)
+        .build()
+        .unwrap();
+    let (fp32, data) = stylize_frame(&[("precision", "fp32")], &info, 2, None);
+    let layout = FrameLayout::packed(64, 48, PixelLayout::Rgbx);
+    let cafe = style("cafe-terrace-at-night.jpg");
+    let opts = StylizeOptions::default();
+    let lib_fp32 = library_output_with(&data, &layout, &cafe, &opts, Precision::Fp32, false);
+    assert!(max_diff(&fp32, &lib_fp32) <= 1);
+    if adainstyle::precision::cpu_has_native_bf16() {
+        let (bf16, _) = stylize_frame(&[("precision", "bf16")], &info, 2, None);
+        let p = psnr(&bf16, &fp32);
+        // bf16 really ran (not a silent fp32), and every cast is in place (a wrong one costs
+        // far more than 30 dB).
+        assert!(bf16 != fp32, "bf16 gave the fp32 output bit for bit");
+        assert!(p >= 30.0, "bf16 against fp32: {p:.1} dB");
+    }
+    let (error, _) = run(&test_pipeline("precision=fp16"), Duration::from_secs(60));
+    let error = error.expect("fp16 on the CPU must fail");
+    assert!(error.contains("fp16") && error.contains("CPU"), "{error}");
+}
+
+#[test]
+fn threads_figures_and_active_device_are_reported() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 32, 32)
+        .build()
+        .unwrap();
+    let before = tch::get_num_threads();
+    let el = element(&[("threads", &1u32)]);
+    assert_eq!(el.property::<String>("active-device"), "");
+    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
+    for i in 0..3u64 {
+        let (buffer, _, _) = padded_buffer(&info, 0, 1, gst::ClockTime::from_mseconds(40 * i));
+        h.push(buffer).unwrap();
+        let _ = h.pull().unwrap();
+    }
+    assert_eq!(tch::get_num_threads(), 1, "threads=1 was not applied");
+    tch::set_num_threads(before);
+    assert_eq!(el.property::<String>("active-device"), "Cpu");
+    assert_eq!(el.property::<u64>("frames-processed"), 3);
+    let last: f64 = el.property("last-inference-ms");
+    let mean: f64 = el.property("mean-inference-ms");
+    assert!(last > 0.0 && mean > 0.0, "last {last} ms, mean {mean} ms");
+    el.set_state(gst::State::Null).unwrap();
+    drop(h);
+    assert_eq!(el.property::<String>("active-device"), "");
 }
 
 fn max_diff(a: &[u8], b: &[u8]) -> u8 {
@@ -242,19 +391,25 @@ fn processing_size_keeps_the_output_size() {
     let (buffer, data, stride) = padded_buffer(&info, 0, 5, gst::ClockTime::ZERO);
     h.push(buffer).unwrap();
     let out = frame_pixels(h.pull().unwrap(), &info);
-    assert_eq!(out.len(), 96 * 54 * 4);
     let layout = FrameLayout {
         width: 96,
         height: 54,
         stride,
         pixels: PixelLayout::Bgrx,
     };
+    let cafe = style("cafe-terrace-at-night.jpg");
     let opts = StylizeOptions {
         processing_size: 32,
         ..Default::default()
     };
-    let expected = library_output(&data, &layout, &style("cafe-terrace-at-night.jpg"), &opts);
+    let expected = library_output(&data, &layout, &cafe, &opts);
     assert!(max_diff(&out, &expected) <= 1);
+    // The network really ran at 32 px: the native-size result is another picture.
+    let native = library_output(&data, &layout, &cafe, &StylizeOptions::default());
+    assert!(
+        max_diff(&out, &native) > 10,
+        "processing-size had no effect"
+    );
 }
 
 #[test]
@@ -307,29 +462,27 @@ fn alpha_changes_the_output_and_follows_a_controller() {
     );
 }
 
-/// Runs a pipeline to EOS or error; returns (error, warnings).
+/// Runs a pipeline to EOS or error; returns (error, warnings). Not reaching either within
+/// `timeout` fails the test.
 fn run(pipeline: &gst::Pipeline, timeout: Duration) -> (Option<String>, Vec<String>) {
     let bus = pipeline.bus().unwrap();
     let mut warnings = Vec::new();
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        // The error message is on the bus.
-    }
-    let mut error = None;
+    // A failure to start posts its error on the bus, where it is collected below.
+    let _ = pipeline.set_state(gst::State::Playing);
     let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
+    let error = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "pipeline timed out after {timeout:?}");
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
             continue;
         };
         match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                error = Some(format!("{} ({:?})", e.error(), e.debug()));
-                break;
-            }
+            gst::MessageView::Eos(_) => break None,
+            gst::MessageView::Error(e) => break Some(format!("{} ({:?})", e.error(), e.debug())),
             gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
             _ => {}
         }
-    }
+    };
     pipeline.set_state(gst::State::Null).unwrap();
     (error, warnings)
 }
@@ -424,14 +577,36 @@ fn unsupported_caps_are_refused() {
     assert!(err.to_string().contains("can't handle caps"), "{err}");
 }
 
+/// Collects every buffer leaving element `name` of `pipeline` (as bytes).
+fn capture_output(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let sink = frames.clone();
+    pipeline
+        .by_name(name)
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                let map = buffer.map_readable().unwrap();
+                sink.lock().unwrap().push(map.as_slice().to_vec());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    frames
+}
+
 #[test]
 fn bad_style_while_playing_warns_and_keeps_the_old_style() {
+    // A still test pattern (smpte is not: its corner changes every frame): with the style
+    // unchanged, every output frame is the same.
     let pipeline = launch(&format!(
-        "videotestsrc num-buffers=40 is-live=false ! video/x-raw,format=RGB,width=32,height=32,framerate=25/1 ! \
+        "videotestsrc num-buffers=40 is-live=false pattern=colors ! video/x-raw,format=RGB,width=32,height=32,framerate=25/1 ! \
          adainstyle name=s device=cpu style-size=64 decoder={} ! fakesink sync=false",
         decoder_path().display()
     ));
     let el = pipeline.by_name("s").unwrap();
+    let outputs = capture_output(&pipeline, "s");
     let missing = std::env::temp_dir().join("adainstyle-definitely-missing.png");
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = el.clone();
@@ -457,6 +632,14 @@ fn bad_style_while_playing_warns_and_keeps_the_old_style() {
     );
     let frames: u64 = el.property("frames-processed");
     assert_eq!(frames, 40);
+    let outputs = outputs.lock().unwrap();
+    assert_eq!(outputs.len(), 40);
+    // A style change moves pixels by tens of levels; 1 is libtorch's threading noise.
+    let worst = outputs.iter().map(|o| max_diff(o, &outputs[0])).max();
+    assert!(
+        worst <= Some(1),
+        "the output changed by {worst:?} after the bad style"
+    );
 }
 
 #[test]
@@ -473,13 +656,27 @@ fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
         style("langlois-bridge.jpg"),
         style("painter-on-the-road.jpg"),
     ];
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Swaps are counted only while frames flow: from the first frame to the last.
+    let streaming = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    {
+        let (streaming, done) = (streaming.clone(), done.clone());
+        let counter = el.clone();
+        el.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                let n: u64 = counter.property("frames-processed");
+                streaming.store(n < 60, Ordering::SeqCst);
+                done.store(n >= 60, Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            });
+    }
     let swapper = {
         let el = el.clone();
-        let stop = stop.clone();
+        let (streaming, done) = (streaming.clone(), done.clone());
         std::thread::spawn(move || {
-            let mut swaps = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) || swaps < 300 {
+            let (mut swaps, mut during) = (0usize, 0usize);
+            while !done.load(Ordering::SeqCst) {
                 let a = &styles[swaps % 4];
                 let b = &styles[(swaps + 1) % 4];
                 let spec = if swaps.is_multiple_of(3) {
@@ -490,19 +687,57 @@ fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
                 el.set_property("style", spec);
                 el.set_property("alpha", (swaps % 10) as f64 / 10.0);
                 swaps += 1;
+                if streaming.load(Ordering::SeqCst) {
+                    during += 1;
+                }
                 std::thread::sleep(Duration::from_micros(500));
             }
-            swaps
+            during
         })
     };
     let (error, warnings) = run(&pipeline, Duration::from_secs(300));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
+    done.store(true, Ordering::SeqCst);
+    let during = swapper.join().unwrap();
     assert!(error.is_none(), "{error:?}");
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert!(swaps >= 300, "{swaps}");
+    assert!(during >= 100, "only {during} swaps while frames flowed");
     let frames: u64 = el.property("frames-processed");
     assert_eq!(frames, 60);
+}
+
+#[test]
+fn a_new_style_takes_effect_while_playing() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 40, 24)
+        .build()
+        .unwrap();
+    let el = element(&[]);
+    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
+    let (buffer, data, _) = padded_buffer(&info, 0, 4, gst::ClockTime::ZERO);
+    h.push(buffer).unwrap();
+    let before = frame_pixels(h.pull().unwrap(), &info);
+    let night = style("night-cafe.jpg");
+    el.set_property("style", night.to_str().unwrap());
+    // The worker computes the new statistics off the streaming thread: frames keep the old
+    // style until they are ready, then switch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new style never arrived"
+        );
+        let (buffer, _, _) = padded_buffer(&info, 0, 4, gst::ClockTime::from_mseconds(40));
+        h.push(buffer).unwrap();
+        let out = frame_pixels(h.pull().unwrap(), &info);
+        if out != before {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let layout = FrameLayout::packed(40, 24, PixelLayout::Rgb);
+    let expected = library_output(&data, &layout, &night, &StylizeOptions::default());
+    assert!(max_diff(&after, &expected) <= 1);
 }
 
 #[test]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Implementation of the `adainstyle` element.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +67,8 @@ impl Default for Settings {
 struct State {
     stylizer: Stylizer,
     style: Stats,
-    layout: Option<FrameLayout>,
+    /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
+    format: Option<(usize, usize, PixelLayout)>,
 }
 
 /// Figures readable as properties while streaming, kept outside the state lock.
@@ -78,6 +80,9 @@ struct Figures {
 }
 
 /// The element.
+///
+/// Lock order, where two are held at once: `settings` before `active_device`, and `state` before
+/// `worker`. No other lock is taken while one of these is held.
 #[derive(Default)]
 pub struct AdainStyle {
     settings: Mutex<Settings>,
@@ -176,7 +181,11 @@ impl ObjectImpl for AdainStyle {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("CPU threads")
-                    .blurb("Threads libtorch uses on the CPU (0 = libtorch's default, one per core)")
+                    .blurb(
+                        "Threads libtorch uses on the CPU (0 = libtorch's default, one per core); \
+                         libtorch has one thread pool per process, so this also applies to every \
+                         other user of libtorch in the process",
+                    )
                     .maximum(1024)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
@@ -456,7 +465,7 @@ impl BaseTransformImpl for AdainStyle {
         .map_err(|err| load_error("model", err))?;
         let spec: StyleSpec = settings.style.parse().map_err(|err| {
             gst::error_msg!(
-                gst::ResourceError::NotFound,
+                gst::LibraryError::Settings,
                 ("Style `{}`: {err}", settings.style)
             )
         })?;
@@ -505,7 +514,7 @@ impl BaseTransformImpl for AdainStyle {
         *lock(&self.state) = Some(State {
             stylizer,
             style,
-            layout: None,
+            format: None,
         });
         Ok(())
     }
@@ -515,6 +524,7 @@ impl BaseTransformImpl for AdainStyle {
         let worker = lock(&self.worker).take();
         drop(worker);
         lock(&self.state).take();
+        lock(&self.active_device).clear();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
     }
@@ -554,12 +564,7 @@ impl VideoFilterImpl for AdainStyle {
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "Caps set before the element started"))?;
-        state.layout = Some(FrameLayout {
-            width: in_info.width() as usize,
-            height: in_info.height() as usize,
-            stride: in_info.stride()[0] as usize,
-            pixels,
-        });
+        state.format = Some((in_info.width() as usize, in_info.height() as usize, pixels));
         gst::debug!(CAT, imp = self, "Configured for {incaps}");
         Ok(())
     }
@@ -589,15 +594,15 @@ impl VideoFilterImpl for AdainStyle {
             gst::info!(CAT, imp = self, "Now using style {spec}");
             state.style = stats;
         }
-        let layout = state.layout.ok_or(gst::FlowError::NotNegotiated)?;
-        let in_layout = FrameLayout {
-            stride: inframe.plane_stride()[0] as usize,
-            ..layout
+        let (width, height, pixels) = state.format.ok_or(gst::FlowError::NotNegotiated)?;
+        let layout_with = |stride: i32| FrameLayout {
+            width,
+            height,
+            stride: stride as usize,
+            pixels,
         };
-        let out_layout = FrameLayout {
-            stride: outframe.plane_stride()[0] as usize,
-            ..layout
-        };
+        let in_layout = layout_with(inframe.plane_stride()[0]);
+        let out_layout = layout_with(outframe.plane_stride()[0]);
         let frame_no = self.figures.frames.load(Ordering::Relaxed);
         let started = Instant::now();
         let result = (|| -> adainstyle::Result<()> {

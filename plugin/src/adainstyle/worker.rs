@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 //! Computes style statistics off the streaming thread, so that changing the style while PLAYING
 //! never stalls a frame: frames keep the previous style until the new statistics are ready.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -28,7 +29,8 @@ pub struct StyleWorker {
     tx: Option<mpsc::Sender<StyleRequest>>,
     thread: Option<JoinHandle<()>>,
     ready: Arc<Mutex<Option<(StyleSpec, Stats)>>>,
-    busy: Arc<AtomicBool>,
+    /// Requests sent and not yet finished (or superseded).
+    pending: Arc<AtomicUsize>,
 }
 
 impl StyleWorker {
@@ -40,35 +42,37 @@ impl StyleWorker {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<StyleRequest>();
         let ready = Arc::new(Mutex::new(None));
-        let busy = Arc::new(AtomicBool::new(false));
-        let (ready_w, busy_w) = (ready.clone(), busy.clone());
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (ready_w, pending_w) = (ready.clone(), pending.clone());
         let thread = std::thread::Builder::new()
             .name("adainstyle-style".into())
             .spawn(move || {
                 while let Ok(mut req) = rx.recv() {
                     // Only the newest request matters: skip the ones it supersedes.
+                    let mut taken = 1;
                     while let Ok(newer) = rx.try_recv() {
                         req = newer;
+                        taken += 1;
                     }
                     match bank.stats(&encoder, &req.spec, req.style_size, req.coral_to.as_ref()) {
                         Ok(stats) => *lock(&ready_w) = Some((req.spec, stats)),
                         Err(err) => on_error(&req.spec, &err),
                     }
-                    busy_w.store(false, Ordering::Release);
+                    pending_w.fetch_sub(taken, Ordering::AcqRel);
                 }
             })?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
             ready,
-            busy,
+            pending,
         })
     }
 
     /// Queues a request; a newer request replaces any that has not started yet.
     pub fn request(&self, req: StyleRequest) {
         if let Some(tx) = &self.tx {
-            self.busy.store(true, Ordering::Release);
+            self.pending.fetch_add(1, Ordering::AcqRel);
             // The receiver only goes away when the thread ends, which only `drop` causes.
             let _ = tx.send(req);
         }
@@ -76,7 +80,7 @@ impl StyleWorker {
 
     /// Whether a request is queued or being computed.
     pub fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire)
+        self.pending.load(Ordering::Acquire) > 0
     }
 
     /// The newest finished statistics, if any arrived since the last call.
