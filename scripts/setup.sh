@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs everything adainstyle needs to build, test and run; safe to run again (it skips what is
 # already in place, so a ready machine takes seconds).
 #
@@ -70,7 +71,6 @@ LIBTORCH=$("$PY" -c 'import importlib.util,os;print(os.path.dirname(importlib.ut
 cat > "$HOME_DIR/env.tmp" <<ENV
 export ADAINSTYLE_HOME="$HOME_DIR"
 export LIBTORCH="$LIBTORCH"
-export LIBTORCH_BYPASS_VERSION_CHECK=1
 export ADAINSTYLE_PYTHON="$PY"
 ENV
 mv "$HOME_DIR/env.tmp" "$HOME_DIR/env"
@@ -79,7 +79,6 @@ cat > "$ROOT/.cargo/config.toml.tmp" <<TOML
 # Written by scripts/setup.sh; not tracked.
 [env]
 LIBTORCH = "$LIBTORCH"
-LIBTORCH_BYPASS_VERSION_CHECK = "1"
 ADAINSTYLE_PYTHON = "$PY"
 ADAINSTYLE_HOME = "$HOME_DIR"
 TOML

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Locating the shipped models and styles, from the build tree or after `meson install`.
 
 use std::path::PathBuf;
@@ -12,22 +13,22 @@ pub const DECODER: &str = "models/decoder.safetensors";
 /// The default style image, relative to the data directory.
 pub const DEFAULT_STYLE: &str = "styles/cafe-terrace-at-night.jpg";
 
-/// The directories searched, in order: `$ADAINSTYLE_DATADIR`, the install data directory that
-/// meson passed at build time (`ADAINSTYLE_INSTALL_DATADIR`), and the source tree.
+/// The directories searched, in order: `$ADAINSTYLE_DATADIR`, then the install data directory
+/// that meson passed at build time (`ADAINSTYLE_INSTALL_DATADIR`) in an installed build, or the
+/// source tree in a development build. An installed plugin never looks into the build tree.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os(DATADIR_ENV) {
         dirs.push(PathBuf::from(dir));
     }
-    if let Some(dir) = option_env!("ADAINSTYLE_INSTALL_DATADIR") {
-        dirs.push(PathBuf::from(dir));
-    }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dirs.push(PathBuf::from(
+        option_env!("ADAINSTYLE_INSTALL_DATADIR").unwrap_or(env!("CARGO_MANIFEST_DIR")),
+    ));
     dirs
 }
 
-/// The first existing `dir/relative` over [`search_dirs`]; if none exists, the source-tree path
-/// (so that the error the caller reports names a real, expected location).
+/// The first existing `dir/relative` over [`search_dirs`]; if none exists, the path in the last
+/// of them (so that the error the caller reports names a real, expected location).
 pub fn find(relative: &str) -> PathBuf {
     let dirs = search_dirs();
     dirs.iter()
