@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The two commands a newcomer needs are `make demo` and `make test`; both set up what is missing.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Live stylisation: a camera or test source into a window or a v4l2loopback virtual camera,
 //! cycling through styles while it runs (every few seconds, or when you press Enter).
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Stylises a video file into an MP4 (H.264 + AAC) with a progress bar; audio is kept.
 //!
 //! ```text

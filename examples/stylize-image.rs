@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Stylises one still image with one or more style images and writes a PNG.
 //!
 //! ```text

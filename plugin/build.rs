@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #[path = "../build/torch_link.rs"]
 mod torch_link;
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Used by meson.build: builds the plugin in release mode with the install data directory baked in,
 # and copies the .so to meson's output path.
 # It shares the source tree's target/ with cargo (only the library and the plugin rebuild for the

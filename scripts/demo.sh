@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make demo`: stylises the CC0 sample clip with the shipped style and decoder.
 # On a CUDA machine the network runs at the clip's full size; on a CPU it runs at
 # DEMO_PROCESSING_SIZE (default 256 px on the longest edge) so the 190 frames take minutes,

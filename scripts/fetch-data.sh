@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fetch-data.sh — build the adainstyle training/evaluation data from Debian packages.
 #
 # Usage: scripts/fetch-data.sh [--pack OUT.tar] [-h|--help]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The benchmark table on a CUDA machine with torch 2.11.0 in python3 and no toolchain, from the
 # prebuilt gpu-bundle/ (make gpu-bundle) and the repository's tracked files. Ends within ~5 min.
 #   scripts/gpu-bench.sh [BUNDLE_DIR] [--devices "cuda"] [--frames N]

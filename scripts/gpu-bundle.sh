@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make gpu-bundle`: gathers what a GPU machine with torch 2.11.0 in python3 but no cargo, no
 # registry and no GStreamer needs, into the git-ignored folder gpu-bundle/ (passed to the device
 # tool with `carry`). The repository's tracked files (models, scripts, bench/, tools/) travel

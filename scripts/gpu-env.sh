@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sourced by the GPU scripts: points the prebuilt binaries of gpu-bundle/ at the machine's own
 # torch (python3) and at Debian's GStreamer runtime unpacked inside the bundle (never into /).
 #   source scripts/gpu-env.sh BUNDLE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gpu-train.sh — train the shipped decoder on a machine with a GPU and torch, but no toolchain.
 #
 # Usage: scripts/gpu-train.sh BUNDLE_DIR MINUTES
@@ -95,8 +96,8 @@ fi
 
 # 3. Train for the budget.
 RUN=$WORK/run
-amp_flag=(--amp)
-[[ "${AMP:-1}" == 1 ]] || amp_flag=()
+amp_flag=(--precision fp16)
+[[ "${AMP:-1}" == 1 ]] || amp_flag=(--precision fp32)
 heldout_flag=()
 [[ -d "$base/heldout/content" && -d "$base/heldout/style" ]] && heldout_flag=(--heldout-dir "$base/heldout")
 if [[ -f "$RUN/checkpoint.safetensors" ]]; then
@@ -127,7 +128,7 @@ if [[ -z "$heldout_content" ]]; then
     heldout_content=$base/content heldout_style=$base/style
 fi
 "$BIN" eval --decoder "$OUT/decoder.safetensors" --encoder "$ENCODER" \
-    --content-dir "$heldout_content" --style-dir "$heldout_style" --size "$CROP" \
+    --content-dir "$heldout_content" --style-dir "$heldout_style" \
     --device "$eval_device" --grid "$OUT/heldout-grid.png" > "$OUT/eval.txt"
 
 cp "$RUN/config.json" "$RUN/losses.csv" "$OUT/"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Adaptive instance normalisation and the channel statistics it works with.
 
 use tch::Tensor;

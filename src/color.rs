@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Colour preservation: keep the content's colours while taking the style's texture.
 
 use tch::{Kind, Tensor};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Device selection: `auto`, `cpu`, `cuda`, `cuda:N`.
 
 use std::fmt;

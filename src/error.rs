@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The error type of the model library.
 
 use std::path::PathBuf;

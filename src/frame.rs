@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Conversion between packed 8-bit frames in host memory and normalised float tensors on a device.
 //!
 //! Each direction touches host memory exactly once: the upload wraps the caller's bytes without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Reading and writing still images as tensors.
 
 use std::path::Path;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! # adainstyle
 //!
 //! Arbitrary style transfer in real time with adaptive instance normalisation (Huang & Belongie,
@@ -8,6 +9,7 @@
 //! selection ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose keys match pytorch-AdaIN's.
 
 pub mod adain;
+pub mod arch;
 pub mod color;
 pub mod data;
 pub mod decoder;

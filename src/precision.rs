@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The floating-point precision the networks run in: one setting shared by the element, the
 //! examples, the benchmark and the trainer.
 //!

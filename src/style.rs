@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Style images: parsing a (possibly blended) style list, loading, and caching statistics.
 
 use std::collections::HashMap;

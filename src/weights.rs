@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Loading and saving checkpoints as safetensors, with errors that name the file and the key.
 
 use std::collections::HashMap;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The model library against PyTorch and against real data.
 
 mod common;

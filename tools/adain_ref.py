@@ -1,7 +1,8 @@
+# SPDX-License-Identifier: MIT
 """PyTorch reference of the adainstyle model (pytorch-AdaIN layout, key for key).
 
 Importable helper used by tools/make_encoder.py, tools/reference_outputs.py and
-tools/convert_pth.py; the Rust library must match it (see /work/shared/DESIGN.md).
+tools/convert_pth.py; the Rust library must match it (tests/model.rs checks that).
 
     encoder()   nn.Sequential 0..30: the normalised VGG-19 up to relu4_1
     decoder()   nn.Sequential 0..28 mirroring the encoder

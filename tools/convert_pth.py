@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Convert pytorch-AdaIN checkpoints (.pth state dicts) to safetensors.
 
 Usage: convert_pth.py IN.pth OUT.safetensors [--kind auto|vgg|decoder]

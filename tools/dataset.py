@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Build and pack the adainstyle training images from unpacked Debian packages.
 
 Used by scripts/fetch-data.sh; needs only Pillow (plus the standard library).
@@ -22,7 +23,7 @@ pack DATA OUT.tar [--size 256] [--quality 90] [--seed 0]
     deterministic random crop for training images, the centre crop for
     held-out ones) with the same folder layout into an uncompressed tar.
 
-Sources (see /work/shared/SOURCES.md for versions and licences):
+Sources (versions and licences: scripts/fetch-data.sh and DATA/MANIFEST.tsv):
   content  endless-sky-data   usr/share/games/endless-sky/images/land/*.jpg
            gcompris-qt-data   photos inside usr/share/gcompris-qt/rcc/*.rcc
   style    wesnoth-1.16-data  data/core/images/story/*.jpg, every 2nd portrait

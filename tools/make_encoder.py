@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Build models/vgg19-normalised.safetensors: the normalised VGG-19 encoder.
 
 Steps (all checked, all cached under $ADAINSTYLE_HOME, default ~/.cache/adainstyle):

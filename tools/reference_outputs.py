@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write reference tensors of the PyTorch AdaIN model for the Rust parity tests.
 
 Usage:

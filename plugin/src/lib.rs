@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! GStreamer plugin `adainstyle`: arbitrary neural style transfer (AdaIN) for raw video, on
 //! libtorch. See the element's documentation in [`adainstyle`] and `gst-inspect-1.0 adainstyle`.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Helpers shared by the workspace integration tests.
 #![allow(dead_code)]
 

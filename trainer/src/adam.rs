@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Adam (Kingma & Ba) on the variables of a `VarStore`, with state that can be saved and restored
 //! exactly (libtorch's optimisers behind `tch::COptimizer` cannot be serialised), plus the dynamic
 //! loss scaling that fp16 mixed precision needs.

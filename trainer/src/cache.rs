@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Encoder targets computed once per image instead of once per iteration.
 //!
 //! A training step runs the frozen encoder three times: on the content crops (for relu4_1), on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The resumable state of a run, kept in one safetensors file so that it is replaced atomically:
 //! the decoder (`decoder.<key>`), Adam's moments (`adam.exp_avg.<key>`, `adam.exp_avg_sq.<key>`)
 //! and a JSON [`RunState`] stored as a byte tensor under `state`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The settings of a training run, stored as `config.json` in its run directory.
 
 use std::path::{Path, PathBuf};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Training data: image folders, deterministic random crops, and worker threads that assemble
 //! batches ahead of the device.
 //!

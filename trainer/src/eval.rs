@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Exporting the decoder the element loads, and measuring a decoder on held-out pairs.
 
 use std::path::{Path, PathBuf};

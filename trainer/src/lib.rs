@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! # adainstyle-trainer
 //!
 //! Trains the AdaIN decoder (Huang & Belongie, ICCV 2017) against the frozen normalised VGG-19

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The training objective of the paper (section 6.1).
 //!
 //! `t = AdaIN(f(c), f(s))`, `g = decoder(t)`;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! `adain-train`: trains, exports and evaluates the AdaIN decoder of the adainstyle element.
 
 use std::path::PathBuf;

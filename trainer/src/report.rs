@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! What a run leaves to watch: `losses.csv`, sample grids (content | style | output) and a loss
 //! plot.
 

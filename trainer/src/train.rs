@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The training loop: batches from the worker threads, the paper's loss, Adam with the decaying
 //! learning rate, and the checkpoints, logs and samples of the run directory.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The `adain-train` binary: help, training as the default subcommand, export → library load
 //! round trip, held-out evaluation, and clean errors on bad input.
 

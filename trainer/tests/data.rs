@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The data pipeline: odd image files load or are skipped as specified, and batches depend only
 //! on the seed and the iteration.
 

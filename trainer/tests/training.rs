@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The training loop on tiny generated images, on the CPU: the loss falls, resume reproduces an
 //! uninterrupted run exactly, an interrupted run leaves a resumable checkpoint.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The element's enum properties, as GObject enums over the library's own types.
 
 use adainstyle::{Precision, PreserveColor};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The `adainstyle` element: stylises raw RGB video frames with any style image.
 //!
 //! ```text

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Helpers shared by the trainer's integration tests: scratch folders, generated images and a
 //! tiny training configuration.
 
