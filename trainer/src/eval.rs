@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use adainstyle::{Decoder, Encoder, Pretrained, Stats, adain, mean_std};
+use adainstyle::{
+    Encoder, Precision, Pretrained, Stats, StylizeOptions, Stylizer, adain, mean_std,
+};
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -96,6 +98,20 @@ pub struct EvalResult {
     pub style_loss: f64,
     /// Images skipped because they could not be read.
     pub skipped: usize,
+    /// With a precision other than fp32: mean PSNR (dB) of the 8-bit outputs against the fp32
+    /// stylisation's.
+    pub psnr_vs_fp32: Option<f64>,
+}
+
+/// PSNR in dB between two images in [0, 1] once clamped and rounded to 8 bits, as the element
+/// writes them.
+fn psnr_8bit(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let q =
+        |t: &Tensor| -> Result<Tensor> { Ok(t.f_clamp(0.0, 1.0)?.f_mul_scalar(255.0)?.f_round()?) };
+    let mse = q(a)?
+        .f_mse_loss(&q(b)?, Reduction::Mean)?
+        .f_double_value(&[])?;
+    Ok(10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10())
 }
 
 /// An image resized so that its longest edge is `edge` and both sides are multiples of 8, as a
@@ -174,17 +190,22 @@ pub fn pair(k: usize, contents: usize, styles: usize) -> (usize, usize) {
 pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let yardstick = Pretrained::encoder(&s.encoder, s.device, Kind::Float)
         .with_context(|| format!("loading encoder {}", s.encoder.display()))?;
-    let precision = s.precision.resolve(s.device)?;
-    let kind = precision.kind();
-    let lowered;
-    let encoder = if kind == Kind::Float {
-        &yardstick.net
-    } else {
-        lowered = Pretrained::encoder(&s.encoder, s.device, kind)?;
-        &lowered.net
+    // The stylisation is the library's, as the element runs it; in a precision other than fp32,
+    // an fp32 stylizer beside it gives the PSNR of the difference.
+    let load = |precision| {
+        Stylizer::load(&s.encoder, &s.decoder, s.device, precision).with_context(|| {
+            format!(
+                "loading {} and {}",
+                s.encoder.display(),
+                s.decoder.display()
+            )
+        })
     };
-    let decoder: Pretrained<Decoder> = Pretrained::decoder(&s.decoder, s.device, kind)
-        .with_context(|| format!("loading decoder {}", s.decoder.display()))?;
+    let stylizer = load(s.precision)?;
+    let fp32 = match stylizer.precision() {
+        Precision::Fp32 => None,
+        _ => Some(load(Precision::Fp32)?),
+    };
     let _guard = tch::no_grad_guard();
     let mut skipped = 0;
     let contents = load_all(
@@ -211,28 +232,26 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         .map(|(_, t)| measure(&yardstick.net, t))
         .collect::<Result<Vec<_>>>()?;
     // The statistics the stylisation itself uses (in its own precision), once per painting.
-    let style_targets = styles
-        .iter()
-        .map(|(_, t)| {
-            let f = encoder.relu4_1(&adainstyle::to_channels_last(&t.f_to_kind(kind)?)?)?;
-            Ok(mean_std(&f.f_to_kind(Kind::Float)?)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let style_targets = |st: &Stylizer| -> Result<Vec<Stats>> {
+        styles
+            .iter()
+            .map(|(_, t)| Ok(st.encoder.style_stats(t)?))
+            .collect()
+    };
+    let targets = style_targets(&stylizer)?;
+    let fp32_targets = fp32.as_ref().map(style_targets).transpose()?;
     let all = contents.len() * styles.len();
     let n = if s.pairs == 0 { all } else { s.pairs.min(all) };
-    let (mut ratio, mut keep, mut closs, mut sloss) = (0.0, 0.0, 0.0, 0.0);
+    let (mut ratio, mut keep, mut closs, mut sloss, mut psnr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let opts = StylizeOptions::default();
     let mut shown = Vec::new();
     for k in 0..n {
         let (ci, si) = pair(k, contents.len(), styles.len());
         let content = &contents[ci].1;
-        let features = encoder
-            .relu4_1(&adainstyle::to_channels_last(&content.f_to_kind(kind)?)?)?
-            .f_to_kind(Kind::Float)?;
-        let target = adain(&features, &style_targets[si])?;
-        let output = decoder
-            .net
-            .forward(&target.f_to_kind(kind)?)?
-            .f_to_kind(Kind::Float)?;
+        let output = stylizer.stylize(content, &targets[si], &opts)?;
+        if let (Some(st), Some(t)) = (&fp32, &fp32_targets) {
+            psnr += psnr_8bit(&output, &st.stylize(content, &t[si], &opts)?)?;
+        }
         let out_m = measure(&yardstick.net, &output)?;
         let reference = &content_m[ci].relu4_1;
         let mse = |a: &Tensor, b: &Tensor| -> Result<f64> {
@@ -265,8 +284,28 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         content_loss: closs / n_f,
         style_loss: sloss / n_f,
         skipped,
+        psnr_vs_fp32: fp32.is_some().then_some(psnr / n_f),
     })
 }
 
 /// Height of each row of the held-out grid.
 const GRID_ROW_HEIGHT: i64 = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::pair;
+
+    #[test]
+    fn pairs_cover_every_combination_once_and_every_photo_first() {
+        for (c, st) in [(26, 7), (4, 6), (5, 5), (1, 3)] {
+            let all: Vec<_> = (0..c * st).map(|k| pair(k, c, st)).collect();
+            let mut unique = all.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), c * st, "{c}x{st}");
+            let mut first: Vec<_> = all[..c].iter().map(|p| p.0).collect();
+            first.sort();
+            assert_eq!(first, (0..c).collect::<Vec<_>>());
+        }
+    }
+}

@@ -344,6 +344,9 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     println!("content_keep  {:.4}", r.content_keep);
     println!("content_loss  {:.4}", r.content_loss);
     println!("style_loss    {:.4}", r.style_loss);
+    if let Some(db) = r.psnr_vs_fp32 {
+        println!("psnr_vs_fp32  {db:.2} dB");
+    }
     Ok(())
 }
 

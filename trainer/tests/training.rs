@@ -92,3 +92,41 @@ fn stop_request_leaves_a_resumable_checkpoint() {
     let out = train::run(&config, &run, true, &AtomicBool::new(false)).unwrap();
     assert_eq!((out.reason, out.iterations_done), (StopReason::Finished, 2));
 }
+
+#[test]
+fn bf16_and_cached_targets_train_and_warm_start_from_a_decoder() {
+    let dir = Scratch::new("bf16-cached");
+    write_images(&dir.join("content"), 5, 5);
+    write_images(&dir.join("style"), 3, 6);
+    let stop = AtomicBool::new(false);
+    let mut config = tiny_config(&dir.join("content"), &dir.join("style"), 12);
+    config.precision = if adainstyle::precision::cpu_has_native_bf16() {
+        adainstyle::Precision::Bf16
+    } else {
+        adainstyle::Precision::Fp32
+    };
+    config.cache_targets = true;
+    let first = dir.join("first");
+    let out = train::run(&config, &first, false, &stop).unwrap();
+    assert_eq!(out.iterations_done, 12);
+    let rows = losses(&first);
+    assert!(rows.iter().all(|r| r.total.is_finite()), "{rows:?}");
+    let mean = |r: &[LossRow]| r.iter().map(|x| x.total).sum::<f64>() / r.len() as f64;
+    assert!(
+        mean(&rows[8..]) < mean(&rows[..4]),
+        "loss did not fall with cached targets"
+    );
+
+    // A new run started from that decoder begins where it ended, not from scratch.
+    let mut warm = config.clone();
+    warm.init_decoder = Some(first.join("decoder.safetensors"));
+    warm.iterations = 1;
+    let second = dir.join("second");
+    train::run(&warm, &second, false, &stop).unwrap();
+    let start = losses(&second)[0].total;
+    assert!(
+        start < rows[0].total,
+        "warm start {start} is no better than a fresh start {}",
+        rows[0].total
+    );
+}
