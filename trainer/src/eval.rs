@@ -15,13 +15,15 @@ use crate::report;
 
 /// Writes the decoder of `run_dir`'s checkpoint to `out` (fp32, pytorch-AdaIN keys), then loads
 /// it back with the library and checks every weight arrived unchanged. Returns the number of
-/// tensors written.
-pub fn export(run_dir: &Path, out: &Path) -> Result<usize> {
+/// tensors written. With `half` the file stores fp16 (half the size; the library loads it as
+/// fp32), and the check is against the fp16-rounded weights.
+pub fn export(run_dir: &Path, out: &Path, half: bool) -> Result<usize> {
     let loaded = checkpoint::load(run_dir)?;
+    let stored = if half { Kind::Half } else { Kind::Float };
     let mut weights: Vec<(String, Tensor)> = loaded
         .decoder
         .iter()
-        .map(|(k, v)| Ok((k.clone(), v.f_to_kind(Kind::Float)?)))
+        .map(|(k, v)| Ok((k.clone(), v.f_to_kind(stored)?)))
         .collect::<Result<_>>()?;
     weights.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -44,7 +46,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<usize> {
         let v = vars
             .get(key)
             .with_context(|| format!("the decoder has no variable `{key}`"))?;
-        if !v.f_equal(w)? {
+        if !v.f_equal(&w.f_to_kind(Kind::Float)?)? {
             bail!("`{key}` changed on the way through {}", out.display());
         }
     }

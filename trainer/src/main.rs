@@ -142,8 +142,11 @@ struct TrainArgs {
 struct ExportArgs {
     /// The run directory (holds checkpoint.safetensors).
     run_dir: PathBuf,
-    /// The decoder file to write (fp32 safetensors, pytorch-AdaIN keys).
+    /// The decoder file to write (safetensors, pytorch-AdaIN keys).
     out: PathBuf,
+    /// Store fp16 instead of fp32 (half the size; loaded as fp32 by the element).
+    #[arg(long)]
+    half: bool,
 }
 
 /// Flags of `eval`.
@@ -316,10 +319,11 @@ fn run_train(args: &TrainArgs, m: &ArgMatches) -> Result<()> {
 }
 
 fn run_export(args: &ExportArgs) -> Result<()> {
-    let n = eval::export(&args.run_dir, &args.out)?;
+    let n = eval::export(&args.run_dir, &args.out, args.half)?;
     println!(
-        "exported {} ({n} tensors, fp32); it loads with adainstyle::Pretrained::decoder",
-        args.out.display()
+        "exported {} ({n} tensors, {}); it loads with adainstyle::Pretrained::decoder",
+        args.out.display(),
+        if args.half { "fp16" } else { "fp32" }
     );
     Ok(())
 }

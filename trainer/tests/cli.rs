@@ -126,6 +126,31 @@ fn train_export_load_and_eval() {
         assert!(vars[key].equal(t), "{key} differs after export");
     }
 
+    // fp16 export: half the bytes, loads as fp32 equal to the fp16-rounded weights.
+    let half = dir.join("exported/decoder-fp16.safetensors");
+    let text = run_ok(
+        adain_train()
+            .arg("export")
+            .arg(&run)
+            .arg(&half)
+            .arg("--half"),
+    );
+    assert!(text.contains("fp16"), "{text}");
+    let (full_len, half_len) = (
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&half).unwrap().len(),
+    );
+    assert!(
+        half_len * 10 < full_len * 6,
+        "{half_len} vs {full_len} bytes"
+    );
+    let loaded = Pretrained::decoder(&half, Device::Cpu, Kind::Float).unwrap();
+    let vars = loaded.vs.variables();
+    for (key, t) in &trained {
+        let rounded = t.to_kind(Kind::Half).to_kind(Kind::Float);
+        assert!(vars[key].equal(&rounded), "{key} differs after fp16 export");
+    }
+
     let text = run_ok(
         adain_train()
             .arg("eval")
