@@ -12,7 +12,7 @@ use adainstyle::{
     image_io,
 };
 use anyhow::{Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use tch::Kind;
 
 /// Stylise a still image with AdaIN.
@@ -31,8 +31,8 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     alpha: f64,
     /// Keep the content's colours.
-    #[arg(long, value_enum, default_value_t = Preserve::None)]
-    preserve_color: Preserve,
+    #[arg(long, default_value = "none")]
+    preserve_color: PreserveColor,
     /// Longest edge the network runs at (0 = the content's own size).
     #[arg(long, default_value_t = 0)]
     processing_size: i64,
@@ -54,14 +54,6 @@ struct Args {
     decoder: Option<PathBuf>,
 }
 
-/// Colour preservation modes.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Preserve {
-    None,
-    Coral,
-    Luminance,
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = args.device.parse::<DeviceSpec>()?.resolve()?;
@@ -75,11 +67,7 @@ fn main() -> Result<()> {
     let spec: StyleSpec = style_text.parse()?;
     let stylizer = Stylizer::load(&encoder, &decoder, device, args.precision)?;
     let content = image_io::to_tensor(&image_io::load_rgb(&args.content)?, device, Kind::Float)?;
-    let preserve = match args.preserve_color {
-        Preserve::None => PreserveColor::None,
-        Preserve::Coral => PreserveColor::Coral,
-        Preserve::Luminance => PreserveColor::Luminance,
-    };
+    let preserve = args.preserve_color;
     let coral_to = (preserve == PreserveColor::Coral).then_some(&content);
     let style = StyleBank::new().stats(&stylizer.encoder, &spec, args.style_size, coral_to)?;
     let started = std::time::Instant::now();

@@ -18,6 +18,20 @@ pub enum PreserveColor {
     Luminance,
 }
 
+impl std::str::FromStr for PreserveColor {
+    type Err = crate::Error;
+
+    /// `none`, `coral` or `luminance` (the element's `preserve-color` nicks).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "coral" => Ok(Self::Coral),
+            "luminance" => Ok(Self::Luminance),
+            _ => Err(crate::Error::InvalidPreserveColor(s.to_owned())),
+        }
+    }
+}
+
 /// Mean (3,) and covariance (3, 3) of the pixels of a (1, 3, H, W) image.
 fn color_moments(img: &Tensor) -> Result<(Tensor, Tensor)> {
     let pixels = img

@@ -55,6 +55,9 @@ pub enum Error {
     /// A device string could not be parsed.
     #[error("invalid device `{0}`: expected auto, cpu, cuda or cuda:N")]
     InvalidDevice(String),
+    /// A colour-preservation mode could not be parsed.
+    #[error("invalid colour preservation `{0}`: expected none, coral or luminance")]
+    InvalidPreserveColor(String),
     /// A precision string could not be parsed.
     #[error("invalid precision `{0}`: expected auto, fp32, fp16 or bf16")]
     InvalidPrecision(String),

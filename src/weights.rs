@@ -35,7 +35,18 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
 /// the model expects. Extra keys in the file are ignored (pytorch-AdaIN's VGG has layers past
 /// relu4_1 that the encoder does not use).
 pub fn load_into(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let mut file = read_tensors(path)?;
+    copy_checked(vs, read_tensors(path)?, path)
+}
+
+/// Copies `tensors` (read from `source`, which errors name) into every variable of `vs`,
+/// checking that each key exists with the shape the model expects; extra keys are ignored.
+/// Values are converted to each variable's kind (an fp16 file fills fp32 variables).
+pub fn copy_checked(
+    vs: &nn::VarStore,
+    mut file: HashMap<String, Tensor>,
+    source: &Path,
+) -> Result<()> {
+    let path = source;
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, mut var) in vars {

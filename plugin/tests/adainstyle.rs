@@ -786,3 +786,15 @@ fn three_hundred_frames_through_decodebin_x264_mp4mux() {
     assert_eq!(frames.load(std::sync::atomic::Ordering::Relaxed), 300);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn style_size_changes_the_style_statistics() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 40, 24)
+        .build()
+        .unwrap();
+    // element() encodes styles at 128 px; 24 px keeps only the painting's coarse colours.
+    let (at_128, _) = stylize_frame(&[], &info, 8, None);
+    let (at_24, _) = stylize_frame(&[("style-size", "24")], &info, 8, None);
+    assert!(max_diff(&at_128, &at_24) > 10, "style-size had no effect");
+}

@@ -124,23 +124,3 @@ pub fn load(run_dir: &Path) -> Result<Loaded> {
         state,
     })
 }
-
-/// Copies `weights` into the variables of `vs`, requiring every key with the right shape.
-pub fn copy_into(vs: &nn::VarStore, weights: &HashMap<String, Tensor>) -> Result<()> {
-    tch::no_grad(|| -> Result<()> {
-        for (name, mut var) in vs.variables() {
-            let src = weights
-                .get(&name)
-                .with_context(|| format!("checkpoint lacks decoder weight `{name}`"))?;
-            if src.size() != var.size() {
-                bail!(
-                    "decoder weight `{name}` has shape {:?}, expected {:?}",
-                    src.size(),
-                    var.size()
-                );
-            }
-            var.f_copy_(src)?;
-        }
-        Ok(())
-    })
-}

@@ -50,9 +50,10 @@ struct TrainArgs {
     /// Style images, searched recursively (jpg, jpeg, png, webp, bmp).
     #[arg(long)]
     style_dir: Option<PathBuf>,
-    /// The frozen encoder (normalised VGG-19, pytorch-AdaIN keys).
-    #[arg(long, default_value = "models/vgg19-normalised.safetensors")]
-    encoder: PathBuf,
+    /// The frozen encoder (normalised VGG-19, pytorch-AdaIN keys); default: the shipped one
+    /// ($ADAINSTYLE_DATADIR, else the installed or source tree's models/).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// Run directory: checkpoint, decoder, config.json, losses.csv, samples/, losses.png.
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -155,9 +156,10 @@ struct EvalArgs {
     /// The decoder to measure.
     #[arg(long)]
     decoder: PathBuf,
-    /// The encoder it was trained against (also the yardstick, always run in fp32).
-    #[arg(long, default_value = "models/vgg19-normalised.safetensors")]
-    encoder: PathBuf,
+    /// The encoder it was trained against (also the yardstick, always run in fp32); default:
+    /// the shipped one.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// Held-out content photos (used at 384 px on the longest edge).
     #[arg(long)]
     content_dir: PathBuf,
@@ -179,6 +181,11 @@ struct EvalArgs {
     /// Pairs shown in the grid.
     #[arg(long, default_value_t = 8)]
     grid_pairs: usize,
+}
+
+/// The shipped encoder, found like the element finds it (not relative to the working directory).
+fn shipped_encoder() -> PathBuf {
+    adainstyle::data::find(adainstyle::data::ENCODER)
 }
 
 /// Raised by Ctrl-C / SIGTERM; the training loop stops after the current iteration.
@@ -218,7 +225,7 @@ impl TrainArgs {
         TrainConfig {
             content_dir,
             style_dir,
-            encoder: self.encoder.clone(),
+            encoder: self.encoder.clone().unwrap_or_else(shipped_encoder),
             batch_size: self.batch_size,
             crop: self.crop,
             resize: self.resize,
@@ -330,7 +337,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
 
 fn run_eval(args: &EvalArgs) -> Result<()> {
     let settings = eval::EvalSettings {
-        encoder: args.encoder.clone(),
+        encoder: args.encoder.clone().unwrap_or_else(shipped_encoder),
         decoder: args.decoder.clone(),
         content_dir: args.content_dir.clone(),
         style_dir: args.style_dir.clone(),

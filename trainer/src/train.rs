@@ -265,7 +265,11 @@ pub fn run(
                 config.seed
             );
         }
-        checkpoint::copy_into(&vs, &loaded.decoder)?;
+        adainstyle::weights::copy_checked(
+            &vs,
+            loaded.decoder,
+            &checkpoint::checkpoint_path(run_dir),
+        )?;
         adam.load_state(&loaded.adam, loaded.state.adam_steps)?;
         loaded.state
     } else {
