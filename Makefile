@@ -19,7 +19,7 @@ data: setup
 
 ## build: release plugin and examples
 build: setup
-	$(ENV) && cargo build --release -p gst-plugin-adainstyle -p adainstyle --examples
+	$(ENV) && cargo build --release -p gst-plugin-adainstyle -p adainstyle --lib --examples
 
 ## demo: stylise the sample clip with the shipped style and model into out/
 demo: data build
