@@ -160,6 +160,9 @@ fn main() -> Result<()> {
         Mode::Model => bench_model(&args, &decoder, device)?,
         Mode::Element => bench_element(&args, &decoder)?,
     };
+    if frames.is_empty() {
+        bail!("no frames measured (--frames must be at least 1)");
+    }
     frames.sort_by(f64::total_cmp);
     let (min, seconds) = (frames[0], frames[frames.len() / 2]);
     let flops = flops_per_frame(args.height, args.width);

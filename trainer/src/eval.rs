@@ -275,7 +275,7 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
             ]);
         }
     }
-    if let Some(grid) = &s.grid {
+    if let Some(grid) = s.grid.as_ref().filter(|_| !shown.is_empty()) {
         report::save_rows(&shown, GRID_ROW_HEIGHT, grid)?;
     }
     let n_f = n as f64;
