@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! target/release/examples/bench --mode element --width 512 --height 512 --frames 10
+//! # cost of spatial control: masked and plain frames interleaved in one process
+//! target/release/examples/bench --mode model --mask keep --width 512 --height 512 --frames 15
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -12,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use adainstyle::model::flops_per_frame;
-use adainstyle::{DeviceSpec, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, data};
+use adainstyle::{
+    DeviceSpec, Precision, Region, StyleBank, StyleSpec, StylizeOptions, Stylizer, data,
+};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use gst::prelude::*;
@@ -24,6 +28,17 @@ enum Mode {
     Model,
     /// `videotestsrc ! queue ! adainstyle ! fakesink`, wall clock between output buffers.
     Element,
+}
+
+/// Spatial control measured in model mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MaskMode {
+    /// No mask.
+    None,
+    /// Left half styled, right half kept (soft edge of 8 px).
+    Keep,
+    /// Left half one style, right half another.
+    Style,
 }
 
 /// Benchmark one configuration and print a JSON line.
@@ -51,6 +66,10 @@ struct Args {
     /// Decoder weights (default: the shipped decoder).
     #[arg(long)]
     decoder: Option<PathBuf>,
+    /// Model mode only: stylise with a half mask, alternating with unmasked frames, and report
+    /// both and the overhead.
+    #[arg(long, value_enum, default_value = "none")]
+    mask: MaskMode,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -71,30 +90,73 @@ fn sync(device: tch::Device) {
     }
 }
 
-/// Seconds of each measured frame of the model alone.
-fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<Vec<f64>> {
+/// Seconds of each measured frame of the model alone; with a mask, also of the unmasked frames
+/// run in alternation with the masked ones.
+fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<(Vec<f64>, Vec<f64>)> {
     let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.precision)?;
-    let style = StyleBank::new().stats(
+    let mut bank = StyleBank::new();
+    let style = bank.stats(
         &stylizer.encoder,
         &StyleSpec::single(data::find(data::DEFAULT_STYLE)),
         512,
         None,
     )?;
+    let other = bank.stats(
+        &stylizer.encoder,
+        &StyleSpec::single(data::find("styles/langlois-bridge.jpg")),
+        512,
+        None,
+    )?;
     let content = tch::Tensor::rand([1, 3, args.height, args.width], (tch::Kind::Float, device));
+    let half = args.width / 2;
+    let mask = tch::Tensor::cat(
+        &[
+            tch::Tensor::ones([1, 1, args.height, half], (tch::Kind::Float, device)),
+            tch::Tensor::zeros(
+                [1, 1, args.height, args.width - half],
+                (tch::Kind::Float, device),
+            ),
+        ],
+        3,
+    );
+    let region = match args.mask {
+        MaskMode::None => None,
+        MaskMode::Keep => Some(Region {
+            mask: &mask,
+            outside: None,
+            feather: 8,
+        }),
+        MaskMode::Style => Some(Region {
+            mask: &mask,
+            outside: Some(&other),
+            feather: 8,
+        }),
+    };
     let opts = StylizeOptions::default();
-    for _ in 0..args.warmup {
-        let _ = stylizer.stylize(&content, &style, &opts)?;
-    }
-    sync(device);
-    let mut seconds = Vec::with_capacity(args.frames as usize);
-    for _ in 0..args.frames {
+    let frame = |region: Option<&Region>| -> Result<f64> {
         let started = Instant::now();
-        let out = stylizer.stylize(&content, &style, &opts)?;
+        let out = stylizer.stylize_region(&content, &style, region, &opts)?;
         sync(device);
-        seconds.push(started.elapsed().as_secs_f64());
         drop(out);
+        Ok(started.elapsed().as_secs_f64())
+    };
+    for _ in 0..args.warmup {
+        frame(region.as_ref())?;
     }
-    Ok(seconds)
+    let (mut masked, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..args.frames {
+        masked.push(frame(region.as_ref())?);
+        if region.is_some() {
+            plain.push(frame(None)?);
+        }
+    }
+    Ok((masked, plain))
+}
+
+/// The median and the minimum of `v` (sorted in place; not empty).
+fn median_min(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0])
 }
 
 /// Seconds between consecutive output buffers of the element, from the warm-up's last output on.
@@ -156,20 +218,36 @@ fn main() -> Result<()> {
         .decoder
         .clone()
         .unwrap_or_else(|| data::find(data::DECODER));
-    let mut frames = match args.mode {
+    if args.mask != MaskMode::None && args.mode != Mode::Model {
+        bail!("--mask is measured in --mode model only");
+    }
+    let (mut frames, mut plain) = match args.mode {
         Mode::Model => bench_model(&args, &decoder, device)?,
-        Mode::Element => bench_element(&args, &decoder)?,
+        Mode::Element => (bench_element(&args, &decoder)?, Vec::new()),
     };
     if frames.is_empty() {
         bail!("no frames measured (--frames must be at least 1)");
     }
-    frames.sort_by(f64::total_cmp);
-    let (min, seconds) = (frames[0], frames[frames.len() / 2]);
+    let (seconds, min) = median_min(&mut frames);
+    let mask_fields = if plain.is_empty() {
+        String::new()
+    } else {
+        let (plain_s, plain_min) = median_min(&mut plain);
+        format!(
+            ", \"mask\": \"{:?}\", \"ms_unmasked\": {:.2}, \"ms_unmasked_min\": {:.2}, \
+             \"mask_overhead_pct\": {:.1}",
+            args.mask,
+            plain_s * 1e3,
+            plain_min * 1e3,
+            (seconds / plain_s - 1.0) * 100.0
+        )
+        .to_lowercase()
+    };
     let flops = flops_per_frame(args.height, args.width);
     println!(
         "{{\"impl\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
          \"ms\": {:.2}, \"ms_min\": {:.2}, \"frames\": {}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \
-         \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}}}",
+         \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}{mask_fields}}}",
         match args.mode {
             Mode::Model => "model",
             Mode::Element => "element",

@@ -77,6 +77,9 @@ pub enum Error {
         /// How many devices libtorch sees.
         available: usize,
     },
+    /// A mask setting or mask tensor is unusable.
+    #[error("invalid mask: {0}")]
+    InvalidMask(String),
     /// A frame description does not match the buffer or the supported formats.
     #[error("invalid frame: {0}")]
     Frame(String),

@@ -46,6 +46,11 @@ impl PixelLayout {
         }
     }
 
+    /// Whether the fourth byte is alpha (not padding).
+    pub fn has_alpha(self) -> bool {
+        matches!(self, Self::Rgba | Self::Bgra)
+    }
+
     /// Whether the colour bytes are stored blue first.
     pub fn is_bgr(self) -> bool {
         matches!(self, Self::Bgr | Self::Bgra | Self::Bgrx)

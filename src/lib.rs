@@ -5,8 +5,9 @@
 //! ICCV 2017) on libtorch. The library holds everything the GStreamer element, the examples and
 //! the trainer share: the normalised VGG-19 [`Encoder`] up to relu4_1, the [`Decoder`], [`adain`]
 //! and the channel statistics it uses, style loading and caching ([`StyleBank`]), colour
-//! preservation, conversion between packed video frames and device tensors ([`frame`]), device
-//! selection ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose keys match pytorch-AdaIN's.
+//! preservation, spatial control ([`mask`]), conversion between packed video frames and device
+//! tensors ([`frame`]), device selection ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose
+//! keys match pytorch-AdaIN's.
 
 pub mod adain;
 pub mod arch;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod frame;
 pub mod image_io;
 mod layers;
+pub mod mask;
 pub mod model;
 pub mod precision;
 pub mod style;
@@ -32,6 +34,7 @@ pub use encoder::{Encoder, Features};
 pub use error::{Error, Result};
 pub use frame::{DeviceFrame, FrameLayout, PixelLayout};
 pub use layers::{to_channels_last, weights_to_channels_last};
+pub use mask::{MaskSource, Region};
 pub use model::{Pretrained, StylizeOptions, Stylizer};
 pub use precision::Precision;
 pub use style::{StyleBank, StyleSpec};

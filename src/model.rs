@@ -9,9 +9,10 @@ use crate::adain::{self, Stats};
 use crate::color::{self, PreserveColor};
 use crate::decoder::Decoder;
 use crate::encoder::{DOWNSAMPLING, Encoder};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::frame;
 use crate::layers;
+use crate::mask::{self, Region};
 use crate::precision::Precision;
 use crate::weights;
 
@@ -140,48 +141,105 @@ impl Stylizer {
         style: &Stats,
         opts: &StylizeOptions,
     ) -> Result<Tensor> {
+        self.stylize_region(content, style, None, opts)
+    }
+
+    /// [`Stylizer::stylize`] with spatial control: `style` goes where `region.mask` says, the
+    /// rest gets `region.outside` or keeps the content (composited over the output through the
+    /// feathered mask, so it equals the input there). `None` stylises every pixel.
+    pub fn stylize_region(
+        &self,
+        content: &Tensor,
+        style: &Stats,
+        region: Option<&Region>,
+        opts: &StylizeOptions,
+    ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let content = &content.f_to_kind(Kind::Float)?;
         let size = content.size();
         let (h, w) = (size[2], size[3]);
-        let resized = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
-            let (ph, pw) = frame::fit_longest(h, w, opts.processing_size);
-            frame::resize(content, ph, pw)?
+        if let Some(region) = region
+            && region.mask.size() != [1, 1, h, w]
+        {
+            return Err(Error::InvalidMask(format!(
+                "mask of shape {:?} for content of shape {size:?}",
+                region.mask.size()
+            )));
+        }
+        let (net_h, net_w) = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
+            frame::fit_longest(h, w, opts.processing_size)
         } else {
-            content.shallow_clone()
+            (h, w)
         };
-        let out = self.stylize_native(&resized, style, opts.alpha)?;
+        let resized = frame::resize(content, net_h, net_w)?;
+        let net_region = match region {
+            Some(r) => Some((frame::resize(r.mask, net_h, net_w)?, r.outside)),
+            None => None,
+        };
+        let net_region = net_region.as_ref().map(|(m, outside)| (m, *outside));
+        let out = self.stylize_native(&resized, style, net_region, opts.alpha)?;
         let out = frame::resize(&out, h, w)?;
-        match opts.preserve_color {
-            PreserveColor::Luminance => color::transfer_luminance(&out, content),
+        let out = match opts.preserve_color {
+            PreserveColor::Luminance => color::transfer_luminance(&out, content)?,
+            _ => out,
+        };
+        match region {
+            Some(region) if region.outside.is_none() => {
+                let soft = mask::feather(region.mask, region.feather)?;
+                Ok(out
+                    .f_mul(&soft)?
+                    .f_add(&content.f_mul(&mask::invert(&soft)?)?)?)
+            }
             _ => Ok(out),
         }
     }
 
-    /// Encoder, AdaIN and decoder at the input's own size (padded to a multiple of 8).
-    fn stylize_native(&self, content: &Tensor, style: &Stats, alpha: f64) -> Result<Tensor> {
+    /// Encoder, AdaIN and decoder at the input's own size (padded to a multiple of 8); with a
+    /// mask (at the input's size) and the outside style, AdaIN works per region.
+    fn stylize_native(
+        &self,
+        content: &Tensor,
+        style: &Stats,
+        region: Option<(&Tensor, Option<&Stats>)>,
+        alpha: f64,
+    ) -> Result<Tensor> {
         let size = content.size();
         let (h, w) = (size[2], size[3]);
-        let (pad_h, pad_w) = (pad_to(h), pad_to(w));
-        let padded = if pad_h == 0 && pad_w == 0 {
-            content.shallow_clone()
-        } else if pad_h < h && pad_w < w {
-            content.f_reflection_pad2d([0, pad_w, 0, pad_h])?
-        } else {
-            content.f_replication_pad2d([0, pad_w, 0, pad_h])?
-        };
         let kind = self.precision.kind();
         let features = self
             .encoder
             .net
-            .relu4_1(&layers::to_channels_last(&padded.f_to_kind(kind)?)?)?;
-        let target = adain::adain_mix(&features.f_to_kind(Kind::Float)?, style, alpha)?;
+            .relu4_1(&layers::to_channels_last(&pad(content)?.f_to_kind(kind)?)?)?
+            .f_to_kind(Kind::Float)?;
+        let target = match region {
+            None => adain::adain_mix(&features, style, alpha)?,
+            Some((net_mask, outside)) => {
+                let fsize = features.size();
+                let feature_mask = frame::resize(&pad(net_mask)?, fsize[2], fsize[3])?;
+                adain::adain_masked(&features, &feature_mask, style, outside, alpha)?
+            }
+        };
         let decoded = self.decoder.net.forward(&target.f_to_kind(kind)?)?;
         Ok(decoded
             .f_narrow(2, 0, h)?
             .f_narrow(3, 0, w)?
             .f_to_kind(Kind::Float)?)
     }
+}
+
+/// `t` (N, C, H, W) padded at the bottom and right to a multiple of the encoder's downsampling
+/// factor: by reflection, or by replication where the image is too small to reflect.
+fn pad(t: &Tensor) -> Result<Tensor> {
+    let size = t.size();
+    let (h, w) = (size[2], size[3]);
+    let (pad_h, pad_w) = (pad_to(h), pad_to(w));
+    Ok(if pad_h == 0 && pad_w == 0 {
+        t.shallow_clone()
+    } else if pad_h < h && pad_w < w {
+        t.f_reflection_pad2d([0, pad_w, 0, pad_h])?
+    } else {
+        t.f_replication_pad2d([0, pad_w, 0, pad_h])?
+    })
 }
 
 /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at

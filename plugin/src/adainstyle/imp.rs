@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
 use adainstyle::{
-    DeviceSpec, Precision, Pretrained, Stats, StyleBank, StyleSpec, StylizeOptions, Stylizer, data,
+    DeviceSpec, MaskSource, Precision, Pretrained, Region, Stats, StyleBank, StyleSpec,
+    StylizeOptions, Stylizer, data,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -17,7 +18,8 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::enums::{PrecisionMode, PreserveColorMode};
-use super::worker::{StyleRequest, StyleWorker};
+use super::spatial::{self, MaskFile, Notice};
+use super::worker::{Slot, StyleRequest, StyleWorker};
 
 const DEFAULT_ALPHA: f64 = 1.0;
 const DEFAULT_STYLE_SIZE: u32 = 512;
@@ -26,6 +28,7 @@ const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_PRECISION: PrecisionMode = PrecisionMode::Auto;
 const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
 const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_MASK_FEATHER: u32 = 8;
 /// With CORAL colour preservation, the style is recoloured to the content every this many frames.
 const CORAL_EVERY_FRAMES: u64 = 30;
 /// Longest edge of the content thumbnail used for CORAL.
@@ -34,6 +37,12 @@ const CORAL_THUMBNAIL: i64 = 128;
 #[derive(Debug, Clone)]
 struct Settings {
     style: String,
+    /// Empty: the content is kept outside the mask.
+    style_outside: String,
+    /// Empty: no mask; `alpha`; or an image path.
+    mask: String,
+    mask_invert: bool,
+    mask_feather: u32,
     style_size: u32,
     alpha: f64,
     preserve_color: PreserveColorMode,
@@ -50,6 +59,10 @@ impl Default for Settings {
         let shipped = |rel: &str| data::find(rel).to_string_lossy().into_owned();
         Self {
             style: shipped(data::DEFAULT_STYLE),
+            style_outside: String::new(),
+            mask: String::new(),
+            mask_invert: false,
+            mask_feather: DEFAULT_MASK_FEATHER,
             style_size: DEFAULT_STYLE_SIZE,
             alpha: DEFAULT_ALPHA,
             preserve_color: DEFAULT_PRESERVE_COLOR,
@@ -67,6 +80,8 @@ impl Default for Settings {
 struct State {
     stylizer: Stylizer,
     style: Stats,
+    /// The statistics of `style-outside`, once it has been set and loaded.
+    outside: Option<Stats>,
     /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
     format: Option<(usize, usize, PixelLayout)>,
 }
@@ -82,12 +97,14 @@ struct Figures {
 /// The element.
 ///
 /// Lock order, where two are held at once: `settings` before `active_device`, and `state` before
-/// `worker`. No other lock is taken while one of these is held.
+/// `worker` and before `mask_file`. No other lock is taken while one of these is held.
 #[derive(Default)]
 pub struct AdainStyle {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     worker: Mutex<Option<StyleWorker>>,
+    /// The decoded `mask` file, loaded when the property is set while started, or at start.
+    mask_file: Mutex<MaskFile>,
     figures: Figures,
     active_device: Mutex<String>,
 }
@@ -119,6 +136,42 @@ impl ObjectImpl for AdainStyle {
                          without stalling frames",
                     )
                     .default_value(Some(Settings::default().style.as_str()))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("style-outside")
+                    .nick("Style outside the mask")
+                    .blurb(
+                        "Style for the region outside the mask (same syntax as style); empty \
+                         keeps the original content there",
+                    )
+                    .default_value(Some(""))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("mask")
+                    .nick("Mask")
+                    .blurb(
+                        "Where the style goes: a grey image (white = styled, black = kept or \
+                         style-outside; resized to the frame), `alpha` for the input's alpha \
+                         channel (opaque = styled; needs RGBA or BGRA caps), or empty for \
+                         everywhere",
+                    )
+                    .default_value(Some(""))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("mask-invert")
+                    .nick("Invert mask")
+                    .blurb("Swap the mask's inside and outside")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("mask-feather")
+                    .nick("Mask feather")
+                    .blurb(
+                        "Half-width in pixels of the soft edge where styled output meets kept \
+                         content (0 = hard edge)",
+                    )
+                    .maximum(1024)
+                    .default_value(DEFAULT_MASK_FEATHER)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("style-size")
@@ -247,8 +300,42 @@ impl ObjectImpl for AdainStyle {
                 settings.style = text;
                 let style_size = settings.style_size as i64;
                 drop(settings);
-                self.request_style(spec, style_size, None);
+                self.request_style(Slot::Inside, spec, style_size, None);
             }
+            "style-outside" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                let text = text.unwrap_or_default();
+                let spec = if text.trim().is_empty() {
+                    None
+                } else {
+                    match text.parse::<StyleSpec>() {
+                        Ok(spec) => Some(spec),
+                        Err(err) => {
+                            drop(settings);
+                            gst::element_imp_warning!(
+                                self,
+                                gst::LibraryError::Settings,
+                                ("Style-outside `{text}`: {err}; keeping the previous one")
+                            );
+                            return;
+                        }
+                    }
+                };
+                gst::info!(CAT, imp = self, "Changing style-outside to `{text}`");
+                settings.style_outside = text;
+                let style_size = settings.style_size as i64;
+                drop(settings);
+                if let Some(spec) = spec {
+                    self.request_style(Slot::Outside, spec, style_size, None);
+                }
+            }
+            "mask" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                drop(settings);
+                self.set_mask(text.unwrap_or_default());
+            }
+            "mask-invert" => settings.mask_invert = value.get().expect("type checked upstream"),
+            "mask-feather" => settings.mask_feather = value.get().expect("type checked upstream"),
             "style-size" => {
                 let size = value.get().expect("type checked upstream");
                 gst::info!(
@@ -259,10 +346,15 @@ impl ObjectImpl for AdainStyle {
                     size
                 );
                 settings.style_size = size;
-                let style = settings.style.clone();
+                let styles = [
+                    (Slot::Inside, settings.style.clone()),
+                    (Slot::Outside, settings.style_outside.clone()),
+                ];
                 drop(settings);
-                if let Ok(spec) = style.parse() {
-                    self.request_style(spec, size as i64, None);
+                for (slot, style) in styles {
+                    if let Ok(spec) = style.parse() {
+                        self.request_style(slot, spec, size as i64, None);
+                    }
                 }
             }
             "alpha" => {
@@ -287,14 +379,19 @@ impl ObjectImpl for AdainStyle {
                 );
                 let was_coral = settings.preserve_color == PreserveColorMode::Coral;
                 settings.preserve_color = mode;
-                let (style, size) = (settings.style.clone(), settings.style_size as i64);
+                let styles = [
+                    (Slot::Inside, settings.style.clone()),
+                    (Slot::Outside, settings.style_outside.clone()),
+                ];
+                let size = settings.style_size as i64;
                 drop(settings);
-                // Leaving CORAL: go back to the style's own colours.
-                if was_coral
-                    && mode != PreserveColorMode::Coral
-                    && let Ok(spec) = style.parse()
-                {
-                    self.request_style(spec, size, None);
+                // Leaving CORAL: go back to the styles' own colours.
+                if was_coral && mode != PreserveColorMode::Coral {
+                    for (slot, style) in styles {
+                        if let Ok(spec) = style.parse() {
+                            self.request_style(slot, spec, size, None);
+                        }
+                    }
                 }
             }
             "processing-size" => {
@@ -331,6 +428,10 @@ impl ObjectImpl for AdainStyle {
         let frames = self.figures.frames.load(Ordering::Relaxed);
         match pspec.name() {
             "style" => settings.style.to_value(),
+            "style-outside" => settings.style_outside.to_value(),
+            "mask" => settings.mask.to_value(),
+            "mask-invert" => settings.mask_invert.to_value(),
+            "mask-feather" => settings.mask_feather.to_value(),
             "style-size" => settings.style_size.to_value(),
             "alpha" => settings.alpha.to_value(),
             "preserve-color" => settings.preserve_color.to_value(),
@@ -477,6 +578,25 @@ impl BaseTransformImpl for AdainStyle {
         let style = bank
             .stats(&style_encoder, &spec, settings.style_size as i64, None)
             .map_err(|err| load_error("style image", err))?;
+        let outside = if settings.style_outside.trim().is_empty() {
+            None
+        } else {
+            let spec: StyleSpec = settings.style_outside.parse().map_err(|err| {
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("Style-outside `{}`: {err}", settings.style_outside)
+                )
+            })?;
+            Some(
+                bank.stats(&style_encoder, &spec, settings.style_size as i64, None)
+                    .map_err(|err| load_error("style-outside image", err))?,
+            )
+        };
+        if let Some(MaskSource::File(path)) = spatial::parse(&settings.mask) {
+            lock(&self.mask_file)
+                .load(&path.to_string_lossy())
+                .map_err(|err| load_error("mask", err))?;
+        }
         let weak = self.obj().downgrade();
         let worker = StyleWorker::spawn(
             style_encoder,
@@ -514,6 +634,7 @@ impl BaseTransformImpl for AdainStyle {
         *lock(&self.state) = Some(State {
             stylizer,
             style,
+            outside,
             format: None,
         });
         Ok(())
@@ -524,6 +645,7 @@ impl BaseTransformImpl for AdainStyle {
         let worker = lock(&self.worker).take();
         drop(worker);
         lock(&self.state).take();
+        lock(&self.mask_file).clear();
         lock(&self.active_device).clear();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
@@ -560,6 +682,23 @@ impl VideoFilterImpl for AdainStyle {
                 "Output caps {outcaps} differ from input caps {incaps}"
             ));
         }
+        let wants_alpha = spatial::parse(&lock(&self.settings).mask) == Some(MaskSource::Alpha);
+        if wants_alpha && !pixels.has_alpha() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "mask=alpha needs video with an alpha channel (RGBA or BGRA), got {}; put \
+                     `videoconvert` before adainstyle, or an element that writes alpha such as \
+                     `alpha method=green`",
+                    in_info.format().to_str()
+                )
+            );
+            return Err(gst::loggable_error!(
+                CAT,
+                "mask=alpha on caps without alpha"
+            ));
+        }
         let mut state = lock(&self.state);
         let state = state
             .as_mut()
@@ -574,25 +713,39 @@ impl VideoFilterImpl for AdainStyle {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (opts, coral) = {
+        let (opts, coral, spatial) = {
             let settings = lock(&self.settings);
             let opts = StylizeOptions {
                 alpha: settings.alpha,
                 processing_size: settings.processing_size as i64,
                 preserve_color: settings.preserve_color.into(),
             };
-            let coral = (settings.preserve_color == PreserveColorMode::Coral)
-                .then(|| (settings.style.clone(), settings.style_size as i64));
-            (opts, coral)
+            let coral = (settings.preserve_color == PreserveColorMode::Coral).then(|| {
+                (
+                    settings.style.clone(),
+                    settings.style_outside.clone(),
+                    settings.style_size as i64,
+                )
+            });
+            let spatial = FrameSpatial {
+                source: spatial::parse(&settings.mask),
+                invert: settings.mask_invert,
+                feather: settings.mask_feather as i64,
+                outside: !settings.style_outside.trim().is_empty(),
+            };
+            (opts, coral, spatial)
         };
-        let mut state = lock(&self.state);
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if let Some((spec, stats)) = lock(&self.worker)
-            .as_ref()
-            .and_then(StyleWorker::take_ready)
-        {
-            gst::info!(CAT, imp = self, "Now using style {spec}");
-            state.style = stats;
+        let mut guard = lock(&self.state);
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if let Some(worker) = lock(&self.worker).as_ref() {
+            if let Some((spec, stats)) = worker.take_ready(Slot::Inside) {
+                gst::info!(CAT, imp = self, "Now using style {spec}");
+                state.style = stats;
+            }
+            if let Some((spec, stats)) = worker.take_ready(Slot::Outside) {
+                gst::info!(CAT, imp = self, "Now using style-outside {spec}");
+                state.outside = Some(stats);
+            }
         }
         let (width, height, pixels) = state.format.ok_or(gst::FlowError::NotNegotiated)?;
         let layout_with = |stride: i32| FrameLayout {
@@ -605,21 +758,43 @@ impl VideoFilterImpl for AdainStyle {
         let out_layout = layout_with(outframe.plane_stride()[0]);
         let frame_no = self.figures.frames.load(Ordering::Relaxed);
         let started = Instant::now();
+        let mut notices = Vec::new();
         let result = (|| -> adainstyle::Result<()> {
             let input = inframe
                 .plane_data(0)
                 .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
-            let uploaded =
-                frame::upload(input, &in_layout, state.stylizer.device(), tch::Kind::Float)?;
-            let stylized = state.stylizer.stylize(&uploaded.rgb, &state.style, &opts)?;
-            if let Some((style, size)) = &coral {
-                self.maybe_recolour_style(frame_no, &uploaded.rgb, style, *size)?;
+            let device = state.stylizer.device();
+            let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
+            let mask = spatial::frame_mask(
+                spatial.source.as_ref(),
+                &mut lock(&self.mask_file),
+                (width as i64, height as i64, pixels),
+                uploaded.extra.as_ref(),
+                spatial.invert,
+                device,
+                &mut notices,
+            )?;
+            let region = mask.as_ref().map(|mask| Region {
+                mask,
+                outside: state.outside.as_ref().filter(|_| spatial.outside),
+                feather: spatial.feather,
+            });
+            let stylized = state.stylizer.stylize_region(
+                &uploaded.rgb,
+                &state.style,
+                region.as_ref(),
+                &opts,
+            )?;
+            if let Some((style, outside, size)) = &coral {
+                self.maybe_recolour_styles(frame_no, &uploaded.rgb, [style, outside], *size)?;
             }
             let output = outframe
                 .plane_data_mut(0)
                 .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
             frame::download(&stylized, uploaded.extra.as_ref(), output, &out_layout)
         })();
+        drop(guard);
+        self.report(notices);
         if let Err(err) = result {
             gst::element_imp_error!(
                 self,
@@ -636,12 +811,28 @@ impl VideoFilterImpl for AdainStyle {
     }
 }
 
+/// A frame's view of the spatial-control settings.
+struct FrameSpatial {
+    source: Option<MaskSource>,
+    invert: bool,
+    feather: i64,
+    /// Whether `style-outside` is set (its statistics may still be on their way).
+    outside: bool,
+}
+
 impl AdainStyle {
     /// Asks the style worker for new statistics; before `start()` the settings alone are updated
     /// and `start()` loads the style.
-    fn request_style(&self, spec: StyleSpec, style_size: i64, coral_to: Option<tch::Tensor>) {
+    fn request_style(
+        &self,
+        slot: Slot,
+        spec: StyleSpec,
+        style_size: i64,
+        coral_to: Option<tch::Tensor>,
+    ) {
         if let Some(worker) = lock(&self.worker).as_ref() {
             worker.request(StyleRequest {
+                slot,
                 spec,
                 style_size,
                 coral_to,
@@ -649,13 +840,63 @@ impl AdainStyle {
         }
     }
 
+    /// Applies the `mask` property: empty or `alpha` at once; a file is decoded now when the
+    /// element is started (a file that cannot be used is a warning naming it, and the previous
+    /// mask stays), else by `start()`.
+    fn set_mask(&self, text: String) {
+        let started = lock(&self.worker).is_some();
+        match spatial::parse(&text) {
+            Some(MaskSource::File(path)) if started => {
+                if let Err(err) = lock(&self.mask_file).load(&path.to_string_lossy()) {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::OpenRead,
+                        ("Cannot use mask `{text}`: {err}; keeping the previous mask")
+                    );
+                    return;
+                }
+            }
+            Some(MaskSource::File(_)) => {}
+            _ => lock(&self.mask_file).clear(),
+        }
+        gst::info!(CAT, imp = self, "Changing mask to `{text}`");
+        lock(&self.settings).mask = text;
+    }
+
+    /// Posts what a frame's mask could not be, each cause once until it changes.
+    fn report(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            match notice {
+                Notice::Stretched(path) => gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Mask `{path}` has another aspect ratio than the frame; it is stretched \
+                         to the frame")
+                ),
+                Notice::NoAlpha(pixels) => {
+                    let mut reported = lock(&self.mask_file);
+                    if !reported.note_no_alpha() {
+                        continue;
+                    }
+                    drop(reported);
+                    gst::element_imp_warning!(
+                        self,
+                        gst::CoreError::Negotiation,
+                        ("mask=alpha needs video with an alpha channel, the caps are \
+                             {pixels:?}: stylising the whole frame")
+                    );
+                }
+            }
+        }
+    }
+
     /// With CORAL colour preservation: every few frames, and only while the worker is idle, sends
-    /// a thumbnail of the content so the style is recoloured to the current scene.
-    fn maybe_recolour_style(
+    /// a thumbnail of the content so the styles are recoloured to the current scene.
+    fn maybe_recolour_styles(
         &self,
         frame_no: u64,
         content: &tch::Tensor,
-        style: &str,
+        styles: [&str; 2],
         size: i64,
     ) -> adainstyle::Result<()> {
         if !frame_no.is_multiple_of(CORAL_EVERY_FRAMES)
@@ -663,9 +904,6 @@ impl AdainStyle {
         {
             return Ok(());
         }
-        let Ok(spec) = style.parse::<StyleSpec>() else {
-            return Ok(());
-        };
         let dims = content.size();
         let (h, w) =
             frame::fit_longest(dims[2], dims[3], CORAL_THUMBNAIL.min(dims[2].max(dims[3])));
@@ -675,7 +913,11 @@ impl AdainStyle {
             false,
             false,
         )?;
-        self.request_style(spec, size, Some(thumb));
+        for (slot, style) in [Slot::Inside, Slot::Outside].into_iter().zip(styles) {
+            if let Ok(spec) = style.parse::<StyleSpec>() {
+                self.request_style(slot, spec, size, Some(thumb.shallow_clone()));
+            }
+        }
         Ok(())
     }
 }

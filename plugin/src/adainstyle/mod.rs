@@ -11,6 +11,7 @@ use gst::prelude::*;
 
 mod enums;
 mod imp;
+mod spatial;
 mod worker;
 
 pub use enums::{PrecisionMode, PreserveColorMode};

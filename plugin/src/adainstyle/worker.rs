@@ -10,9 +10,20 @@ use std::thread::JoinHandle;
 use adainstyle::{Encoder, Error, Pretrained, Stats, StyleBank, StyleSpec};
 use tch::Tensor;
 
+/// Which of the element's two styles a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `style`: inside the mask, or everywhere without one.
+    Inside = 0,
+    /// `style-outside`: outside the mask.
+    Outside = 1,
+}
+
 /// One request: the styles, the size they are encoded at and, for CORAL colour preservation, a
 /// small CPU copy of a recent content frame whose colours the styles are recoloured to.
 pub struct StyleRequest {
+    /// The style this request replaces.
+    pub slot: Slot,
     /// The styles and their weights.
     pub spec: StyleSpec,
     /// Longest edge the style images are resized to before encoding (0 = as is).
@@ -21,6 +32,9 @@ pub struct StyleRequest {
     pub coral_to: Option<Tensor>,
 }
 
+/// Finished statistics, one place per [`Slot`].
+type Ready = [Option<(StyleSpec, Stats)>; 2];
+
 /// Called with the request and the error when a style cannot be loaded.
 pub type ErrorSink = Box<dyn Fn(&StyleSpec, &Error) + Send + 'static>;
 
@@ -28,7 +42,7 @@ pub type ErrorSink = Box<dyn Fn(&StyleSpec, &Error) + Send + 'static>;
 pub struct StyleWorker {
     tx: Option<mpsc::Sender<StyleRequest>>,
     thread: Option<JoinHandle<()>>,
-    ready: Arc<Mutex<Option<(StyleSpec, Stats)>>>,
+    ready: Arc<Mutex<Ready>>,
     /// Requests sent and not yet finished (or superseded).
     pending: Arc<AtomicUsize>,
 }
@@ -41,22 +55,29 @@ impl StyleWorker {
         on_error: ErrorSink,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<StyleRequest>();
-        let ready = Arc::new(Mutex::new(None));
+        let ready = Arc::new(Mutex::new([None, None]));
         let pending = Arc::new(AtomicUsize::new(0));
         let (ready_w, pending_w) = (ready.clone(), pending.clone());
         let thread = std::thread::Builder::new()
             .name("adainstyle-style".into())
             .spawn(move || {
-                while let Ok(mut req) = rx.recv() {
-                    // Only the newest request matters: skip the ones it supersedes.
-                    let mut taken = 1;
-                    while let Ok(newer) = rx.try_recv() {
-                        req = newer;
+                while let Ok(first) = rx.recv() {
+                    // Only the newest request for each slot matters: skip the ones it supersedes.
+                    let mut newest: [Option<StyleRequest>; 2] = [None, None];
+                    let mut taken = 0;
+                    for req in std::iter::once(first).chain(rx.try_iter()) {
+                        let slot = req.slot as usize;
+                        newest[slot] = Some(req);
                         taken += 1;
                     }
-                    match bank.stats(&encoder, &req.spec, req.style_size, req.coral_to.as_ref()) {
-                        Ok(stats) => *lock(&ready_w) = Some((req.spec, stats)),
-                        Err(err) => on_error(&req.spec, &err),
+                    for req in newest.into_iter().flatten() {
+                        let coral_to = req.coral_to.as_ref();
+                        match bank.stats(&encoder, &req.spec, req.style_size, coral_to) {
+                            Ok(stats) => {
+                                lock(&ready_w)[req.slot as usize] = Some((req.spec, stats))
+                            }
+                            Err(err) => on_error(&req.spec, &err),
+                        }
                     }
                     pending_w.fetch_sub(taken, Ordering::AcqRel);
                 }
@@ -83,9 +104,9 @@ impl StyleWorker {
         self.pending.load(Ordering::Acquire) > 0
     }
 
-    /// The newest finished statistics, if any arrived since the last call.
-    pub fn take_ready(&self) -> Option<(StyleSpec, Stats)> {
-        lock(&self.ready).take()
+    /// The newest finished statistics for `slot`, if any arrived since the last call.
+    pub fn take_ready(&self, slot: Slot) -> Option<(StyleSpec, Stats)> {
+        lock(&self.ready)[slot as usize].take()
     }
 }
 

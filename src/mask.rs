@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+//! Spatial control: where the style goes.
+//!
+//! A mask is a (1, 1, H, W) fp32 tensor in [0, 1], 1 = styled. It comes from a grey image file
+//! (white = styled) or from the frame's own alpha channel (opaque = styled), and can be inverted.
+//! [`crate::Stylizer::stylize_region`] applies it twice: in feature space, where each region is
+//! normalised with its own content statistics ([`crate::adain::adain_masked`]), and in pixel
+//! space, where the output is composited over the content through a feathered copy of the mask
+//! (when the outside keeps the content), so that no seam shows at the boundary.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::adain::Stats;
+use crate::error::{Error, Result};
+use crate::frame;
+
+/// Where a mask comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskSource {
+    /// The input frame's alpha channel (255 = styled).
+    Alpha,
+    /// A grey image file (white = styled), resized to the frame.
+    File(PathBuf),
+}
+
+impl FromStr for MaskSource {
+    type Err = Error;
+
+    /// `alpha`, or the path of an image. An empty string is an error: "no mask" is the absence
+    /// of a `MaskSource`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "" => Err(Error::InvalidMask(
+                "empty: give `alpha` or an image path".into(),
+            )),
+            "alpha" => Ok(Self::Alpha),
+            path => Ok(Self::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl std::fmt::Display for MaskSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Alpha => f.write_str("alpha"),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Decodes a mask image as (1, 1, H, W) fp32 in [0, 1] on the CPU: its luminance, with any
+/// transparency counting as black. Errors name the file.
+pub fn load(path: &Path) -> Result<Tensor> {
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    let img = reader.decode().map_err(|source| Error::Image {
+        path: path.to_owned(),
+        source,
+    })?;
+    let grey = img.to_luma_alpha8();
+    let (w, h) = (grey.width() as i64, grey.height() as i64);
+    let values: Vec<f32> = grey
+        .pixels()
+        .map(|p| f32::from(p[0]) * f32::from(p[1]) / (255.0 * 255.0))
+        .collect();
+    Ok(Tensor::f_from_slice(&values)?.f_view([1, 1, h, w])?)
+}
+
+/// `mask` resized to `height` x `width` on `device`, and whether its aspect ratio differed from
+/// the frame's by more than 1 % (the caller's cue to warn: the mask is stretched).
+pub fn fit(mask: &Tensor, height: i64, width: i64, device: Device) -> Result<(Tensor, bool)> {
+    let size = mask.size();
+    let (mh, mw) = (size[2] as f64, size[3] as f64);
+    let stretched = ((mw / mh) / (width as f64 / height as f64) - 1.0).abs() > 0.01;
+    let on_device = mask.f_to_device_(device, Kind::Float, false, false)?;
+    Ok((
+        frame::resize(&on_device, height, width)?.f_clamp(0.0, 1.0)?,
+        stretched,
+    ))
+}
+
+/// The alpha bytes of a frame ((H, W, 1) u8, as [`frame::upload`] keeps them) as a mask.
+pub fn from_alpha(alpha: &Tensor) -> Result<Tensor> {
+    Ok(alpha
+        .f_permute([2, 0, 1])?
+        .f_unsqueeze(0)?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar(255.0)?)
+}
+
+/// `1 - mask`.
+pub fn invert(mask: &Tensor) -> Result<Tensor> {
+    Ok(mask.f_neg()?.f_add_scalar(1.0)?)
+}
+
+/// The mask with a soft edge about `radius` pixels wide on each side of the boundary: two
+/// passes of a separable box filter (a tent of support 2·`radius`+1 per axis). Uniform masks
+/// come back exactly as they were (the filter averages only pixels inside the image).
+pub fn feather(mask: &Tensor, radius: i64) -> Result<Tensor> {
+    if radius <= 0 {
+        return Ok(mask.shallow_clone());
+    }
+    let size = mask.size();
+    // Half the radius per pass: two box passes of half-width r/2 give a tent of half-width r.
+    let r = (radius / 2).max(1);
+    let (rh, rw) = (r.min(size[2] - 1).max(0), r.min(size[3] - 1).max(0));
+    let pass = |m: &Tensor| -> Result<Tensor> {
+        let m = m.f_avg_pool2d([1, 2 * rw + 1], [1, 1], [0, rw], false, false, None::<i64>)?;
+        Ok(m.f_avg_pool2d([2 * rh + 1, 1], [1, 1], [rh, 0], false, false, None::<i64>)?)
+    };
+    pass(&pass(mask)?)
+}
+
+/// Spatial control of one stylisation ([`crate::Stylizer::stylize_region`]).
+#[derive(Debug)]
+pub struct Region<'a> {
+    /// (1, 1, H, W) fp32 in [0, 1] at the content's size, on the stylizer's device; 1 = styled.
+    pub mask: &'a Tensor,
+    /// The statistics of the style outside the mask; `None` keeps the content there.
+    pub outside: Option<&'a Stats>,
+    /// Half-width in pixels of the soft edge where styled output meets kept content (0 = a hard
+    /// edge). Two styles need none: they are blended in feature space and decoded together.
+    pub feather: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_alpha_and_paths() {
+        assert_eq!("alpha".parse::<MaskSource>().unwrap(), MaskSource::Alpha);
+        assert_eq!(
+            " m.png ".parse::<MaskSource>().unwrap(),
+            MaskSource::File("m.png".into())
+        );
+        assert!("".parse::<MaskSource>().is_err());
+    }
+
+    #[test]
+    fn feather_keeps_uniform_masks_and_softens_edges() {
+        let ones = Tensor::ones([1, 1, 20, 30], (Kind::Float, Device::Cpu));
+        assert_eq!(feather(&ones, 6).unwrap(), ones);
+        let zeros = ones.zeros_like();
+        assert_eq!(feather(&zeros, 6).unwrap(), zeros);
+        let half = Tensor::cat(&[ones.narrow(3, 0, 15), zeros.narrow(3, 0, 15)], 3);
+        let soft = feather(&half, 6).unwrap();
+        let row: Vec<f32> = Vec::try_from(soft.get(0).get(0).get(10)).unwrap();
+        // Monotone ramp across the boundary, untouched further than the radius away.
+        assert!(row.windows(2).all(|w| w[0] >= w[1] - 1e-6));
+        assert_eq!(row[0], 1.0);
+        assert_eq!(row[29], 0.0);
+        assert!(row[14] > 0.5 && row[14] < 1.0 && row[15] < 0.5 && row[15] > 0.0);
+        assert_eq!(row[8], 1.0);
+        assert_eq!(row[21], 0.0);
+    }
+
+    #[test]
+    fn alpha_bytes_become_a_mask() {
+        let alpha = Tensor::from_slice(&[0u8, 255, 51, 255]).view([2, 2, 1]);
+        let m = from_alpha(&alpha).unwrap();
+        assert_eq!(m.size(), [1, 1, 2, 2]);
+        let v: Vec<f32> = Vec::try_from(m.flatten(0, -1)).unwrap();
+        assert_eq!(v, [0.0, 1.0, 0.2, 1.0]);
+        let inv: Vec<f32> = Vec::try_from(invert(&m).unwrap().flatten(0, -1)).unwrap();
+        assert!((inv[2] - 0.8).abs() < 1e-6 && inv[0] == 1.0);
+    }
+
+    #[test]
+    fn fit_reports_stretching() {
+        let m = Tensor::ones([1, 1, 10, 20], (Kind::Float, Device::Cpu));
+        let (fitted, stretched) = fit(&m, 50, 100, Device::Cpu).unwrap();
+        assert_eq!(fitted.size(), [1, 1, 50, 100]);
+        assert!(!stretched);
+        assert!(fit(&m, 50, 50, Device::Cpu).unwrap().1);
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let err = load(Path::new("/nonexistent/mask.png")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/mask.png"), "{err}");
+    }
+}
