@@ -125,6 +125,12 @@ pub fn adain_mix(content: &Tensor, style: &Stats, alpha: f64) -> Result<Tensor> 
     mix(adain(content, style)?, content, alpha)
 }
 
+/// [`adain_mix`] normalising with given content statistics `own` instead of the content's own
+/// (for instance statistics smoothed over time, [`crate::temporal`]).
+pub fn adain_mix_with(content: &Tensor, own: &Stats, style: &Stats, alpha: f64) -> Result<Tensor> {
+    mix(renormalise(content, own, style)?, content, alpha)
+}
+
 /// AdaIN with spatial control: the region that `mask` (N, 1, H, W) in [0, 1] selects gets
 /// `inside`, the rest gets `outside` (or keeps the content features when it is `None`). Each
 /// region is normalised with its own content statistics, computed over its own pixels (the

@@ -5,9 +5,9 @@
 //! ICCV 2017) on libtorch. The library holds everything the GStreamer element, the examples and
 //! the trainer share: the normalised VGG-19 [`Encoder`] up to relu4_1, the [`Decoder`], [`adain`]
 //! and the channel statistics it uses, style loading and caching ([`StyleBank`]), colour
-//! preservation, spatial control ([`mask`]), conversion between packed video frames and device
-//! tensors ([`frame`]), device selection ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose
-//! keys match pytorch-AdaIN's.
+//! preservation, spatial control ([`mask`]), temporal smoothing for video ([`temporal`]),
+//! conversion between packed video frames and device tensors ([`frame`]), device selection
+//! ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose keys match pytorch-AdaIN's.
 
 pub mod adain;
 pub mod arch;
@@ -24,6 +24,7 @@ pub mod mask;
 pub mod model;
 pub mod precision;
 pub mod style;
+pub mod temporal;
 pub mod weights;
 
 pub use adain::{Stats, adain, adain_mix, mean_std};
@@ -38,3 +39,4 @@ pub use mask::{MaskSource, Region};
 pub use model::{Pretrained, StylizeOptions, Stylizer};
 pub use precision::Precision;
 pub use style::{StyleBank, StyleSpec};
+pub use temporal::Temporal;

@@ -14,6 +14,7 @@ use crate::frame;
 use crate::layers;
 use crate::mask::{self, Region};
 use crate::precision::Precision;
+use crate::temporal::Temporal;
 use crate::weights;
 
 /// A network together with the variable store that owns its weights.
@@ -154,6 +155,31 @@ impl Stylizer {
         region: Option<&Region>,
         opts: &StylizeOptions,
     ) -> Result<Tensor> {
+        self.run(content, style, region, opts, None)
+    }
+
+    /// [`Stylizer::stylize_region`] for one frame of a stream whose smoothing state is
+    /// `temporal`: the content statistics (without a mask) and the output are smoothed over
+    /// time, and a scene cut starts afresh. Strength 0 gives the per-frame result.
+    pub fn stylize_frame(
+        &self,
+        content: &Tensor,
+        style: &Stats,
+        region: Option<&Region>,
+        opts: &StylizeOptions,
+        temporal: &mut Temporal,
+    ) -> Result<Tensor> {
+        self.run(content, style, region, opts, Some(temporal))
+    }
+
+    fn run(
+        &self,
+        content: &Tensor,
+        style: &Stats,
+        region: Option<&Region>,
+        opts: &StylizeOptions,
+        mut temporal: Option<&mut Temporal>,
+    ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let content = &content.f_to_kind(Kind::Float)?;
         let size = content.size();
@@ -177,20 +203,32 @@ impl Stylizer {
             None => None,
         };
         let net_region = net_region.as_ref().map(|(m, outside)| (m, *outside));
-        let out = self.stylize_native(&resized, style, net_region, opts.alpha)?;
+        if let Some(t) = temporal.as_deref_mut() {
+            t.begin(content)?;
+        }
+        let out = self.stylize_native(
+            &resized,
+            style,
+            net_region,
+            opts.alpha,
+            temporal.as_deref_mut(),
+        )?;
         let out = frame::resize(&out, h, w)?;
         let out = match opts.preserve_color {
             PreserveColor::Luminance => color::transfer_luminance(&out, content)?,
             _ => out,
         };
-        match region {
+        let out = match region {
             Some(region) if region.outside.is_none() => {
                 let soft = mask::feather(region.mask, region.feather)?;
-                Ok(out
-                    .f_mul(&soft)?
-                    .f_add(&content.f_mul(&mask::invert(&soft)?)?)?)
+                out.f_mul(&soft)?
+                    .f_add(&content.f_mul(&mask::invert(&soft)?)?)?
             }
-            _ => Ok(out),
+            _ => out,
+        };
+        match temporal {
+            Some(t) => t.smooth_output(content, out),
+            None => Ok(out),
         }
     }
 
@@ -202,6 +240,7 @@ impl Stylizer {
         style: &Stats,
         region: Option<(&Tensor, Option<&Stats>)>,
         alpha: f64,
+        temporal: Option<&mut Temporal>,
     ) -> Result<Tensor> {
         let size = content.size();
         let (h, w) = (size[2], size[3]);
@@ -211,9 +250,13 @@ impl Stylizer {
             .net
             .relu4_1(&layers::to_channels_last(&pad(content)?.f_to_kind(kind)?)?)?
             .f_to_kind(Kind::Float)?;
-        let target = match region {
-            None => adain::adain_mix(&features, style, alpha)?,
-            Some((net_mask, outside)) => {
+        let target = match (region, temporal) {
+            (None, None) => adain::adain_mix(&features, style, alpha)?,
+            (None, Some(t)) => {
+                let own = t.smooth_stats(adain::mean_std(&features)?)?;
+                adain::adain_mix_with(&features, &own, style, alpha)?
+            }
+            (Some((net_mask, outside)), _) => {
                 let fsize = features.size();
                 let feature_mask = frame::resize(&pad(net_mask)?, fsize[2], fsize[3])?;
                 adain::adain_masked(&features, &feature_mask, style, outside, alpha)?

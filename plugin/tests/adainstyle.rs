@@ -58,6 +58,8 @@ fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
         .property("decoder", decoder_path().to_str().unwrap())
         .property("device", "cpu")
         .property("style-size", 128u32)
+        // Frames compared with the library's per-frame output; smoothing has its own test.
+        .property("temporal-smoothing", 0.0f64)
         .build()
         .unwrap();
     for (name, value) in props {
@@ -1028,4 +1030,92 @@ fn mask_errors_and_warnings_name_the_cause() {
     assert_eq!(el.property::<String>("mask"), wide.to_str().unwrap());
     assert_eq!(el.property::<u64>("frames-processed"), 3);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
+    init();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 48, 32)
+        .build()
+        .unwrap();
+    let layout = FrameLayout::packed(48, 32, PixelLayout::Rgb);
+    let (_, base, _) = padded_buffer(&info, 0, 9, gst::ClockTime::ZERO);
+    // A still scene with a little sensor noise: every byte moves by up to 2 levels per frame.
+    let frames: Vec<Vec<u8>> = (0..5u32)
+        .map(|k| {
+            base.iter()
+                .enumerate()
+                .map(|(i, &b)| {
+                    let noise = ((i as u32 * 2_654_435_761u32).wrapping_add(k * 40_503) >> 13) % 5;
+                    b.saturating_add(noise as u8).saturating_sub(2)
+                })
+                .collect()
+        })
+        .collect();
+    let run_element = |strength: f64| -> Vec<Vec<u8>> {
+        let el = element(&[("temporal-smoothing", &strength)]);
+        let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+        h.set_src_caps(info.to_caps().unwrap());
+        frames
+            .iter()
+            .map(|f| {
+                h.push(gst::Buffer::from_slice(f.clone())).unwrap();
+                frame_pixels(h.pull().unwrap(), &info)
+            })
+            .collect()
+    };
+    let (steady, plain) = (run_element(0.7), run_element(0.0));
+    // The library with the same state gives the same frames.
+    let stylizer = Stylizer::load(
+        &encoder_path(),
+        &decoder_path(),
+        tch::Device::Cpu,
+        Precision::Auto,
+    )
+    .unwrap();
+    let stats = StyleBank::new()
+        .stats(
+            &stylizer.encoder,
+            &StyleSpec::single(style("cafe-terrace-at-night.jpg")),
+            128,
+            None,
+        )
+        .unwrap();
+    let mut temporal = adainstyle::Temporal::new(0.7);
+    for (f, got) in frames.iter().zip(&steady) {
+        let up = frame::upload(f, &layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
+        let out = stylizer
+            .stylize_frame(
+                &up.rgb,
+                &stats,
+                None,
+                &StylizeOptions::default(),
+                &mut temporal,
+            )
+            .unwrap();
+        let mut bytes = vec![0u8; layout.min_len()];
+        frame::download(&out, None, &mut bytes, &layout).unwrap();
+        assert!(max_diff(got, &bytes) <= 1);
+    }
+    // The first frame is the per-frame result; later ones change less from frame to frame.
+    assert!(max_diff(&steady[0], &plain[0]) <= 1);
+    let flicker = |outs: &[Vec<u8>]| -> f64 {
+        outs.windows(2)
+            .map(|w| {
+                w[0].iter()
+                    .zip(&w[1])
+                    .map(|(a, b)| a.abs_diff(*b) as f64)
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+    };
+    let (f_steady, f_plain) = (flicker(&steady), flicker(&plain));
+    assert!(
+        f_plain > 0.0,
+        "the noise did not change the per-frame output"
+    );
+    assert!(
+        f_steady < 0.6 * f_plain,
+        "smoothed {f_steady} vs per-frame {f_plain}"
+    );
 }

@@ -149,9 +149,7 @@ impl TrainConfig {
         check("batch-size", self.batch_size == other.batch_size);
         check("crop", self.crop == other.crop);
         check("resize", self.resize == other.resize);
-        check("lr", self.lr == other.lr);
         check("lr-decay", self.lr_decay == other.lr_decay);
-        check("style-weight", self.style_weight == other.style_weight);
         check(
             "content-weight",
             self.content_weight == other.content_weight,

@@ -180,6 +180,46 @@ fn load_all(
         .collect()
 }
 
+/// The style ratio of already stylised frames: every PNG of `output_dir` against the frame of
+/// the same name in `content_dir`, with the painting `style` (longest edge [`STYLE_EDGE`]),
+/// measured by the fp32 `encoder` exactly as [`evaluate`] measures held-out pairs. Returns the
+/// mean ratio and the number of frames.
+pub fn frames_style_ratio(
+    encoder: &Path,
+    content_dir: &Path,
+    output_dir: &Path,
+    style: &Path,
+    device: Device,
+) -> Result<(f64, usize)> {
+    let yardstick = Pretrained::encoder(encoder, device, Kind::Float)
+        .with_context(|| format!("loading encoder {}", encoder.display()))?;
+    let _guard = tch::no_grad_guard();
+    let target = measure(&yardstick.net, &load_fitted(style, STYLE_EDGE, device)?)?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(output_dir)
+        .with_context(|| format!("listing {}", output_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("no PNG frames in {}", output_dir.display());
+    }
+    let mut sum = 0.0;
+    for out_path in &names {
+        let name = out_path.file_name().expect("a file");
+        let frame = |path: &Path| -> Result<Tensor> {
+            let img = adainstyle::image_io::load_rgb(path)?;
+            let edge = img.width().max(img.height());
+            load_fitted(path, edge, device)
+        };
+        let content = measure(&yardstick.net, &frame(&content_dir.join(name))?)?;
+        let output = measure(&yardstick.net, &frame(out_path)?)?;
+        sum += style_distance(&output.stats, &target.stats)?
+            / style_distance(&content.stats, &target.stats)?;
+    }
+    Ok((sum / names.len() as f64, names.len()))
+}
+
 /// Pair `k` of `contents` x `styles`: photo `k mod C` with painting `(k / C + k) mod S`, so the
 /// first C pairs use every photo once and the C x S pairs are every combination exactly once.
 pub fn pair(k: usize, contents: usize, styles: usize) -> (usize, usize) {

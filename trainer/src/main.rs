@@ -39,6 +39,28 @@ enum Command {
     Export(ExportArgs),
     /// Print a decoder's mean content and style losses over held-out pairs.
     Eval(EvalArgs),
+    /// Print the style ratio of stylised video frames (PNG folders), as `eval` measures pairs.
+    FramesEval(FramesEvalArgs),
+}
+
+/// Flags of `frames-eval`.
+#[derive(Debug, Args)]
+struct FramesEvalArgs {
+    /// The input frames (PNG), named like the outputs.
+    #[arg(long)]
+    content: PathBuf,
+    /// The stylised frames (PNG).
+    #[arg(long)]
+    output: PathBuf,
+    /// The style image the frames were stylised with.
+    #[arg(long)]
+    style: PathBuf,
+    /// The yardstick encoder (run in fp32); default: the shipped one.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
+    /// Where to run: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
 }
 
 /// Flags of `train`.
@@ -58,10 +80,10 @@ struct TrainArgs {
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory exactly where its checkpoint left it. Its config.json
-    /// supplies every setting; only --iterations, --max-minutes, --device, --precision, --workers,
-    /// --threads, --save-every, --sample-every, --log-every, --heldout-dir, --cache-mb and
-    /// --eval-every may
-    /// be given anew.
+    /// supplies every setting; only --iterations, --lr, --style-weight, --max-minutes, --device,
+    /// --precision, --workers, --threads, --save-every, --sample-every, --log-every,
+    /// --heldout-dir, --cache-mb and --eval-every may be given anew (the optimiser state carries
+    /// over either way).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
     resume: Option<PathBuf>,
     /// Total iterations of the run.
@@ -192,8 +214,10 @@ fn shipped_encoder() -> PathBuf {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Settings that may change when a run is resumed (clap ids).
-const RESUMABLE: [&str; 12] = [
+const RESUMABLE: [&str; 14] = [
     "iterations",
+    "lr",
+    "style_weight",
     "max_minutes",
     "device",
     "precision",
@@ -278,6 +302,9 @@ impl TrainArgs {
             }
             match id {
                 "iterations" => config.iterations = given.iterations,
+                // A schedule chosen by the user: the optimiser state carries over.
+                "lr" => config.lr = given.lr,
+                "style_weight" => config.style_weight = given.style_weight,
                 "max_minutes" => config.max_minutes = given.max_minutes,
                 "device" => config.device = given.device.clone(),
                 "precision" => config.precision = given.precision,
@@ -361,6 +388,18 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_frames_eval(args: &FramesEvalArgs) -> Result<()> {
+    let (ratio, frames) = eval::frames_style_ratio(
+        &args.encoder.clone().unwrap_or_else(shipped_encoder),
+        &args.content,
+        &args.output,
+        &args.style,
+        args.device.resolve()?,
+    )?;
+    println!("{{\"style_ratio\": {ratio:.6}, \"frames\": {frames}}}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let result = Cli::from_arg_matches(&matches)
@@ -373,6 +412,7 @@ fn main() -> ExitCode {
             }
             Some(Command::Export(args)) => run_export(args),
             Some(Command::Eval(args)) => run_eval(args),
+            Some(Command::FramesEval(args)) => run_frames_eval(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

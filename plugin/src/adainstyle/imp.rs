@@ -8,7 +8,7 @@ use std::time::Instant;
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
 use adainstyle::{
     DeviceSpec, MaskSource, Precision, Pretrained, Region, Stats, StyleBank, StyleSpec,
-    StylizeOptions, Stylizer, data,
+    StylizeOptions, Stylizer, Temporal, data,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -18,6 +18,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::enums::{PrecisionMode, PreserveColorMode};
+use super::latency::Latency;
 use super::spatial::{self, MaskFile, Notice};
 use super::worker::{Slot, StyleRequest, StyleWorker};
 
@@ -29,6 +30,7 @@ const DEFAULT_PRECISION: PrecisionMode = PrecisionMode::Auto;
 const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_MASK_FEATHER: u32 = 8;
+const DEFAULT_TEMPORAL_SMOOTHING: f64 = 0.5;
 /// With CORAL colour preservation, the style is recoloured to the content every this many frames.
 const CORAL_EVERY_FRAMES: u64 = 30;
 /// Longest edge of the content thumbnail used for CORAL.
@@ -43,6 +45,7 @@ struct Settings {
     mask: String,
     mask_invert: bool,
     mask_feather: u32,
+    temporal_smoothing: f64,
     style_size: u32,
     alpha: f64,
     preserve_color: PreserveColorMode,
@@ -63,6 +66,7 @@ impl Default for Settings {
             mask: String::new(),
             mask_invert: false,
             mask_feather: DEFAULT_MASK_FEATHER,
+            temporal_smoothing: DEFAULT_TEMPORAL_SMOOTHING,
             style_size: DEFAULT_STYLE_SIZE,
             alpha: DEFAULT_ALPHA,
             preserve_color: DEFAULT_PRESERVE_COLOR,
@@ -82,6 +86,8 @@ struct State {
     style: Stats,
     /// The statistics of `style-outside`, once it has been set and loaded.
     outside: Option<Stats>,
+    /// Smoothing over time: reset by caps changes, flushes and scene cuts.
+    temporal: Temporal,
     /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
     format: Option<(usize, usize, PixelLayout)>,
 }
@@ -106,6 +112,7 @@ pub struct AdainStyle {
     /// The decoded `mask` file, loaded when the property is set while started, or at start.
     mask_file: Mutex<MaskFile>,
     figures: Figures,
+    latency: Latency,
     active_device: Mutex<String>,
 }
 
@@ -187,6 +194,19 @@ impl ObjectImpl for AdainStyle {
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_ALPHA)
+                    .mutable_playing()
+                    .controllable()
+                    .build(),
+                glib::ParamSpecDouble::builder("temporal-smoothing")
+                    .nick("Temporal smoothing")
+                    .blurb(
+                        "Steadiness over time, 0 = every frame on its own: averages the content \
+                         statistics over frames and blends the previous output in where the \
+                         input did not change; a scene cut starts afresh",
+                    )
+                    .minimum(0.0)
+                    .maximum(0.99)
+                    .default_value(DEFAULT_TEMPORAL_SMOOTHING)
                     .mutable_playing()
                     .controllable()
                     .build(),
@@ -336,6 +356,9 @@ impl ObjectImpl for AdainStyle {
             }
             "mask-invert" => settings.mask_invert = value.get().expect("type checked upstream"),
             "mask-feather" => settings.mask_feather = value.get().expect("type checked upstream"),
+            "temporal-smoothing" => {
+                settings.temporal_smoothing = value.get().expect("type checked upstream");
+            }
             "style-size" => {
                 let size = value.get().expect("type checked upstream");
                 gst::info!(
@@ -432,6 +455,7 @@ impl ObjectImpl for AdainStyle {
             "mask" => settings.mask.to_value(),
             "mask-invert" => settings.mask_invert.to_value(),
             "mask-feather" => settings.mask_feather.to_value(),
+            "temporal-smoothing" => settings.temporal_smoothing.to_value(),
             "style-size" => settings.style_size.to_value(),
             "alpha" => settings.alpha.to_value(),
             "preserve-color" => settings.preserve_color.to_value(),
@@ -635,6 +659,7 @@ impl BaseTransformImpl for AdainStyle {
             stylizer,
             style,
             outside,
+            temporal: Temporal::new(settings.temporal_smoothing),
             format: None,
         });
         Ok(())
@@ -649,6 +674,34 @@ impl BaseTransformImpl for AdainStyle {
         lock(&self.active_device).clear();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        if direction != gst::PadDirection::Src || !is_latency {
+            return BaseTransformImplExt::parent_query(self, direction, query);
+        }
+        // Upstream's latency, plus the time a frame spends here.
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let (live, min, max) = q.result();
+            let ours = self.latency.reported();
+            gst::debug!(CAT, imp = self, "Adding {ours} of latency to {min}");
+            q.set(live, min + ours, max.map(|max| max + ours));
+        }
+        true
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // After a seek the next frame has nothing to do with the previous one.
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = lock(&self.state).as_mut()
+        {
+            state.temporal.reset();
+        }
+        self.parent_sink_event(event)
     }
 
     fn before_transform(&self, inbuf: &gst::BufferRef) {
@@ -704,7 +757,32 @@ impl VideoFilterImpl for AdainStyle {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "Caps set before the element started"))?;
         state.format = Some((in_info.width() as usize, in_info.height() as usize, pixels));
-        gst::debug!(CAT, imp = self, "Configured for {incaps}");
+        state.temporal.reset();
+        // One frame at the negotiated size: the latency to report before real frames arrive
+        // (and libtorch's first-run costs paid before the stream starts).
+        let processing_size = lock(&self.settings).processing_size as i64;
+        let blank = tch::Tensor::f_zeros(
+            [1, 3, in_info.height() as i64, in_info.width() as i64],
+            (tch::Kind::Float, state.stylizer.device()),
+        )
+        .map_err(|err| gst::loggable_error!(CAT, "warm-up frame: {err}"))?;
+        let opts = StylizeOptions {
+            processing_size,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let _warm = state
+            .stylizer
+            .stylize(&blank, &state.style, &opts)
+            .map_err(|err| gst::loggable_error!(CAT, "warm-up frame: {err}"))?;
+        let warm_up = started.elapsed();
+        self.latency.reset(warm_up.as_nanos() as u64);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "Configured for {incaps}; warm-up frame {warm_up:?}, reporting latency {}",
+            self.latency.reported()
+        );
         Ok(())
     }
 
@@ -713,7 +791,7 @@ impl VideoFilterImpl for AdainStyle {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (opts, coral, spatial) = {
+        let (opts, coral, spatial, smoothing) = {
             let settings = lock(&self.settings);
             let opts = StylizeOptions {
                 alpha: settings.alpha,
@@ -733,7 +811,7 @@ impl VideoFilterImpl for AdainStyle {
                 feather: settings.mask_feather as i64,
                 outside: !settings.style_outside.trim().is_empty(),
             };
-            (opts, coral, spatial)
+            (opts, coral, spatial, settings.temporal_smoothing)
         };
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -748,6 +826,7 @@ impl VideoFilterImpl for AdainStyle {
             }
         }
         let (width, height, pixels) = state.format.ok_or(gst::FlowError::NotNegotiated)?;
+        state.temporal.set_strength(smoothing);
         let layout_with = |stride: i32| FrameLayout {
             width,
             height,
@@ -779,11 +858,12 @@ impl VideoFilterImpl for AdainStyle {
                 outside: state.outside.as_ref().filter(|_| spatial.outside),
                 feather: spatial.feather,
             });
-            let stylized = state.stylizer.stylize_region(
+            let stylized = state.stylizer.stylize_frame(
                 &uploaded.rgb,
                 &state.style,
                 region.as_ref(),
                 &opts,
+                &mut state.temporal,
             )?;
             if let Some((style, outside, size)) = &coral {
                 self.maybe_recolour_styles(frame_no, &uploaded.rgb, [style, outside], *size)?;
@@ -807,6 +887,17 @@ impl VideoFilterImpl for AdainStyle {
         self.figures.last_ns.store(elapsed, Ordering::Relaxed);
         self.figures.total_ns.fetch_add(elapsed, Ordering::Relaxed);
         self.figures.frames.fetch_add(1, Ordering::Relaxed);
+        if self.latency.record(elapsed) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Frame time moved: reporting latency {}",
+                self.latency.reported()
+            );
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }

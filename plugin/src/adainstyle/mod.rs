@@ -11,6 +11,7 @@ use gst::prelude::*;
 
 mod enums;
 mod imp;
+mod latency;
 mod spatial;
 mod worker;
 
