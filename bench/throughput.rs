@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! target/release/examples/bench --mode element --width 512 --height 512 --frames 10
-//! # cost of spatial control: masked and plain frames interleaved in one process
+//! # cost of spatial control or temporal smoothing: those frames and plain ones interleaved
 //! target/release/examples/bench --mode model --mask keep --width 512 --height 512 --frames 15
+//! target/release/examples/bench --mode model --temporal 0.5 --width 512 --height 512 --frames 15
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,10 @@ struct Args {
     /// both and the overhead.
     #[arg(long, value_enum, default_value = "none")]
     mask: MaskMode,
+    /// Model mode only: stylise as a stream with this temporal smoothing, alternating with plain
+    /// frames, and report both and the overhead.
+    #[arg(long, default_value_t = 0.0)]
+    temporal: f64,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -90,8 +95,8 @@ fn sync(device: tch::Device) {
     }
 }
 
-/// Seconds of each measured frame of the model alone; with a mask, also of the unmasked frames
-/// run in alternation with the masked ones.
+/// Seconds of each measured frame of the model alone; with a mask or temporal smoothing, also of
+/// plain frames run in alternation with those.
 fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<(Vec<f64>, Vec<f64>)> {
     let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.precision)?;
     let mut bank = StyleBank::new();
@@ -133,24 +138,29 @@ fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<(Vec<
         }),
     };
     let opts = StylizeOptions::default();
-    let frame = |region: Option<&Region>| -> Result<f64> {
+    let mut temporal = (args.temporal > 0.0).then(|| adainstyle::Temporal::new(args.temporal));
+    let variant = region.is_some() || temporal.is_some();
+    let frame = |region: Option<&Region>, temporal: Option<&mut adainstyle::Temporal>| {
         let started = Instant::now();
-        let out = stylizer.stylize_region(&content, &style, region, &opts)?;
+        let out = match temporal {
+            Some(t) => stylizer.stylize_frame(&content, &style, region, &opts, t)?,
+            None => stylizer.stylize_region(&content, &style, region, &opts)?,
+        };
         sync(device);
         drop(out);
-        Ok(started.elapsed().as_secs_f64())
+        anyhow::Ok(started.elapsed().as_secs_f64())
     };
     for _ in 0..args.warmup {
-        frame(region.as_ref())?;
+        frame(region.as_ref(), temporal.as_mut())?;
     }
-    let (mut masked, mut plain) = (Vec::new(), Vec::new());
+    let (mut measured, mut plain) = (Vec::new(), Vec::new());
     for _ in 0..args.frames {
-        masked.push(frame(region.as_ref())?);
-        if region.is_some() {
-            plain.push(frame(None)?);
+        measured.push(frame(region.as_ref(), temporal.as_mut())?);
+        if variant {
+            plain.push(frame(None, None)?);
         }
     }
-    Ok((masked, plain))
+    Ok((measured, plain))
 }
 
 /// The median and the minimum of `v` (sorted in place; not empty).
@@ -218,8 +228,8 @@ fn main() -> Result<()> {
         .decoder
         .clone()
         .unwrap_or_else(|| data::find(data::DECODER));
-    if args.mask != MaskMode::None && args.mode != Mode::Model {
-        bail!("--mask is measured in --mode model only");
+    if (args.mask != MaskMode::None || args.temporal > 0.0) && args.mode != Mode::Model {
+        bail!("--mask and --temporal are measured in --mode model only");
     }
     let (mut frames, mut plain) = match args.mode {
         Mode::Model => bench_model(&args, &decoder, device)?,
@@ -234,14 +244,14 @@ fn main() -> Result<()> {
     } else {
         let (plain_s, plain_min) = median_min(&mut plain);
         format!(
-            ", \"mask\": \"{:?}\", \"ms_unmasked\": {:.2}, \"ms_unmasked_min\": {:.2}, \
-             \"mask_overhead_pct\": {:.1}",
-            args.mask,
+            ", \"mask\": \"{}\", \"temporal\": {}, \"ms_plain\": {:.2}, \"ms_plain_min\": {:.2}, \
+             \"overhead_pct\": {:.1}",
+            format!("{:?}", args.mask).to_lowercase(),
+            args.temporal,
             plain_s * 1e3,
             plain_min * 1e3,
             (seconds / plain_s - 1.0) * 100.0
         )
-        .to_lowercase()
     };
     let flops = flops_per_frame(args.height, args.width);
     println!(
