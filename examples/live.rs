@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --release --example live -- --source camera --sink window
 //! cargo run --release --example live -- --source camera --sink v4l2:/dev/video10   # for OBS etc.
+//! # an H.264 MPEG-TS stream over SRT that OBS, ffplay or VLC can open as srt://127.0.0.1:8888
+//! cargo run --release --example live -- --source camera --sink srt://:8888
 //! ```
 
 use std::io::BufRead;
@@ -23,7 +25,9 @@ struct Args {
     /// `test` (videotestsrc), `camera` (the default v4l2 camera) or `v4l2:/dev/videoN`.
     #[arg(long, default_value = "test")]
     source: String,
-    /// `window` (autovideosink), `v4l2:/dev/videoN` (e.g. a v4l2loopback device) or `none`.
+    /// `window` (autovideosink), `v4l2:/dev/videoN` (e.g. a v4l2loopback device), `srt://:PORT`
+    /// (serve H.264 in MPEG-TS over SRT, listening on PORT; `srt://HOST:PORT` to listen on one
+    /// address) or `none`.
     #[arg(long, default_value = "window")]
     sink: String,
     /// Styles to cycle through (default: every image in the shipped styles/ folder).
@@ -78,7 +82,29 @@ fn sink(spec: &str) -> Result<String> {
             "videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device={} sync=false",
             &s[5..]
         ),
-        other => bail!("unknown sink `{other}`: use window, none or v4l2:/dev/videoN"),
+        // Low-latency H.264 with a keyframe (and its SPS/PPS, which x264 repeats) every 15
+        // frames, so a client that connects late starts soon; the listener serves whichever
+        // client connects.
+        s if s.starts_with("srt://") => {
+            let (host, port) = s["srt://".len()..]
+                .rsplit_once(':')
+                .with_context(|| format!("`{s}`: expected srt://:PORT or srt://HOST:PORT"))?;
+            let port: u16 = port.parse().with_context(|| format!("`{s}`: bad port"))?;
+            // An empty host in the URI makes srtsink a listener; `localaddress` picks the
+            // interface.
+            let bind = if host.is_empty() {
+                String::new()
+            } else {
+                format!("localaddress={host}")
+            };
+            format!(
+                "videoconvert ! video/x-raw,format=I420 ! \
+                 x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=2000 ! \
+                 mpegtsmux ! \
+                 srtsink uri=srt://:{port} {bind} wait-for-connection=false latency=100 sync=false"
+            )
+        }
+        other => bail!("unknown sink `{other}`: use window, none, v4l2:/dev/videoN or srt://:PORT"),
     })
 }
 

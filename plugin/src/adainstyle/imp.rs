@@ -776,7 +776,13 @@ impl VideoFilterImpl for AdainStyle {
             .stylize(&blank, &state.style, &opts)
             .map_err(|err| gst::loggable_error!(CAT, "warm-up frame: {err}"))?;
         let warm_up = started.elapsed();
-        self.latency.reset(warm_up.as_nanos() as u64);
+        let fps = in_info.fps();
+        let interval = if fps.numer() > 0 && fps.denom() > 0 {
+            1_000_000_000 * fps.denom() as u64 / fps.numer() as u64
+        } else {
+            0
+        };
+        self.latency.reset(warm_up.as_nanos() as u64, interval);
         gst::debug!(
             CAT,
             imp = self,
