@@ -1046,7 +1046,11 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
             base.iter()
                 .enumerate()
                 .map(|(i, &b)| {
-                    let noise = ((i as u32 * 2_654_435_761u32).wrapping_add(k * 40_503) >> 13) % 5;
+                    let noise = ((i as u32)
+                        .wrapping_mul(2_654_435_761)
+                        .wrapping_add(k * 40_503)
+                        >> 13)
+                        % 5;
                     b.saturating_add(noise as u8).saturating_sub(2)
                 })
                 .collect()

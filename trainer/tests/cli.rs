@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use adainstyle::Pretrained;
@@ -61,7 +62,7 @@ fn help_documents_every_training_flag() {
     let top = run_ok(adain_train().arg("--help"));
     // Each subcommand on a line of its own in the Commands list (the program's own name,
     // adain-train, must not count for `train`).
-    for sub in ["train", "export", "eval"] {
+    for sub in ["train", "export", "eval", "frames-eval"] {
         assert!(
             top.lines()
                 .any(|l| l.split_whitespace().next() == Some(sub)),
@@ -114,6 +115,31 @@ fn train_export_load_and_eval() {
     );
     assert!(log.contains("iter 3/3"), "{log}");
     assert!(run.join("samples/iter-0000002.png").is_file());
+    // Resuming may change the learning rate and the style weight (the optimiser state carries
+    // over), not what defines the data.
+    let resumed = run_ok(adain_train().arg("--resume").arg(&run).args([
+        "--iterations",
+        "4",
+        "--style-weight",
+        "3",
+        "--lr",
+        "0.0002",
+        "--threads",
+        "1",
+    ]));
+    assert!(resumed.contains("iter 4/4"), "{resumed}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["style_weight"].as_f64(), Some(3.0));
+    assert_eq!(config["lr"].as_f64(), Some(0.0002));
+    let refused = adain_train()
+        .arg("--resume")
+        .arg(&run)
+        .args(["--crop", "64"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot change --crop"));
 
     let out = dir.join("exported/decoder.safetensors");
     let text = run_ok(adain_train().arg("export").arg(&run).arg(&out));
@@ -224,4 +250,49 @@ fn bad_input_is_an_error_message_not_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(err.contains("error"), "{args:?}: {err}");
     }
+}
+
+/// `frames-eval`: unchanged frames score exactly 1 (no style transferred); frames replaced by
+/// the painting itself score far below.
+#[test]
+fn frames_eval_measures_stylised_frames() {
+    let dir = Scratch::new("cli-frames");
+    let (input, same, painted) = (dir.join("in"), dir.join("same"), dir.join("painted"));
+    for d in [&input, &same, &painted] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // A flat colour: its statistics do not depend on the size it is measured at.
+    let style = dir.join("style.png");
+    let flat = image::RgbImage::from_pixel(64, 48, image::Rgb([200, 60, 30]));
+    flat.save(&style).unwrap();
+    for k in 0..3 {
+        let name = format!("{k:05}.png");
+        let frame = common::pattern(64, 40, 10 + k);
+        frame.save(input.join(&name)).unwrap();
+        frame.save(same.join(&name)).unwrap();
+        image::RgbImage::from_pixel(64, 40, image::Rgb([200, 60, 30]))
+            .save(painted.join(&name))
+            .unwrap();
+    }
+    let ratio = |outputs: &Path| -> f64 {
+        let text = run_ok(
+            adain_train()
+                .arg("frames-eval")
+                .arg("--content")
+                .arg(&input)
+                .arg("--output")
+                .arg(outputs)
+                .arg("--style")
+                .arg(&style)
+                .arg("--encoder")
+                .arg(encoder_path())
+                .args(["--device", "cpu"]),
+        );
+        assert!(text.contains("\"frames\": 3"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        v["style_ratio"].as_f64().unwrap()
+    };
+    assert!((ratio(&same) - 1.0).abs() < 1e-6);
+    let r = ratio(&painted);
+    assert!(r < 0.05, "{r}");
 }
