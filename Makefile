@@ -7,7 +7,7 @@ export ADAINSTYLE_HOME
 ENV := source $(ADAINSTYLE_HOME)/env
 DATA := $(ADAINSTYLE_HOME)/data
 
-.PHONY: setup data build demo test lint bench encoder gpu-bundle meson-check clean
+.PHONY: setup data build demo test lint bench encoder gpu-bundle meson-check obs-check clean
 
 ## setup: Debian packages, the libtorch venv, cargo's environment (idempotent, seconds when ready)
 setup:
@@ -46,6 +46,10 @@ gpu-bundle: data build
 ## meson-check: meson setup/compile/install into a temporary prefix and gst-inspect the result
 meson-check: setup
 	bash scripts/meson-check.sh
+
+## obs-check: OBS Studio (headless, Xvfb) plays the stylised SRT stream; opt-in, installs OBS
+obs-check: data build
+	bash scripts/obs-check.sh
 
 clean:
 	cargo clean

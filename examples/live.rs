@@ -22,7 +22,8 @@ use gst::prelude::*;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// `test` (videotestsrc), `camera` (the default v4l2 camera) or `v4l2:/dev/videoN`.
+    /// `test` (videotestsrc), `camera` (the default v4l2 camera), `v4l2:/dev/videoN` or
+    /// `image:PATH` (a still image as a live stream).
     #[arg(long, default_value = "test")]
     source: String,
     /// `window` (autovideosink), `v4l2:/dev/videoN` (e.g. a v4l2loopback device), `srt://:PORT`
@@ -69,7 +70,16 @@ fn source(spec: &str, width: u32, height: u32) -> Result<String> {
             "v4l2src device={} ! videoconvert ! videoscale ! {caps}",
             &s[5..]
         ),
-        other => bail!("unknown source `{other}`: use test, camera or v4l2:/dev/videoN"),
+        // A still image as an endless live stream (for trying styles on a picture, or serving
+        // one).
+        s if s.starts_with("image:") => format!(
+            "filesrc location=\"{}\" ! decodebin ! imagefreeze is-live=true ! videoconvert ! \
+             videoscale ! {caps},framerate=30/1",
+            &s[6..]
+        ),
+        other => {
+            bail!("unknown source `{other}`: use test, camera, v4l2:/dev/videoN or image:PATH")
+        }
     })
 }
 
