@@ -15,16 +15,7 @@ WS_PORT=${WS_PORT:-14455}
 DISPLAY_NO=${DISPLAY_NO:-97}
 OUT=${OUT:-docs/obs-media-source.png}
 
-missing=()
-for p in obs-studio xvfb; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "[obs-check] installing ${missing[*]}"
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ADAINSTYLE_EXTRA_DEB="obs-studio xvfb" bash scripts/setup.sh
 "$PY" -c 'import websockets' 2>/dev/null ||
   "$PY" -m pip install -q --disable-pip-version-check "websockets==15.0.1"
 [ -x target/release/examples/live ] || { echo "run make build first" >&2; exit 1; }

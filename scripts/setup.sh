@@ -19,6 +19,9 @@ PY_TOOLS=(numpy safetensors pillow matplotlib)
 DEB_PACKAGES=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav pkg-config meson ninja-build)
+# Opt-in extras (scripts/obs-check.sh asks for OBS Studio and Xvfb this way).
+read -r -a EXTRA_DEB <<< "${ADAINSTYLE_EXTRA_DEB:-}"
+DEB_PACKAGES+=("${EXTRA_DEB[@]}")
 
 say() { printf '[setup] %s\n' "$*"; }
 start=$(date +%s)

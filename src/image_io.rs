@@ -13,21 +13,24 @@ use crate::frame::{self, FrameLayout, PixelLayout};
 /// type: grey is expanded, 16-bit is reduced, transparency is composited onto white. The format
 /// is taken from the content, not the file name.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    let img = reader.decode().map_err(|source| Error::Image {
+    Ok(flatten(decode(path)?))
+}
+
+/// Decodes any supported image file as it is stored (format from the content); errors name the
+/// file.
+pub fn decode(path: &Path) -> Result<DynamicImage> {
+    let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(flatten(img))
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(io_error)?
+        .with_guessed_format()
+        .map_err(io_error)?;
+    reader.decode().map_err(|source| Error::Image {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Converts a decoded image of any colour type to RGB, compositing alpha onto white.

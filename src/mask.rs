@@ -16,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 use crate::adain::Stats;
 use crate::error::{Error, Result};
 use crate::frame;
+use crate::image_io;
 
 /// Where a mask comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,17 +55,7 @@ impl std::fmt::Display for MaskSource {
 /// Decodes a mask image as (1, 1, H, W) fp32 in [0, 1] on the CPU: its luminance, with any
 /// transparency counting as black. Errors name the file.
 pub fn load(path: &Path) -> Result<Tensor> {
-    let reader = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    let img = reader.decode().map_err(|source| Error::Image {
-        path: path.to_owned(),
-        source,
-    })?;
-    let grey = img.to_luma_alpha8();
+    let grey = image_io::decode(path)?.to_luma_alpha8();
     let (w, h) = (grey.width() as i64, grey.height() as i64);
     let values: Vec<f32> = grey
         .pixels()
