@@ -35,6 +35,10 @@ struct Args {
     /// Longest edge the network runs at (0 = the video's own size); the output keeps the input size.
     #[arg(long, default_value_t = 0)]
     processing_size: u32,
+    /// Steadiness over time: 0 = every frame on its own, higher = less flicker (the element's
+    /// `temporal-smoothing`).
+    #[arg(long, default_value_t = 0.5)]
+    temporal_smoothing: f64,
     /// none, coral or luminance.
     #[arg(long, default_value = "none")]
     preserve_color: String,
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
     let style = gst::ElementFactory::make("adainstyle")
         .property("alpha", args.alpha)
         .property("processing-size", args.processing_size)
+        .property("temporal-smoothing", args.temporal_smoothing)
         .property("device", &args.device)
         .property_from_str("precision", &args.precision.to_string())
         .property_from_str("preserve-color", &args.preserve_color)
