@@ -28,7 +28,9 @@ const STILL: f64 = 0.08;
 const THUMBNAIL: i64 = 64;
 
 /// Per-stream smoothing state. Create one per stream, call [`Temporal::reset`] on a seek or a
-/// caps change; the [`crate::Stylizer`] does the rest through `stylize_frame`.
+/// caps change; the [`crate::Stylizer`] does the rest through `stylize_frame`. It keeps the last
+/// input and output tensors by reference until the next frame: do not modify a frame's tensor in
+/// place after passing it.
 #[derive(Debug)]
 pub struct Temporal {
     strength: f64,
@@ -144,7 +146,8 @@ impl Temporal {
             }
             _ => output,
         };
-        self.previous = Some((content.copy(), blended.copy()));
+        // Kept by reference, not copied: the stylizer never writes into either tensor.
+        self.previous = Some((content.shallow_clone(), blended.shallow_clone()));
         Ok(blended)
     }
 }

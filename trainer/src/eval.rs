@@ -116,10 +116,15 @@ fn psnr_8bit(a: &Tensor, b: &Tensor) -> Result<f64> {
     Ok(10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10())
 }
 
-/// An image resized so that its longest edge is `edge` and both sides are multiples of 8, as a
-/// (1, 3, H, W) tensor in [0, 1].
+/// An image resized so that its longest edge is `edge` (0 = its own) and both sides are
+/// multiples of 8, as a (1, 3, H, W) tensor in [0, 1].
 fn load_fitted(path: &Path, edge: u32, device: Device) -> Result<Tensor> {
     let img = adainstyle::image_io::load_rgb(path)?;
+    let edge = if edge == 0 {
+        img.width().max(img.height())
+    } else {
+        edge
+    };
     let (h, w) =
         adainstyle::frame::fit_longest(img.height() as i64, img.width() as i64, edge as i64);
     let round8 = |n: i64| ((n + 4) / 8 * 8).max(8);
@@ -207,11 +212,7 @@ pub fn frames_style_ratio(
     let mut sum = 0.0;
     for out_path in &names {
         let name = out_path.file_name().expect("a file");
-        let frame = |path: &Path| -> Result<Tensor> {
-            let img = adainstyle::image_io::load_rgb(path)?;
-            let edge = img.width().max(img.height());
-            load_fitted(path, edge, device)
-        };
+        let frame = |path: &Path| load_fitted(path, 0, device);
         let content = measure(&yardstick.net, &frame(&content_dir.join(name))?)?;
         let output = measure(&yardstick.net, &frame(out_path)?)?;
         sum += style_distance(&output.stats, &target.stats)?
