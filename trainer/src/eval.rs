@@ -13,15 +13,20 @@ use crate::checkpoint;
 use crate::data;
 use crate::report;
 
-/// Writes the decoder of `run_dir`'s checkpoint to `out` (fp32, pytorch-AdaIN keys), then loads
-/// it back with the library and checks every weight arrived unchanged. Returns the number of
-/// tensors written. With `half` the file stores fp16 (half the size; the library loads it as
-/// fp32), and the check is against the fp16-rounded weights.
-pub fn export(run_dir: &Path, out: &Path, half: bool) -> Result<usize> {
-    let loaded = checkpoint::load(run_dir)?;
+/// Writes a decoder to `out` (fp32, pytorch-AdaIN keys), then loads it back with the library and
+/// checks every weight arrived unchanged. `source` is either a run directory (its checkpoint's
+/// decoder) or a decoder file, such as the copy a held-out evaluation keeps in the run's
+/// [`KEPT_DIR`]. Returns the number of tensors written. With `half` the file stores fp16 (half
+/// the size; the library loads it as fp32), and the check is against the fp16-rounded weights.
+pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
+    let decoder = if source.is_dir() {
+        checkpoint::load(source)?.decoder
+    } else {
+        adainstyle::weights::read_tensors(source)
+            .with_context(|| format!("reading decoder {}", source.display()))?
+    };
     let stored = if half { Kind::Half } else { Kind::Float };
-    let mut weights: Vec<(String, Tensor)> = loaded
-        .decoder
+    let mut weights: Vec<(String, Tensor)> = decoder
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.f_to_kind(stored)?)))
         .collect::<Result<_>>()?;
@@ -51,6 +56,18 @@ pub fn export(run_dir: &Path, out: &Path, half: bool) -> Result<usize> {
         }
     }
     Ok(weights.len())
+}
+
+/// Folder of a run directory where every held-out evaluation during training keeps the decoder
+/// it measured (fp16, `decoder-<iteration>.safetensors`), so that the best one can be exported
+/// after training has moved on.
+pub const KEPT_DIR: &str = "heldout";
+
+/// The file [`KEPT_DIR`] holds for the decoder measured at `iteration`.
+pub fn kept_decoder(run_dir: &Path, iteration: u64) -> PathBuf {
+    run_dir
+        .join(KEPT_DIR)
+        .join(format!("decoder-{iteration:07}.safetensors"))
 }
 
 /// Longest edge of the held-out photos in [`evaluate`].

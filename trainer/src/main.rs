@@ -154,7 +154,8 @@ struct TrainArgs {
     #[arg(long, default_value_t = 2048)]
     cache_mb: usize,
     /// Measure the held-out style ratio and content keep (into heldout.csv, with the grid
-    /// heldout-grid.png) every N iterations and when the invocation ends; 0 = never. Needs
+    /// heldout-grid.png) every N iterations and when the invocation ends, keeping each measured
+    /// decoder as heldout/decoder-<iteration>.safetensors (fp16) for `export`; 0 = never. Needs
     /// --heldout-dir.
     #[arg(long, default_value_t = 1000)]
     eval_every: u64,
@@ -163,8 +164,9 @@ struct TrainArgs {
 /// Flags of `export`.
 #[derive(Debug, Args)]
 struct ExportArgs {
-    /// The run directory (holds checkpoint.safetensors).
-    run_dir: PathBuf,
+    /// A run directory (exports its checkpoint's decoder) or a decoder file, such as
+    /// `RUN/heldout/decoder-<iteration>.safetensors`, the copy kept by each held-out evaluation.
+    source: PathBuf,
     /// The decoder file to write (safetensors, pytorch-AdaIN keys).
     out: PathBuf,
     /// Store fp16 instead of fp32 (half the size; loaded as fp32 by the element).
@@ -353,7 +355,7 @@ fn run_train(args: &TrainArgs, m: &ArgMatches) -> Result<()> {
 }
 
 fn run_export(args: &ExportArgs) -> Result<()> {
-    let n = eval::export(&args.run_dir, &args.out, args.half)?;
+    let n = eval::export(&args.source, &args.out, args.half)?;
     println!(
         "exported {} ({n} tensors, {}); it loads with adainstyle::Pretrained::decoder",
         args.out.display(),

@@ -553,8 +553,9 @@ fn iterations_since(state: &RunState, first: u64) -> u64 {
     state.iteration - first
 }
 
-/// Measures the run's current decoder on the held-out pairs (when the run has a held-out folder)
-/// and appends the figures to `heldout.csv`; returns the line to print.
+/// Measures the run's current decoder on the held-out pairs (when the run has a held-out folder),
+/// appends the figures to `heldout.csv` and keeps the measured decoder (fp16) in the run's
+/// [`eval::KEPT_DIR`]; returns the line to print.
 fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Result<Option<String>> {
     let Some(dir) = &config.heldout_dir else {
         return Ok(None);
@@ -573,6 +574,11 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
         grid_pairs: 8,
     })?;
     report::append_heldout(run_dir, state.iteration, state.train_seconds, &r)?;
+    eval::export(
+        &decoder_path(run_dir),
+        &eval::kept_decoder(run_dir, state.iteration),
+        true,
+    )?;
     Ok(Some(format!(
         "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4} ({} pairs, {:.0} s)",
         state.iteration,

@@ -126,8 +126,18 @@ fn train_export_load_and_eval() {
         "0.0002",
         "--threads",
         "1",
+        "--eval-every",
+        "4",
     ]));
     assert!(resumed.contains("iter 4/4"), "{resumed}");
+    // The held-out evaluation at iteration 4 wrote its figures and kept the decoder it measured.
+    let heldout = std::fs::read_to_string(run.join("heldout.csv")).unwrap();
+    assert!(
+        heldout.lines().nth(1).is_some_and(|l| l.starts_with("4,")),
+        "{heldout}"
+    );
+    let kept = run.join("heldout/decoder-0000004.safetensors");
+    assert!(kept.is_file(), "{resumed}");
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["style_weight"].as_f64(), Some(3.0));
@@ -175,6 +185,17 @@ fn train_export_load_and_eval() {
     for (key, t) in &trained {
         let rounded = t.to_kind(Kind::Half).to_kind(Kind::Float);
         assert!(vars[key].equal(&rounded), "{key} differs after fp16 export");
+    }
+
+    // A kept copy exports like a run: the same fp16-rounded weights.
+    let from_kept = dir.join("exported/decoder-kept.safetensors");
+    run_ok(adain_train().arg("export").arg(&kept).arg(&from_kept));
+    let loaded = Pretrained::decoder(&from_kept, Device::Cpu, Kind::Float).unwrap();
+    let vars = loaded.vs.variables();
+    assert_eq!(vars.len(), trained.len());
+    for (key, t) in &trained {
+        let rounded = t.to_kind(Kind::Half).to_kind(Kind::Float);
+        assert!(vars[key].equal(&rounded), "{key} differs in the kept copy");
     }
 
     let text = run_ok(
