@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+//! Spatial control of the `adainstyle` element: mask files, the alpha channel as the mask, a
+//! second style outside it, and the errors and warnings of bad masks.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use adainstyle::frame::{self, FrameLayout, PixelLayout};
+use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer};
+use gst::prelude::*;
+use gst_check::Harness;
+
+use common::*;
+
+/// Writes a `w` x `h` grey mask whose columns left of `white_until` are white.
+fn write_mask(path: &Path, w: u32, h: u32, white_until: u32) {
+    image::GrayImage::from_fn(w, h, |x, _| {
+        image::Luma([if x < white_until { 255 } else { 0 }])
+    })
+    .save(path)
+    .unwrap();
+}
+
+#[test]
+fn mask_files_match_the_library_and_uniform_masks_are_exact() {
+    init();
+    let dir = std::env::temp_dir().join(format!("adainstyle-element-mask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (white, black, half) = (
+        dir.join("white.png"),
+        dir.join("black.png"),
+        dir.join("half.png"),
+    );
+    write_mask(&white, 48, 32, 48);
+    write_mask(&black, 48, 32, 0);
+    write_mask(&half, 48, 32, 24);
+    let info = video_info(gst_video::VideoFormat::Bgra, 48, 32);
+    let (plain, data) = stylize_frame(&[], &info, 3, None);
+    let (all, _) = stylize_frame(&[("mask", white.to_str().unwrap())], &info, 3, None);
+    assert!(max_diff(&all, &plain) <= 1, "all-white mask != no mask");
+    let (none, _) = stylize_frame(&[("mask", black.to_str().unwrap())], &info, 3, None);
+    assert!(
+        max_diff(&none, &data) <= 1,
+        "all-black mask changed the input"
+    );
+    // Inverted: black becomes white.
+    let (inv, _) = stylize_frame(
+        &[("mask", black.to_str().unwrap()), ("mask-invert", "true")],
+        &info,
+        3,
+        None,
+    );
+    assert!(
+        max_diff(&inv, &plain) <= 1,
+        "inverted black mask != no mask"
+    );
+    assert!(max_diff(&plain, &data) > 10);
+
+    // Half mask with a second style: what the library computes for the same frame.
+    let bridge = style("langlois-bridge.jpg");
+    let (two, _) = stylize_frame(
+        &[
+            ("mask", half.to_str().unwrap()),
+            ("style-outside", bridge.to_str().unwrap()),
+        ],
+        &info,
+        3,
+        None,
+    );
+    let stylizer = Stylizer::load(
+        &encoder_path(),
+        &decoder_path(),
+        tch::Device::Cpu,
+        Precision::Auto,
+    )
+    .unwrap();
+    let layout = FrameLayout::packed(48, 32, PixelLayout::Bgra);
+    let f = frame::upload(&data, &layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
+    let stats = |path: &Path| {
+        StyleBank::new()
+            .stats(&stylizer.encoder, &StyleSpec::single(path), 128, None)
+            .unwrap()
+    };
+    let (inside, outside) = (stats(&style("cafe-terrace-at-night.jpg")), stats(&bridge));
+    let (mask, _) = adainstyle::mask::fit(
+        &adainstyle::mask::load(&half).unwrap(),
+        32,
+        48,
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    let region = adainstyle::Region {
+        mask: &mask,
+        outside: Some(&outside),
+        feather: 8,
+    };
+    let out = stylizer
+        .stylize_region(&f.rgb, &inside, Some(&region), &StylizeOptions::default())
+        .unwrap();
+    let mut expected = vec![0u8; layout.min_len()];
+    frame::download(&out, f.extra.as_ref(), &mut expected, &layout).unwrap();
+    assert!(max_diff(&two, &expected) <= 1);
+    assert!(max_diff(&two, &plain) > 10, "style-outside changed nothing");
+
+    // Set while PLAYING: the outside style arrives from the worker, and emptying it keeps the
+    // content outside again from the next frame on.
+    let el = element(&[]);
+    el.set_property("mask", half.to_str().unwrap());
+    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
+    let mut next = || {
+        let (buffer, _, _) = padded_buffer(&info, 0, 3, gst::ClockTime::ZERO);
+        h.push(buffer).unwrap();
+        frame_pixels(h.pull().unwrap(), &info)
+    };
+    let kept = next();
+    el.set_property("style-outside", bridge.to_str().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let arrived = loop {
+        let out = next();
+        if out != kept {
+            break out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "style-outside never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(max_diff(&arrived, &expected) <= 1);
+    el.set_property("style-outside", "");
+    assert!(max_diff(&next(), &kept) <= 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn alpha_mask_through_alpha_method_green() {
+    // SMPTE bars through `alpha method=green`: the green bar becomes transparent and is kept,
+    // the rest is stylised.
+    let pipeline = launch(&format!(
+        "videotestsrc num-buffers=2 pattern=smpte ! video/x-raw,width=64,height=48 ! \
+         alpha method=green ! videoconvert ! video/x-raw,format=RGBA ! identity name=in ! \
+         adainstyle name=s device=cpu style-size=64 mask=alpha mask-feather=0 decoder={} ! \
+         fakesink",
+        decoder_path().display()
+    ));
+    let inputs = capture_output(&pipeline, "in");
+    let outputs = capture_output(&pipeline, "s");
+    let (error, warnings) = run(&pipeline, Duration::from_secs(60));
+    assert!(error.is_none(), "{error:?}");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (inputs, outputs) = (inputs.lock().unwrap(), outputs.lock().unwrap());
+    assert_eq!(outputs.len(), 2);
+    let (input, output) = (&inputs[0], &outputs[0]);
+    let (mut kept, mut kept_worst, mut styled, mut styled_sum) = (0usize, 0u8, 0usize, 0u64);
+    for (i, o) in input.chunks(4).zip(output.chunks(4)) {
+        let diff = (0..3).map(|c| i[c].abs_diff(o[c])).max().unwrap();
+        assert_eq!(i[3], o[3], "alpha must pass through");
+        match i[3] {
+            0 => {
+                kept += 1;
+                kept_worst = kept_worst.max(diff);
+            }
+            255 => {
+                styled += 1;
+                styled_sum += diff as u64;
+            }
+            _ => {}
+        }
+    }
+    let total = input.len() / 4;
+    assert!(
+        kept > total / 20 && styled > total / 2,
+        "{kept} kept, {styled} styled"
+    );
+    assert!(
+        kept_worst <= 1,
+        "transparent pixels changed by {kept_worst}"
+    );
+    assert!(
+        styled_sum / styled as u64 > 10,
+        "opaque pixels were not stylised"
+    );
+}
+
+#[test]
+fn mask_errors_and_warnings_name_the_cause() {
+    let dir = std::env::temp_dir().join(format!(
+        "adainstyle-element-mask-err-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Missing at start: an error naming the file.
+    let missing = dir.join("no-such-mask.png");
+    let (error, _) = run(
+        &test_pipeline(&format!("mask={}", missing.display())),
+        Duration::from_secs(60),
+    );
+    let error = error.expect("a missing mask must fail");
+    assert!(
+        error.contains("no-such-mask.png") && error.contains("No such file"),
+        "{error}"
+    );
+    // mask=alpha on caps without alpha: an error at negotiation saying so.
+    let (error, _) = run(&test_pipeline("mask=alpha"), Duration::from_secs(60));
+    let error = error.expect("mask=alpha on RGB must fail");
+    assert!(
+        error.contains("alpha channel") && error.contains("RGB"),
+        "{error}"
+    );
+    // A 2:1 mask on a square frame is stretched, with a warning; a missing file while playing
+    // is a warning naming it, and the stream goes on.
+    let wide = dir.join("wide.png");
+    write_mask(&wide, 40, 20, 20);
+    let pipeline = test_pipeline(&format!("mask={}", wide.display()));
+    let el = pipeline.by_name("s").unwrap();
+    let handle = el.clone();
+    let gone = missing.to_str().unwrap().to_owned();
+    el.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if handle.property::<u64>("frames-processed") == 1 {
+                handle.set_property("mask", &gone);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let (error, warnings) = run(&pipeline, Duration::from_secs(60));
+    assert!(error.is_none(), "{error:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("wide.png") && w.contains("stretched")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("no-such-mask.png")),
+        "{warnings:?}"
+    );
+    assert_eq!(el.property::<String>("mask"), wide.to_str().unwrap());
+    assert_eq!(el.property::<u64>("frames-processed"), 3);
+    std::fs::remove_dir_all(dir).unwrap();
+}
