@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Ships a decoder measured during training:
+#   scripts/ship-decoder.sh RUN ITERATION
+# exports RUN/heldout/decoder-<ITERATION>.safetensors (the copy the held-out evaluation at that
+# iteration kept; pick it from RUN/heldout.csv) as fp16 into models/decoder.safetensors, measures
+# the shipped file on every held-out pair (fp32) with the grid models/decoder-cpu/heldout-grid.jpg,
+# and copies the run's settings (paths relative), its losses up to ITERATION and its loss plot
+# into models/decoder-cpu/. The figures, the sha256 and the curve in models/README.md are
+# written by hand from what it prints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
+[[ $# -eq 2 ]] || { sed -n 3,10p "$0" >&2; exit 2; }
+RUN=$1 ITER=$2
+KEPT=$RUN/heldout/decoder-$(printf %07d "$ITER").safetensors
+[[ -f $KEPT ]] || { echo "no $KEPT: $RUN/heldout.csv lists the evaluated iterations" >&2; exit 1; }
+TRAIN=target/release/adain-train
+[[ -x $TRAIN ]] || cargo build --release -p adainstyle-trainer
+OUT=models/decoder-cpu
+HELDOUT=$ADAINSTYLE_HOME/data/heldout
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+"$TRAIN" export --half "$KEPT" models/decoder.safetensors
+"$TRAIN" eval --decoder models/decoder.safetensors --device cpu \
+  --content-dir "$HELDOUT/content" --style-dir "$HELDOUT/style" --grid "$TMP/grid.png"
+"$ADAINSTYLE_PYTHON" - "$RUN" "$ITER" "$OUT" "$TMP/grid.png" "$ADAINSTYLE_HOME" "$PWD" <<'PY'
+import csv, json, sys
+from PIL import Image
+run, upto, out, grid, home, repo = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+Image.open(grid).convert("RGB").save(f"{out}/heldout-grid.jpg", quality=88)
+config = json.load(open(f"{run}/config.json"))
+for key, value in config.items():
+    if isinstance(value, str):
+        for prefix in (repo + "/", home + "/"):
+            if value.startswith(prefix):
+                config[key] = value[len(prefix):]
+if config.get("init_decoder"):
+    config["init_decoder"] = "previous chunk's decoder (see README)"
+config["max_minutes"] = None
+with open(f"{out}/config.json", "w") as f:
+    json.dump(config, f, indent=2)
+with open(f"{run}/losses.csv") as src, open(f"{out}/losses.csv", "w", newline="") as dst:
+    rows = csv.reader(src)
+    w = csv.writer(dst, lineterminator="\n")
+    w.writerow(next(rows))
+    w.writerows(r for r in rows if int(r[0]) < upto)
+PY
+cp "$RUN/losses.png" "$OUT/losses.png"
+grep -rn "$HOME" "$OUT" && { echo "machine paths left in $OUT" >&2; exit 1; }
+sha256sum models/decoder.safetensors
+ls -l models/decoder.safetensors
