@@ -234,11 +234,12 @@ fn live_source_keeps_up_by_dropping_and_reports_its_latency() {
             chunk.len()
         );
     }
-    // Without QoS it would grow by a frame time less 33 ms with every frame: seconds by the
-    // end. The bounds allow a frame or two of jitter on a busy machine.
+    // Without QoS it would grow by a frame time less 33 ms with every frame: tens of seconds by
+    // the end of 12 s. The bounds allow a few frames of jitter on a busy machine (0.53 s was
+    // seen with 210 ms frames while another test shared the 2 cores).
     let frame_s = mean_ms / 1000.0;
     assert!(
-        late < (2.0 * frame_s).max(0.5),
+        late < (4.0 * frame_s).max(1.0),
         "frames arrive {late:.3} s late at the end"
     );
     assert!(
