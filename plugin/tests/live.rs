@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer};
+use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -50,13 +50,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
     };
     let (steady, plain) = (run_element(0.7), run_element(0.0));
     // The library with the same state gives the same frames.
-    let stylizer = Stylizer::load(
-        &encoder_path(),
-        &decoder_path(),
-        tch::Device::Cpu,
-        Precision::Auto,
-    )
-    .unwrap();
+    let stylizer = test_stylizer(Precision::Auto);
     let stats = StyleBank::new()
         .stats(
             &stylizer.encoder,

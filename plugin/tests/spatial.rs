@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer};
+use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -69,13 +69,7 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
         3,
         None,
     );
-    let stylizer = Stylizer::load(
-        &encoder_path(),
-        &decoder_path(),
-        tch::Device::Cpu,
-        Precision::Auto,
-    )
-    .unwrap();
+    let stylizer = test_stylizer(Precision::Auto);
     let layout = FrameLayout::packed(48, 32, PixelLayout::Bgra);
     let f = frame::upload(&data, &layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = |path: &Path| {

@@ -155,13 +155,7 @@ pub fn library_output_with(
     precision: Precision,
     coral: bool,
 ) -> Vec<u8> {
-    let stylizer = Stylizer::load(
-        &encoder_path(),
-        &decoder_path(),
-        tch::Device::Cpu,
-        precision,
-    )
-    .unwrap();
+    let stylizer = test_stylizer(precision);
     let f = frame::upload(data, layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = StyleBank::new()
         .stats(
@@ -294,4 +288,15 @@ pub fn video_info(format: gst_video::VideoFormat, width: u32, height: u32) -> gs
     gst_video::VideoInfo::builder(format, width, height)
         .build()
         .unwrap()
+}
+
+/// The library's CPU stylizer with the shipped encoder and the test decoder.
+pub fn test_stylizer(precision: Precision) -> Stylizer {
+    Stylizer::load(
+        &encoder_path(),
+        &decoder_path(),
+        tch::Device::Cpu,
+        precision,
+    )
+    .unwrap()
 }
