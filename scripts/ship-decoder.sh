@@ -6,7 +6,7 @@
 # iteration kept; pick it from RUN/heldout.csv) as fp16 into models/decoder.safetensors, measures
 # the shipped file on every held-out pair (fp32) with the grid models/decoder-cpu/heldout-grid.jpg,
 # and copies the run's settings (paths relative), its losses up to ITERATION and its loss plot
-# into models/decoder-cpu/. The figures, the sha256 and the curve in models/README.md are
+# (the whole run so far) into models/decoder-cpu/. The figures, the sha256 and the curve in models/README.md are
 # written by hand from what it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,6 @@ with open(f"{run}/losses.csv") as src, open(f"{out}/losses.csv", "w", newline=""
     w.writerows(r for r in rows if int(r[0]) < upto)
 PY
 cp "$RUN/losses.png" "$OUT/losses.png"
-grep -rn "$HOME" "$OUT" && { echo "machine paths left in $OUT" >&2; exit 1; }
+if grep -rlF -e "$HOME" -e "$PWD" "$OUT"; then echo "machine paths left in $OUT" >&2; exit 1; fi
 sha256sum models/decoder.safetensors
 ls -l models/decoder.safetensors

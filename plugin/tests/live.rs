@@ -230,7 +230,7 @@ fn live_source_keeps_up_by_dropping_and_reports_its_latency() {
     }
     // Without QoS it would grow by a frame time less 33 ms with every frame: tens of seconds by
     // the end of 12 s. The bounds allow a few frames of jitter on a busy machine (0.53 s was
-    // seen with 210 ms frames while another test shared the 2 cores).
+    // seen in `make test` with 210 ms frames).
     let frame_s = mean_ms / 1000.0;
     assert!(
         late < (4.0 * frame_s).max(1.0),

@@ -574,11 +574,11 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
         grid_pairs: 8,
     })?;
     report::append_heldout(run_dir, state.iteration, state.train_seconds, &r)?;
-    eval::export(
-        &decoder_path(run_dir),
-        &eval::kept_decoder(run_dir, state.iteration),
-        true,
-    )?;
+    // A copy for picking the best decoder later: failing to write it must not stop the run.
+    let kept = eval::kept_decoder(run_dir, state.iteration);
+    if let Err(e) = eval::export(&decoder_path(run_dir), &kept, true) {
+        eprintln!("warning: could not keep {}: {e:#}", kept.display());
+    }
     Ok(Some(format!(
         "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4} ({} pairs, {:.0} s)",
         state.iteration,
