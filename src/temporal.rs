@@ -131,9 +131,12 @@ impl Temporal {
             Some((prev_in, prev_out)) if self.strength > 0.0 => {
                 // The local mean of the change, so that noise, which averages out, counts as
                 // still while motion, which does not, counts as change.
+                // The 5 x 5 box as two separable passes (10 taps a pixel instead of 25; at the
+                // borders both divide by the pixels inside, so the result is the same).
                 let change = content
                     .f_sub(prev_in)?
-                    .f_avg_pool2d([5, 5], [1, 1], [2, 2], false, false, None::<i64>)?
+                    .f_avg_pool2d([5, 1], [1, 1], [2, 0], false, false, None::<i64>)?
+                    .f_avg_pool2d([1, 5], [1, 1], [0, 2], false, false, None::<i64>)?
                     .f_abs()?
                     .f_amax([1].as_slice(), true)?;
                 let weight = change
