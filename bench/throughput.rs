@@ -10,14 +10,13 @@
 //! target/release/examples/bench --mode model --temporal 0.5 --width 512 --height 512 --frames 15
 //! ```
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use adainstyle::model::flops_per_frame;
-use adainstyle::{
-    DeviceSpec, Precision, Region, StyleBank, StyleSpec, StylizeOptions, Stylizer, data,
-};
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use adainstyle::{Region, StyleBank, StyleSpec, StylizeOptions, data};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use gst::prelude::*;
@@ -51,22 +50,14 @@ struct Args {
     width: i64,
     #[arg(long)]
     height: i64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
-    /// fp32), fp32, fp16 or bf16.
-    #[arg(long, default_value = "auto")]
-    precision: Precision,
+    #[command(flatten)]
+    network: common::NetworkArgs,
     /// Frames measured after warm-up.
     #[arg(long, default_value_t = 5)]
     frames: u64,
     /// Frames run before measuring.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Decoder weights (default: the shipped decoder).
-    #[arg(long)]
-    decoder: Option<PathBuf>,
     /// Model mode only: stylise with a half mask, alternating with unmasked frames, and report
     /// both and the overhead.
     #[arg(long, value_enum, default_value = "none")]
@@ -97,17 +88,18 @@ fn sync(device: tch::Device) {
 
 /// Seconds of each measured frame of the model alone; with a mask or temporal smoothing, also of
 /// plain frames run in alternation with those.
-fn bench_model(args: &Args, decoder: &Path, device: tch::Device) -> Result<(Vec<f64>, Vec<f64>)> {
-    let stylizer = Stylizer::load(&data::find(data::ENCODER), decoder, device, args.precision)?;
+fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
+    let stylizer = args.network.load()?;
+    let device = stylizer.device();
     let mut bank = StyleBank::new();
     let style = bank.stats(
-        &stylizer.encoder,
+        &stylizer.network,
         &StyleSpec::single(data::find(data::DEFAULT_STYLE)),
         512,
         None,
     )?;
     let other = bank.stats(
-        &stylizer.encoder,
+        &stylizer.network,
         &StyleSpec::single(data::find("styles/langlois-bridge.jpg")),
         512,
         None,
@@ -170,22 +162,20 @@ fn median_min(v: &mut [f64]) -> (f64, f64) {
 }
 
 /// Seconds between consecutive output buffers of the element, from the warm-up's last output on.
-fn bench_element(args: &Args, decoder: &Path) -> Result<Vec<f64>> {
+fn bench_element(args: &Args) -> Result<Vec<f64>> {
     gst::init()?;
     gstadainstyle::plugin_register_static()?;
     let total = args.warmup + args.frames;
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers={total} pattern=smpte ! \
          video/x-raw,format=RGBx,width={},height={},framerate=1000/1 ! queue max-size-buffers=4 ! \
-         adainstyle name=s device={} precision={} decoder=\"{}\" ! fakesink name=sink sync=false",
-        args.width,
-        args.height,
-        args.device,
-        args.precision,
-        decoder.display()
+         adainstyle name=s ! fakesink name=sink sync=false",
+        args.width, args.height,
     ))?
     .downcast::<gst::Pipeline>()
     .expect("a pipeline");
+    args.network
+        .apply(&pipeline.by_name("s").context("the element")?)?;
     let arrivals = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let sink = pipeline.by_name("sink").context("sink")?;
     let a = arrivals.clone();
@@ -223,17 +213,14 @@ fn bench_element(args: &Args, decoder: &Path) -> Result<Vec<f64>> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = args.device.parse::<DeviceSpec>()?.resolve()?;
-    let decoder = args
-        .decoder
-        .clone()
-        .unwrap_or_else(|| data::find(data::DECODER));
+    let device = args.network.device.resolve()?;
+    let model = args.network.model.resolve(device);
     if (args.mask != MaskMode::None || args.temporal > 0.0) && args.mode != Mode::Model {
         bail!("--mask and --temporal are measured in --mode model only");
     }
     let (mut frames, mut plain) = match args.mode {
-        Mode::Model => bench_model(&args, &decoder, device)?,
-        Mode::Element => (bench_element(&args, &decoder)?, Vec::new()),
+        Mode::Model => bench_model(&args)?,
+        Mode::Element => (bench_element(&args)?, Vec::new()),
     };
     if frames.is_empty() {
         bail!("no frames measured (--frames must be at least 1)");
@@ -253,9 +240,9 @@ fn main() -> Result<()> {
             (seconds / plain_s - 1.0) * 100.0
         )
     };
-    let flops = flops_per_frame(args.height, args.width);
+    let flops = model.flops_per_frame(args.height, args.width);
     println!(
-        "{{\"impl\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
+        "{{\"impl\": \"{}\", \"model\": \"{model}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
          \"ms\": {:.2}, \"ms_min\": {:.2}, \"frames\": {}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \
          \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}{mask_fields}}}",
         match args.mode {
@@ -263,7 +250,7 @@ fn main() -> Result<()> {
             Mode::Element => "element",
         },
         if device.is_cuda() { "cuda" } else { "cpu" },
-        args.precision.resolve(device)?,
+        args.network.precision.resolve(device)?,
         args.width,
         args.height,
         seconds * 1e3,

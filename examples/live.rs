@@ -9,11 +9,12 @@
 //! cargo run --release --example live -- --source camera --sink srt://:8888
 //! ```
 
+mod common;
+
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use adainstyle::Precision;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gst::prelude::*;
@@ -46,16 +47,8 @@ struct Args {
     /// Longest edge the network runs at (0 = the capture size).
     #[arg(long, default_value_t = 0)]
     processing_size: u32,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
-    /// fp32), fp32, fp16 or bf16.
-    #[arg(long, default_value = "auto")]
-    precision: Precision,
-    /// Decoder weights (default: the shipped decoder).
-    #[arg(long)]
-    decoder: Option<PathBuf>,
+    #[command(flatten)]
+    network: common::NetworkArgs,
     /// Stop after this many frames (0 = run until interrupted or the window closes).
     #[arg(long, default_value_t = 0)]
     frames: u64,
@@ -137,10 +130,8 @@ fn main() -> Result<()> {
     }
     let description = format!(
         "{} ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! \
-         adainstyle name=style device={} precision={} processing-size={} style={} ! {}",
+         adainstyle name=style processing-size={} style={} ! {}",
         source(&args.source, args.width, args.height)?,
-        args.device,
-        args.precision,
         args.processing_size,
         styles[0].display(),
         sink(&args.sink)?
@@ -150,9 +141,7 @@ fn main() -> Result<()> {
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
     let element = pipeline.by_name("style").expect("named element");
-    if let Some(d) = &args.decoder {
-        element.set_property("decoder", d.to_str().context("non-UTF-8 decoder path")?);
-    }
+    args.network.apply(&element)?;
 
     // Enter on stdin asks for the next style.
     let (tx, rx) = std::sync::mpsc::channel();

@@ -9,10 +9,11 @@
 //! `filesrc ! decodebin ! videoconvert ! adainstyle ! videoconvert ! videocrop (even size) !
 //!  I420 ! x264enc ! mp4mux ! filesink`, with `decodebin`'s audio going through `avenc_aac`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use adainstyle::Precision;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use gst::prelude::*;
@@ -42,16 +43,8 @@ struct Args {
     /// none, coral or luminance.
     #[arg(long, default_value = "none")]
     preserve_color: String,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
-    /// fp32), fp32, fp16 or bf16.
-    #[arg(long, default_value = "auto")]
-    precision: Precision,
-    /// Decoder weights (default: the shipped decoder).
-    #[arg(long)]
-    decoder: Option<PathBuf>,
+    #[command(flatten)]
+    network: common::NetworkArgs,
     /// x264 bitrate in kbit/s.
     #[arg(long, default_value_t = 4000)]
     bitrate: u32,
@@ -82,15 +75,11 @@ fn main() -> Result<()> {
         .property("alpha", args.alpha)
         .property("processing-size", args.processing_size)
         .property("temporal-smoothing", args.temporal_smoothing)
-        .property("device", &args.device)
-        .property_from_str("precision", &args.precision.to_string())
         .property_from_str("preserve-color", &args.preserve_color)
         .build()?;
+    args.network.apply(&style)?;
     if let Some(s) = &args.style {
         style.set_property("style", s);
-    }
-    if let Some(d) = &args.decoder {
-        style.set_property("decoder", d.to_str().context("non-UTF-8 decoder path")?);
     }
     let video_chain = [
         make("queue")?,

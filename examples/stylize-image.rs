@@ -8,11 +8,12 @@
 //!     --style styles/night-cafe.jpg --style-outside styles/langlois-bridge.jpg -o out.png
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 
 use adainstyle::{
-    DeviceSpec, Precision, PreserveColor, Region, StyleBank, StyleSpec, StylizeOptions, Stylizer,
-    data, image_io, mask,
+    PreserveColor, Region, StyleBank, StyleSpec, StylizeOptions, data, image_io, mask,
 };
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -42,13 +43,8 @@ struct Args {
     /// Longest edge the style images are resized to before encoding (0 = as is).
     #[arg(long, default_value_t = 512)]
     style_size: i64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with AVX-512 BF16, else
-    /// fp32), fp32, fp16 or bf16.
-    #[arg(long, default_value = "auto")]
-    precision: Precision,
+    #[command(flatten)]
+    network: common::NetworkArgs,
     /// Grey mask image: the style goes where it is white (resized to the content).
     #[arg(long)]
     mask: Option<PathBuf>,
@@ -61,35 +57,27 @@ struct Args {
     /// Half-width in pixels of the soft edge between styled and kept pixels (0 = hard edge).
     #[arg(long, default_value_t = 8)]
     mask_feather: i64,
-    /// Encoder weights (default: the shipped normalised VGG-19).
-    #[arg(long)]
-    encoder: Option<PathBuf>,
-    /// Decoder weights (default: the shipped decoder).
-    #[arg(long)]
-    decoder: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = args.device.parse::<DeviceSpec>()?.resolve()?;
-    let encoder = args.encoder.unwrap_or_else(|| data::find(data::ENCODER));
-    let decoder = args.decoder.unwrap_or_else(|| data::find(data::DECODER));
+    let stylizer = args.network.load()?;
+    let device = stylizer.device();
     let style_text = args.style.unwrap_or_else(|| {
         data::find(data::DEFAULT_STYLE)
             .to_string_lossy()
             .into_owned()
     });
     let spec: StyleSpec = style_text.parse()?;
-    let stylizer = Stylizer::load(&encoder, &decoder, device, args.precision)?;
     let content = image_io::to_tensor(&image_io::load_rgb(&args.content)?, device, Kind::Float)?;
     let preserve = args.preserve_color;
     let coral_to = (preserve == PreserveColor::Coral).then_some(&content);
     let mut bank = StyleBank::new();
-    let style = bank.stats(&stylizer.encoder, &spec, args.style_size, coral_to)?;
+    let style = bank.stats(&stylizer.network, &spec, args.style_size, coral_to)?;
     let outside = match &args.style_outside {
         Some(text) => {
             let spec: StyleSpec = text.parse()?;
-            Some(bank.stats(&stylizer.encoder, &spec, args.style_size, coral_to)?)
+            Some(bank.stats(&stylizer.network, &spec, args.style_size, coral_to)?)
         }
         None => None,
     };
@@ -130,9 +118,10 @@ fn main() -> Result<()> {
     image_io::save(&out, &args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
-        "{} -> {} ({:?}, {} ms, style {spec})",
+        "{} -> {} ({} network on {:?}, {} ms, style {spec})",
         args.content.display(),
         args.output.display(),
+        stylizer.model(),
         device,
         started.elapsed().as_millis()
     );

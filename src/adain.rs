@@ -9,6 +9,10 @@ use crate::error::{Error, Result};
 pub const EPS: f64 = 1e-5;
 
 /// Per-channel mean and standard deviation of a feature map, shaped (N, C, 1, 1).
+///
+/// A network that applies AdaIN at several levels (the light one) keeps the statistics of all its
+/// levels in one `Stats`, their channels one after the other ([`Stats::cat`], [`Stats::split`]),
+/// so that blending, caching and smoothing treat every level alike.
 #[derive(Debug)]
 pub struct Stats {
     /// Channel means.
@@ -33,6 +37,45 @@ impl Stats {
             mean: self.mean.copy(),
             std: self.std.copy(),
         }
+    }
+
+    /// The statistics of several levels as one, channels one after the other.
+    pub fn cat(parts: &[Stats]) -> Result<Self> {
+        let means: Vec<&Tensor> = parts.iter().map(|p| &p.mean).collect();
+        let stds: Vec<&Tensor> = parts.iter().map(|p| &p.std).collect();
+        Ok(Self {
+            mean: Tensor::f_cat(&means, 1)?,
+            std: Tensor::f_cat(&stds, 1)?,
+        })
+    }
+
+    /// Number of channels (of all levels together).
+    pub fn channels(&self) -> i64 {
+        self.mean.size().get(1).copied().unwrap_or(0)
+    }
+
+    /// The per-level statistics of [`Stats::cat`]: `channels` gives each level's count, and
+    /// must add up to [`Stats::channels`].
+    pub fn split(&self, channels: &[i64]) -> Result<Vec<Stats>> {
+        if channels.iter().sum::<i64>() != self.channels() {
+            return Err(Error::Torch(format!(
+                "statistics of {} channels do not fit levels of {channels:?} channels (weights \
+                 of another network?)",
+                self.channels()
+            )));
+        }
+        let mut start = 0;
+        channels
+            .iter()
+            .map(|&c| {
+                let part = Stats {
+                    mean: self.mean.f_narrow(1, start, c)?,
+                    std: self.std.f_narrow(1, start, c)?,
+                };
+                start += c;
+                Ok(part)
+            })
+            .collect()
     }
 
     /// Blends several statistics with weights (normalised to sum to 1).
@@ -221,6 +264,19 @@ mod tests {
         let want_right = adain(&half(&feat, 5), &other).unwrap();
         assert!(max_abs(&half(&out, 0), &want_left) < 1e-4);
         assert!(max_abs(&half(&out, 5), &want_right) < 1e-4);
+    }
+
+    #[test]
+    fn levels_concatenate_and_split_back() {
+        let a = mean_std(&Tensor::rand([1, 4, 3, 3], (Kind::Float, Device::Cpu))).unwrap();
+        let b = mean_std(&Tensor::rand([1, 6, 3, 3], (Kind::Float, Device::Cpu))).unwrap();
+        let both = Stats::cat(&[a.deep_clone(), b.deep_clone()]).unwrap();
+        assert_eq!(both.channels(), 10);
+        let parts = both.split(&[4, 6]).unwrap();
+        assert_eq!(parts[0].mean, a.mean);
+        assert_eq!(parts[1].std, b.std);
+        let err = both.split(&[512]).unwrap_err().to_string();
+        assert!(err.contains("10 channels") && err.contains("512"), "{err}");
     }
 
     #[test]

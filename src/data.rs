@@ -10,6 +10,8 @@ pub const DATADIR_ENV: &str = "ADAINSTYLE_DATADIR";
 pub const ENCODER: &str = "models/vgg19-normalised.safetensors";
 /// Shipped decoder weights, relative to the data directory.
 pub const DECODER: &str = "models/decoder.safetensors";
+/// Shipped light-network weights (`model=lite`), relative to the data directory.
+pub const LITE: &str = "models/lite.safetensors";
 /// The default style image, relative to the data directory.
 pub const DEFAULT_STYLE: &str = "styles/cafe-terrace-at-night.jpg";
 

@@ -3,9 +3,9 @@
 
 use tch::{Tensor, nn};
 
-use crate::arch::{self, Layer, Resample};
+use crate::arch;
 use crate::error::Result;
-use crate::layers::Conv;
+use crate::layers::Stack;
 
 /// Number of channels at relu4_1, the layer AdaIN works on.
 pub const FEATURE_CHANNELS: i64 = 512;
@@ -38,47 +38,26 @@ impl Features {
 /// Input: RGB in [0, 1], NCHW. The 1x1 convolution at index 0 turns it into Caffe's BGR minus mean.
 #[derive(Debug)]
 pub struct Encoder {
-    convs: Vec<(Layer, Conv)>,
-}
-
-fn max_pool(x: &Tensor) -> Result<Tensor> {
-    Ok(x.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true)?)
+    stack: Stack,
 }
 
 impl Encoder {
     /// Declares the encoder's variables under `vs` with pytorch-AdaIN's indices.
     pub fn new(vs: &nn::Path) -> Self {
         Self {
-            convs: arch::ENCODER
-                .iter()
-                .map(|l| (*l, Conv::new(vs, l.index, l.c_in, l.c_out, l.kernel)))
-                .collect(),
+            stack: Stack::new(vs, &arch::ENCODER),
         }
-    }
-
-    /// Runs the layers, handing each tap's output to `tap`, and returns the last output.
-    fn run(&self, rgb: &Tensor, mut tap: impl FnMut(&Tensor)) -> Result<Tensor> {
-        let mut x = rgb.shallow_clone();
-        for (layer, conv) in &self.convs {
-            if layer.resample == Resample::PoolBefore {
-                x = max_pool(&x)?;
-            }
-            x = conv.forward(&x)?;
-            if layer.relu {
-                x = x.f_relu()?;
-            }
-            if layer.tap {
-                tap(&x);
-            }
-        }
-        Ok(x)
     }
 
     /// Runs the whole encoder and returns relu1_1..relu4_1 (what the style loss needs).
     pub fn features(&self, rgb: &Tensor) -> Result<Features> {
         let mut taps = Vec::with_capacity(4);
         // The last output is relu4_1, which is also the last tap.
-        let _ = self.run(rgb, |t| taps.push(t.shallow_clone()))?;
+        let _ = self.stack.forward(rgb, &[], |layer, t| {
+            if layer.tap {
+                taps.push(t.shallow_clone());
+            }
+        })?;
         let [relu1_1, relu2_1, relu3_1, relu4_1]: [Tensor; 4] = taps
             .try_into()
             .map_err(|_| crate::Error::Torch("the encoder table must have four taps".into()))?;
@@ -92,6 +71,6 @@ impl Encoder {
 
     /// Runs the encoder to relu4_1 only (what inference needs).
     pub fn relu4_1(&self, rgb: &Tensor) -> Result<Tensor> {
-        self.run(rgb, |_| {})
+        self.stack.forward(rgb, &[], |_, _| {})
     }
 }

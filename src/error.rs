@@ -58,6 +58,20 @@ pub enum Error {
     /// A colour-preservation mode could not be parsed.
     #[error("invalid colour preservation `{0}`: expected none, coral or luminance")]
     InvalidPreserveColor(String),
+    /// A model string could not be parsed.
+    #[error("invalid model `{0}`: expected auto, full or lite")]
+    InvalidModel(String),
+    /// A weights file belongs to another architecture than the one asked for.
+    #[error("{}: holds the weights of {found}, not of {expected}; set `model` to match, or pick \
+             weights of {expected}", path.display())]
+    WrongArchitecture {
+        /// The weights file.
+        path: PathBuf,
+        /// The architecture its header names.
+        found: String,
+        /// The architecture asked for.
+        expected: String,
+    },
     /// A precision string could not be parsed.
     #[error("invalid precision `{0}`: expected auto, fp32, fp16 or bf16")]
     InvalidPrecision(String),

@@ -1,25 +1,36 @@
 // SPDX-License-Identifier: MIT
-//! The two building blocks both networks are made of.
+//! The building blocks every network is made of, and [`Stack`], which runs a layer table of
+//! [`crate::arch`].
 
 use tch::{Tensor, nn};
 
-use crate::error::Result;
+use crate::arch::{Layer, Resample};
+use crate::error::{Error, Result};
 
-/// A 3x3 (or 1x1) convolution stored under pytorch-AdaIN's keys `<idx>.weight` / `<idx>.bias`,
-/// preceded by a 1-pixel reflection pad when it is 3x3.
+/// A 3x3 (or 1x1) convolution stored under `<idx>.weight` / `<idx>.bias` (pytorch-AdaIN's keys
+/// in the full model), preceded by a 1-pixel reflection pad when it is 3x3.
 #[derive(Debug)]
 pub struct Conv {
     conv: nn::Conv2D,
     reflect_pad: bool,
+    stride: i64,
 }
 
 impl Conv {
     /// Creates the convolution under `vs / index`.
-    pub fn new(vs: &nn::Path, index: usize, c_in: i64, c_out: i64, kernel: i64) -> Self {
+    pub fn new(
+        vs: &nn::Path,
+        index: usize,
+        c_in: i64,
+        c_out: i64,
+        kernel: i64,
+        stride: i64,
+    ) -> Self {
         let conv = nn::conv2d(vs / index, c_in, c_out, kernel, Default::default());
         Self {
             conv,
             reflect_pad: kernel == 3,
+            stride,
         }
     }
 
@@ -49,7 +60,91 @@ impl Conv {
         } else {
             x
         };
-        Ok(input.f_conv2d(&ws, bs.as_ref(), [1, 1], [0, 0], [1, 1], 1)?)
+        let s = self.stride;
+        Ok(input.f_conv2d(&ws, bs.as_ref(), [s, s], [0, 0], [1, 1], 1)?)
+    }
+}
+
+/// A network made from a layer table: pooling, (un)shuffling, strided and plain convolutions,
+/// ReLUs, upsampling and skip joins, exactly as the table says.
+#[derive(Debug)]
+pub struct Stack {
+    convs: Vec<(Layer, Conv)>,
+}
+
+impl Stack {
+    /// Declares the table's convolutions under `vs` (`vs / <index>`).
+    pub fn new(vs: &nn::Path, table: &[Layer]) -> Self {
+        Self {
+            convs: table
+                .iter()
+                .map(|l| {
+                    let stride = if l.resample == Resample::Stride2 {
+                        2
+                    } else {
+                        1
+                    };
+                    (
+                        *l,
+                        Conv::new(vs, l.index, l.c_in, l.c_out, l.kernel, stride),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs the table on `x`. Layers marked `join` concatenate the next of `skips` to their
+    /// input, deepest (last) first. `visit` sees every layer's output after its ReLU and before
+    /// any upsampling (the taps and levels of an encoder).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        skips: &[Tensor],
+        mut visit: impl FnMut(&Layer, &Tensor),
+    ) -> Result<Tensor> {
+        let mut skips = skips.iter().rev();
+        let mut x = x.shallow_clone();
+        for (layer, conv) in &self.convs {
+            x = match layer.resample {
+                Resample::PoolBefore => x.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true)?,
+                Resample::UnshuffleBefore(r) => x.f_pixel_unshuffle(r)?,
+                _ => x,
+            };
+            if layer.join {
+                let skip = skips.next().ok_or_else(|| {
+                    Error::Torch(format!(
+                        "layer {} joins a skip level that is missing",
+                        layer.index
+                    ))
+                })?;
+                x = Tensor::f_cat(&[&x, skip], 1)?;
+            }
+            x = conv.forward(&x)?;
+            if layer.relu {
+                x = x.f_relu()?;
+            }
+            visit(layer, &x);
+            x = match layer.resample {
+                Resample::UpsampleAfter => {
+                    let (h, w) = (x.size()[2], x.size()[3]);
+                    x.f_upsample_nearest2d([h * 2, w * 2], 2.0, 2.0)?
+                }
+                Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
+                _ => x,
+            };
+        }
+        Ok(x)
+    }
+
+    /// Runs the table and returns the outputs of its `level` layers, shallow to deep.
+    pub fn levels(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut levels = Vec::new();
+        let _ = self.forward(x, &[], |layer, t| {
+            if layer.level {
+                levels.push(t.shallow_clone());
+            }
+        })?;
+        Ok(levels)
     }
 }
 

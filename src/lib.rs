@@ -3,7 +3,8 @@
 //!
 //! Arbitrary style transfer in real time with adaptive instance normalisation (Huang & Belongie,
 //! ICCV 2017) on libtorch. The library holds everything the GStreamer element, the examples and
-//! the trainer share: the normalised VGG-19 [`Encoder`] up to relu4_1, the [`Decoder`], [`adain`]
+//! the trainer share: the normalised VGG-19 [`Encoder`] up to relu4_1, the [`Decoder`], the light
+//! network for CPUs ([`Lite`]; the [`Model`] setting picks one, [`Network`] runs it), [`adain`]
 //! and the channel statistics it uses, style loading and caching ([`StyleBank`]), colour
 //! preservation, spatial control ([`mask`]), temporal smoothing for video ([`temporal`]),
 //! conversion between packed video frames and device tensors ([`frame`]), device selection
@@ -20,8 +21,10 @@ pub mod error;
 pub mod frame;
 pub mod image_io;
 mod layers;
+pub mod lite;
 pub mod mask;
 pub mod model;
+pub mod network;
 pub mod precision;
 pub mod style;
 pub mod temporal;
@@ -35,8 +38,10 @@ pub use encoder::{Encoder, Features};
 pub use error::{Error, Result};
 pub use frame::{DeviceFrame, FrameLayout, PixelLayout};
 pub use layers::{to_channels_last, weights_to_channels_last};
+pub use lite::Lite;
 pub use mask::{MaskSource, Region};
 pub use model::{Pretrained, StylizeOptions, Stylizer};
+pub use network::{Model, Network, StyleEncode};
 pub use precision::Precision;
 pub use style::{StyleBank, StyleSpec};
 pub use temporal::Temporal;

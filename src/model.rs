@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::frame;
 use crate::layers;
 use crate::mask::{self, Region};
+use crate::network::{self, Model, Network};
 use crate::precision::Precision;
 use crate::temporal::Temporal;
 use crate::weights;
@@ -48,24 +49,18 @@ impl<T> Pretrained<T> {
 }
 
 impl Pretrained<Encoder> {
-    /// Loads an encoder checkpoint (pytorch-AdaIN `vgg` keys 0..29).
+    /// Loads an encoder checkpoint (pytorch-AdaIN `vgg` keys 0..29). Its style statistics come
+    /// through [`crate::StyleEncode`].
     pub fn encoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
         Self::load(path, device, kind, Encoder::new)
-    }
-
-    /// The relu4_1 statistics of a style image (1, 3, H, W) in [0, 1], in fp32 whatever the
-    /// encoder's precision.
-    pub fn style_stats(&self, image: &Tensor) -> Result<Stats> {
-        let _guard = tch::no_grad_guard();
-        let x = image.f_to_device_(self.vs.device(), self.vs.kind(), false, false)?;
-        let features = self.net.relu4_1(&layers::to_channels_last(&x)?)?;
-        adain::mean_std(&features.f_to_kind(Kind::Float)?)
     }
 }
 
 impl Pretrained<Decoder> {
-    /// Loads a decoder checkpoint (pytorch-AdaIN `decoder` keys).
+    /// Loads a decoder checkpoint (pytorch-AdaIN `decoder` keys); the light network's weights
+    /// are an error naming the file.
     pub fn decoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        network::check_arch(path, Model::Full)?;
         Self::load(path, device, kind, Decoder::new)
     }
 }
@@ -95,35 +90,38 @@ impl Default for StylizeOptions {
 /// Encoder + AdaIN + decoder on one device: the whole per-frame computation.
 #[derive(Debug)]
 pub struct Stylizer {
-    /// The encoder (also used to compute style statistics).
-    pub encoder: Pretrained<Encoder>,
-    /// The decoder.
-    pub decoder: Pretrained<Decoder>,
+    /// The network (it also computes style statistics, through [`crate::StyleEncode`]).
+    pub network: Network,
     /// The precision the convolutions run in (resolved: never `Auto`).
     precision: Precision,
 }
 
 impl Stylizer {
-    /// Loads both checkpoints onto `device` in `precision` (`Auto` resolved for the device; a
-    /// precision the device cannot run is an error naming both).
+    /// Loads `model` onto `device` in `precision` (both `Auto` resolved for the device; a
+    /// precision the device cannot run is an error naming both): the full model from the VGG-19
+    /// `encoder` and the decoder `weights`, the light network from `weights` alone.
     pub fn load(
+        model: Model,
         encoder: &Path,
-        decoder: &Path,
+        weights: &Path,
         device: Device,
         precision: Precision,
     ) -> Result<Self> {
         let precision = precision.resolve(device)?;
-        let kind = precision.kind();
         Ok(Self {
-            encoder: Pretrained::encoder(encoder, device, kind)?,
-            decoder: Pretrained::decoder(decoder, device, kind)?,
+            network: Network::load(model, encoder, weights, device, precision.kind())?,
             precision,
         })
     }
 
     /// The device the networks live on.
     pub fn device(&self) -> Device {
-        self.decoder.vs.device()
+        self.network.device()
+    }
+
+    /// Which network stylises.
+    pub fn model(&self) -> Model {
+        self.network.model()
     }
 
     /// The precision the convolutions run in.
@@ -233,7 +231,8 @@ impl Stylizer {
     }
 
     /// Encoder, AdaIN and decoder at the input's own size (padded to a multiple of 8); with a
-    /// mask (at the input's size) and the outside style, AdaIN works per region.
+    /// mask (at the input's size) and the outside style, AdaIN works per region. A network with
+    /// several AdaIN levels applies each level's part of the statistics to that level.
     fn stylize_native(
         &self,
         content: &Tensor,
@@ -245,24 +244,52 @@ impl Stylizer {
         let size = content.size();
         let (h, w) = (size[2], size[3]);
         let kind = self.precision.kind();
-        let features = self
-            .encoder
-            .net
-            .relu4_1(&layers::to_channels_last(&pad(content)?.f_to_kind(kind)?)?)?
-            .f_to_kind(Kind::Float)?;
-        let target = match (region, temporal) {
-            (None, None) => adain::adain_mix(&features, style, alpha)?,
+        let channels = self.model().level_channels();
+        let levels = self
+            .network
+            .levels(&layers::to_channels_last(&pad(content)?.f_to_kind(kind)?)?)?
+            .iter()
+            .map(|l| l.f_to_kind(Kind::Float))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let styles = style.split(&channels)?;
+        let targets: Vec<Tensor> = match (region, temporal) {
+            (None, None) => levels
+                .iter()
+                .zip(&styles)
+                .map(|(level, s)| adain::adain_mix(level, s, alpha))
+                .collect::<Result<_>>()?,
             (None, Some(t)) => {
-                let own = t.smooth_stats(adain::mean_std(&features)?)?;
-                adain::adain_mix_with(&features, &own, style, alpha)?
+                let own = levels
+                    .iter()
+                    .map(adain::mean_std)
+                    .collect::<Result<Vec<_>>>()?;
+                let own = t.smooth_stats(Stats::cat(&own)?)?.split(&channels)?;
+                levels
+                    .iter()
+                    .zip(styles.iter().zip(&own))
+                    .map(|(level, (s, own))| adain::adain_mix_with(level, own, s, alpha))
+                    .collect::<Result<_>>()?
             }
             (Some((net_mask, outside)), _) => {
-                let fsize = features.size();
-                let feature_mask = frame::resize(&pad(net_mask)?, fsize[2], fsize[3])?;
-                adain::adain_masked(&features, &feature_mask, style, outside, alpha)?
+                let outside = outside.map(|o| o.split(&channels)).transpose()?;
+                let padded_mask = pad(net_mask)?;
+                levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, level)| {
+                        let fsize = level.size();
+                        let feature_mask = frame::resize(&padded_mask, fsize[2], fsize[3])?;
+                        let out = outside.as_ref().map(|o| &o[i]);
+                        adain::adain_masked(level, &feature_mask, &styles[i], out, alpha)
+                    })
+                    .collect::<Result<_>>()?
             }
         };
-        let decoded = self.decoder.net.forward(&target.f_to_kind(kind)?)?;
+        let inputs = targets
+            .iter()
+            .map(|t| layers::to_channels_last(&t.f_to_kind(kind)?))
+            .collect::<Result<Vec<_>>>()?;
+        let decoded = self.network.decode(&inputs)?;
         Ok(decoded
             .f_narrow(2, 0, h)?
             .f_narrow(3, 0, w)?
@@ -272,7 +299,7 @@ impl Stylizer {
 
 /// `t` (N, C, H, W) padded at the bottom and right to a multiple of the encoder's downsampling
 /// factor: by reflection, or by replication where the image is too small to reflect.
-fn pad(t: &Tensor) -> Result<Tensor> {
+pub(crate) fn pad(t: &Tensor) -> Result<Tensor> {
     let size = t.size();
     let (h, w) = (size[2], size[3]);
     let (pad_h, pad_w) = (pad_to(h), pad_to(w));
@@ -285,19 +312,8 @@ fn pad(t: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
-/// `height` x `width`, at the padded size the network actually runs at.
-pub fn flops_per_frame(height: i64, width: i64) -> f64 {
-    let (h, w) = (
-        (height + pad_to(height)) as f64,
-        (width + pad_to(width)) as f64,
-    );
-    crate::arch::conv_flops(&crate::arch::ENCODER, h, w)
-        + crate::arch::conv_flops(&crate::arch::DECODER, h / 8.0, w / 8.0)
-}
-
 /// Padding that brings `n` up to a multiple of the encoder's downsampling factor.
-fn pad_to(n: i64) -> i64 {
+pub(crate) fn pad_to(n: i64) -> i64 {
     (DOWNSAMPLING - n % DOWNSAMPLING) % DOWNSAMPLING
 }
 
@@ -309,10 +325,11 @@ mod tests {
     fn flop_count_of_a_512_frame() {
         // Hand count at 512²: encoder 0.9 + 19.3 + 9.7 + 19.3 + 9.7 + 3 x 19.3 + 9.7 = 126.6
         // GFLOP, the mirrored decoder about the same.
-        let f = flops_per_frame(512, 512);
+        let flops = |h, w| Model::Full.flops_per_frame(h, w);
+        let f = flops(512, 512);
         assert!((2.45e11..2.6e11).contains(&f), "{f:e}");
         // Scales with the (padded) area.
-        assert!((flops_per_frame(1024, 1024) / f - 4.0).abs() < 1e-9);
-        assert_eq!(flops_per_frame(45, 67), flops_per_frame(48, 72));
+        assert!((flops(1024, 1024) / f - 4.0).abs() < 1e-9);
+        assert_eq!(flops(45, 67), flops(48, 72));
     }
 }

@@ -11,11 +11,10 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adain::Stats;
 use crate::color;
-use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::frame;
 use crate::image_io;
-use crate::model::Pretrained;
+use crate::network::StyleEncode;
 
 /// One or more style images with blend weights, written `PATH` or `PATH:W,PATH:W,...`.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +96,8 @@ struct CacheKey {
 }
 
 /// Computes and caches style statistics, so that a style image is decoded and encoded once per
-/// (file version, size), not per frame or per switch back to it.
+/// (file version, size), not per frame or per switch back to it. The statistics belong to the
+/// network that computed them: use one bank per network.
 #[derive(Debug, Default)]
 pub struct StyleBank {
     cache: HashMap<CacheKey, Stats>,
@@ -124,7 +124,7 @@ impl StyleBank {
     /// they depend on the content).
     pub fn stats(
         &mut self,
-        encoder: &Pretrained<Encoder>,
+        encoder: &dyn StyleEncode,
         spec: &StyleSpec,
         style_size: i64,
         coral_to: Option<&Tensor>,
@@ -145,12 +145,7 @@ impl StyleBank {
         Stats::blend(&refs)
     }
 
-    fn cached(
-        &mut self,
-        encoder: &Pretrained<Encoder>,
-        path: &Path,
-        style_size: i64,
-    ) -> Result<Stats> {
+    fn cached(&mut self, encoder: &dyn StyleEncode, path: &Path, style_size: i64) -> Result<Stats> {
         let meta = std::fs::metadata(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,

@@ -74,6 +74,16 @@ pub fn copy_checked(
 /// Writes every variable of `vs` to `path` as fp32 safetensors, through a temporary file and a
 /// rename so that a crash never leaves a half-written checkpoint behind.
 pub fn save_atomic(vs: &nn::VarStore, path: &Path) -> Result<()> {
+    save_atomic_with(vs, &HashMap::new(), path)
+}
+
+/// [`save_atomic`] with `metadata` in the header, such as a network's
+/// [`crate::Model::metadata`].
+pub fn save_atomic_with(
+    vs: &nn::VarStore,
+    metadata: &HashMap<String, String>,
+    path: &Path,
+) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
@@ -86,19 +96,70 @@ pub fn save_atomic(vs: &nn::VarStore, path: &Path) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    write_atomic(&named, path)
+    write_atomic_with(&named, metadata, path)
 }
 
 /// Writes named tensors to `path` as safetensors through a temporary file and a rename.
 pub fn write_atomic(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
+    write_atomic_with(tensors, &HashMap::new(), path)
+}
+
+/// [`write_atomic`] with `metadata` in the file's header (`__metadata__`), such as the
+/// [`ARCH_KEY`] of a network's weights.
+pub fn write_atomic_with(
+    tensors: &[(String, Tensor)],
+    metadata: &HashMap<String, String>,
+    path: &Path,
+) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
-    let contiguous: Vec<(&str, Tensor)> = tensors
+    let checkpoint_error = |reason: String| Error::Checkpoint {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut raw = Vec::with_capacity(tensors.len());
+    for (key, t) in tensors {
+        let t = t.f_to(tch::Device::Cpu)?.f_contiguous()?;
+        let dtype = safetensors::tensor::Dtype::try_from(t.kind())?;
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)?;
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        raw.push((key.as_str(), dtype, shape, bytes));
+    }
+    let views = raw
         .iter()
-        .map(|(k, v)| Ok((k.as_str(), v.f_contiguous()?)))
-        .collect::<Result<_>>()?;
-    Tensor::write_safetensors(&contiguous, &tmp)?;
+        .map(|(key, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|view| (*key, view))
+                .map_err(|e| checkpoint_error(format!("key `{key}`: {e:?}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = (!metadata.is_empty()).then(|| metadata.clone());
+    safetensors::tensor::serialize_to_file(views, &metadata, &tmp)
+        .map_err(|e| checkpoint_error(format!("{e:?}")))?;
     std::fs::rename(&tmp, path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Header key naming the architecture a weights file belongs to (`lite`); files without it
+/// are the full model's (pytorch-AdaIN's decoder and encoder keys carry no metadata).
+pub const ARCH_KEY: &str = "adainstyle.arch";
+
+/// The architecture a weights file names in its header ([`ARCH_KEY`]), if any.
+pub fn read_arch(path: &Path) -> Result<Option<String>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(ARCH_KEY).cloned()))
 }

@@ -24,6 +24,7 @@ fn photo() -> Tensor {
 
 fn stylizer() -> Stylizer {
     Stylizer::load(
+        adainstyle::Model::Full,
         &data::find(data::ENCODER),
         &data::find(data::DECODER),
         Device::Cpu,
@@ -35,7 +36,7 @@ fn stylizer() -> Stylizer {
 fn style_stats(s: &Stylizer, file: &str) -> adainstyle::Stats {
     let spec = StyleSpec::single(common::root().join("styles").join(file));
     StyleBank::new()
-        .stats(&s.encoder, &spec, 256, None)
+        .stats(&s.network, &spec, 256, None)
         .expect("shipped style")
 }
 

@@ -53,7 +53,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
     let stylizer = test_stylizer(Precision::Auto);
     let stats = StyleBank::new()
         .stats(
-            &stylizer.encoder,
+            &stylizer.network,
             &StyleSpec::single(style("cafe-terrace-at-night.jpg")),
             128,
             None,

@@ -74,7 +74,7 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
     let f = frame::upload(&data, &layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = |path: &Path| {
         StyleBank::new()
-            .stats(&stylizer.encoder, &StyleSpec::single(path), 128, None)
+            .stats(&stylizer.network, &StyleSpec::single(path), 128, None)
             .unwrap()
     };
     let (inside, outside) = (stats(&style("cafe-terrace-at-night.jpg")), stats(&bridge));

@@ -116,6 +116,10 @@ impl TargetCache {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Targets { content, style })
+        Ok(Targets {
+            content,
+            content_shallow: Vec::new(),
+            style,
+        })
     }
 }

@@ -60,8 +60,15 @@ pub fn decoder_tensors(vs: &nn::VarStore) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
-/// Writes the checkpoint (and the plain decoder beside it), each atomically.
-pub fn save(run_dir: &Path, decoder: &nn::VarStore, adam: &Adam, state: &RunState) -> Result<()> {
+/// Writes the checkpoint (and the plain weights beside it, with the header `model`'s files
+/// carry), each atomically.
+pub fn save(
+    run_dir: &Path,
+    decoder: &nn::VarStore,
+    model: adainstyle::Model,
+    adam: &Adam,
+    state: &RunState,
+) -> Result<()> {
     let weights = decoder_tensors(decoder)?;
     let mut all: Vec<(String, Tensor)> = weights
         .iter()
@@ -75,8 +82,12 @@ pub fn save(run_dir: &Path, decoder: &nn::VarStore, adam: &Adam, state: &RunStat
     let path = checkpoint_path(run_dir);
     adainstyle::weights::write_atomic(&all, &path)
         .with_context(|| format!("writing {}", path.display()))?;
-    adainstyle::weights::write_atomic(&weights, &run_dir.join(DECODER_FILE))
-        .with_context(|| format!("writing the decoder into {}", run_dir.display()))?;
+    adainstyle::weights::write_atomic_with(
+        &weights,
+        &model.metadata(),
+        &run_dir.join(DECODER_FILE),
+    )
+    .with_context(|| format!("writing the decoder into {}", run_dir.display()))?;
     Ok(())
 }
 

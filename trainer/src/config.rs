@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// Everything that defines a run. The first group fixes what is learned (it cannot change on
-/// resume); the second only controls how and for how long the run goes (it may).
+/// Everything that defines a run. [`TrainConfig::learning_differences`] lists what cannot change
+/// on resume; the rest (loss weights, crops, learning rate, how and for how long the run goes)
+/// may, as a schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The network trained: the full model's decoder (against the frozen VGG-19) or the whole
+    /// light network (VGG-19 as its loss network).
+    #[serde(default = "full_model")]
+    pub model: adainstyle::Model,
     /// Content photos (searched recursively).
     pub content_dir: PathBuf,
     /// Style images (searched recursively).
@@ -30,6 +35,18 @@ pub struct TrainConfig {
     pub style_weight: f64,
     /// Weight of the content loss.
     pub content_weight: f64,
+    /// Weight of the identity loss: the pixel MSE between a photo and its stylisation with itself
+    /// as the style (0 = off).
+    #[serde(default)]
+    pub identity_weight: f64,
+    /// Weight of the shallow content loss: MSE at relu2_1 and relu3_1 against AdaIN of the
+    /// photo's features there with the style's statistics there (0 = off).
+    #[serde(default)]
+    pub shallow_content_weight: f64,
+    /// Weight of the total-variation loss on the output: the mean absolute difference of
+    /// neighbouring pixels (0 = off).
+    #[serde(default)]
+    pub tv_weight: f64,
     /// Seeds the decoder's initial weights and every batch.
     pub seed: u64,
     /// A decoder checkpoint the run starts from instead of a random initialisation (a warm
@@ -68,6 +85,13 @@ pub struct TrainConfig {
     /// (0 = never); needs `heldout_dir`.
     #[serde(default)]
     pub eval_every: u64,
+    /// Held-out pairs those evaluations use (0 = every photo with every painting).
+    #[serde(default)]
+    pub eval_pairs: usize,
+}
+
+fn full_model() -> adainstyle::Model {
+    adainstyle::Model::Full
 }
 
 /// Name of the configuration file in a run directory.
@@ -97,10 +121,21 @@ impl TrainConfig {
             ("--lr-decay", self.lr_decay),
             ("--style-weight", self.style_weight),
             ("--content-weight", self.content_weight),
+            ("--identity-weight", self.identity_weight),
+            ("--shallow-content-weight", self.shallow_content_weight),
+            ("--tv-weight", self.tv_weight),
         ] {
             if !v.is_finite() || v < 0.0 {
                 bail!("{name} must be a non-negative number, got {v}");
             }
+        }
+        if self.model == adainstyle::Model::Auto {
+            bail!("--model must be full or lite");
+        }
+        if self.cache_targets && self.model == adainstyle::Model::Lite {
+            bail!(
+                "--cache-targets trains a decoder on cached VGG features; --model lite needs pixels"
+            );
         }
         if self.log_every == 0 {
             bail!("--log-every must be at least 1");
@@ -143,12 +178,11 @@ impl TrainConfig {
                 out.push(name);
             }
         };
+        check("model", self.model == other.model);
         check("content-dir", self.content_dir == other.content_dir);
         check("style-dir", self.style_dir == other.style_dir);
         check("encoder", self.encoder == other.encoder);
         check("batch-size", self.batch_size == other.batch_size);
-        check("crop", self.crop == other.crop);
-        check("resize", self.resize == other.resize);
         check("lr-decay", self.lr_decay == other.lr_decay);
         check(
             "content-weight",

@@ -4,29 +4,39 @@
 use std::path::{Path, PathBuf};
 
 use adainstyle::{
-    Encoder, Precision, Pretrained, Stats, StylizeOptions, Stylizer, adain, mean_std,
+    Encoder, Model, Precision, Pretrained, Stats, StyleEncode, StylizeOptions, Stylizer, adain,
+    mean_std,
 };
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::checkpoint;
+use crate::config::TrainConfig;
 use crate::data;
+use crate::detail;
 use crate::report;
 
-/// Writes a decoder to `out` (fp32, pytorch-AdaIN keys), then loads it back with the library and
-/// checks every weight arrived unchanged. `source` is either a run directory (its checkpoint's
-/// decoder) or a decoder file, such as the copy a held-out evaluation keeps in the run's
-/// [`KEPT_DIR`]. Returns the number of tensors written. With `half` the file stores fp16 (half
-/// the size; the library loads it as fp32), and the check is against the fp16-rounded weights.
+/// Writes a network's trained weights to `out` (fp32; the full model's decoder with
+/// pytorch-AdaIN's keys, the light network with its architecture in the header), then loads them
+/// back with the library and checks every weight arrived unchanged. `source` is either a run
+/// directory (its checkpoint; its `config.json` says which network) or a weights file, such as
+/// the copy a held-out evaluation keeps in the run's [`KEPT_DIR`] (its header says which).
+/// Returns the number of tensors written. With `half` the file stores fp16 (half the size; the
+/// library loads it as fp32), and the check is against the fp16-rounded weights.
 pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
-    let decoder = if source.is_dir() {
-        checkpoint::load(source)?.decoder
+    let (tensors, model) = if source.is_dir() {
+        let model = TrainConfig::load(source)
+            .map(|c| c.model)
+            .unwrap_or(Model::Full);
+        (checkpoint::load(source)?.decoder, model)
     } else {
-        adainstyle::weights::read_tensors(source)
-            .with_context(|| format!("reading decoder {}", source.display()))?
+        let model = Model::of_weights(source)?;
+        let tensors = adainstyle::weights::read_tensors(source)
+            .with_context(|| format!("reading weights {}", source.display()))?;
+        (tensors, model)
     };
     let stored = if half { Kind::Half } else { Kind::Float };
-    let mut weights: Vec<(String, Tensor)> = decoder
+    let mut weights: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.f_to_kind(stored)?)))
         .collect::<Result<_>>()?;
@@ -34,14 +44,17 @@ pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    adainstyle::weights::write_atomic(&weights, out)
+    adainstyle::weights::write_atomic_with(&weights, &model.metadata(), out)
         .with_context(|| format!("writing {}", out.display()))?;
-    let back = Pretrained::decoder(out, Device::Cpu, Kind::Float)
-        .with_context(|| format!("loading {} back", out.display()))?;
-    let vars = back.vs.variables();
+    let back = match model {
+        Model::Lite => Pretrained::lite(out, Device::Cpu, Kind::Float).map(|p| p.vs),
+        _ => Pretrained::decoder(out, Device::Cpu, Kind::Float).map(|p| p.vs),
+    }
+    .with_context(|| format!("loading {} back", out.display()))?;
+    let vars = back.variables();
     if vars.len() != weights.len() {
         bail!(
-            "{} holds {} tensors but the decoder has {}",
+            "{} holds {} tensors but the {model} network has {}",
             out.display(),
             weights.len(),
             vars.len()
@@ -50,7 +63,7 @@ pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
     for (key, w) in &weights {
         let v = vars
             .get(key)
-            .with_context(|| format!("the decoder has no variable `{key}`"))?;
+            .with_context(|| format!("the {model} network has no variable `{key}`"))?;
         if !v.f_equal(&w.f_to_kind(Kind::Float)?)? {
             bail!("`{key}` changed on the way through {}", out.display());
         }
@@ -78,9 +91,11 @@ pub const STYLE_EDGE: u32 = 512;
 /// Settings of [`evaluate`].
 #[derive(Debug, Clone)]
 pub struct EvalSettings {
+    /// The network measured (full or lite).
+    pub model: Model,
     /// Encoder checkpoint (also the yardstick the metrics are measured with, always in fp32).
     pub encoder: PathBuf,
-    /// Decoder checkpoint.
+    /// The trained weights: the full model's decoder, or the light network.
     pub decoder: PathBuf,
     /// Held-out content photos.
     pub content_dir: PathBuf,
@@ -115,6 +130,12 @@ pub struct EvalResult {
     pub content_loss: f64,
     /// Mean training style loss of the output.
     pub style_loss: f64,
+    /// Detail: mean SSIM of the output's luma against the photo's ([`detail::luma_ssim`]);
+    /// higher is better, 1 = the photo's structure intact.
+    pub ssim: f64,
+    /// Blockiness: [`detail::grid_ratio`] of the output over that of the photo (mean over
+    /// pairs); 1 = no 8-pixel grid beyond the photo's own, higher = a grid shows.
+    pub blockiness: f64,
     /// Images skipped because they could not be read.
     pub skipped: usize,
     /// With a precision other than fp32: mean PSNR (dB) of the 8-bit outputs against the fp32
@@ -253,7 +274,7 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     // The stylisation is the library's, as the element runs it; in a precision other than fp32,
     // an fp32 stylizer beside it gives the PSNR of the difference.
     let load = |precision| {
-        Stylizer::load(&s.encoder, &s.decoder, s.device, precision).with_context(|| {
+        Stylizer::load(s.model, &s.encoder, &s.decoder, s.device, precision).with_context(|| {
             format!(
                 "loading {} and {}",
                 s.encoder.display(),
@@ -295,7 +316,7 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let style_targets = |st: &Stylizer| -> Result<Vec<Stats>> {
         styles
             .iter()
-            .map(|(_, t)| Ok(st.encoder.style_stats(t)?))
+            .map(|(_, t)| Ok(st.network.style_stats(t)?))
             .collect()
     };
     let targets = style_targets(&stylizer)?;
@@ -303,6 +324,7 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let all = contents.len() * styles.len();
     let n = if s.pairs == 0 { all } else { s.pairs.min(all) };
     let (mut ratio, mut keep, mut closs, mut sloss, mut psnr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut ssim, mut blocky) = (0.0, 0.0);
     let opts = StylizeOptions::default();
     let mut shown = Vec::new();
     for k in 0..n {
@@ -325,6 +347,8 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         let out_style = style_distance(&out_m.stats, &style_m[si].stats)?;
         ratio += out_style / style_distance(&content_m[ci].stats, &style_m[si].stats)?;
         sloss += out_style;
+        ssim += detail::luma_ssim(&output, content)?;
+        blocky += detail::grid_ratio(&output)? / detail::grid_ratio(content)?;
         if s.grid.is_some() && shown.len() < s.grid_pairs {
             shown.push(vec![
                 content.shallow_clone(),
@@ -343,6 +367,8 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         content_keep: keep / n_f,
         content_loss: closs / n_f,
         style_loss: sloss / n_f,
+        ssim: ssim / n_f,
+        blockiness: blocky / n_f,
         skipped,
         psnr_vs_fp32: fp32.is_some().then_some(psnr / n_f),
     })

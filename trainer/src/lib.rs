@@ -16,6 +16,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod detail;
 pub mod eval;
 pub mod loss;
 pub mod report;

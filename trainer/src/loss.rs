@@ -1,33 +1,70 @@
 // SPDX-License-Identifier: MIT
-//! The training objective of the paper (section 6.1).
+//! The training objective of the paper (section 6.1), for either network a run trains.
 //!
-//! `t = AdaIN(f(c), f(s))`, `g = decoder(t)`;
+//! `t = AdaIN(f(c), f(s))` with `f` the frozen VGG-19 (the loss network); `g` the network's
+//! output: the full model decodes `t`, the light network stylises the pixels of `c` with those
+//! of `s` through its own encoder, AdaIN and decoder;
 //! content loss `‖f(g) − t‖²` at relu4_1 (mean squared error);
 //! style loss `Σ_i ‖μ(φ_i(g)) − μ(φ_i(s))‖² + ‖σ(φ_i(g)) − σ(φ_i(s))‖²` over relu1_1..relu4_1.
+//! Optional terms: the identity loss (the pixel MSE between `c` and its stylisation with `c`
+//! itself as the style, which AdaIN turns into the network's plain reconstruction of `c`) and a
+//! shallow content loss (MSE at relu2_1 and relu3_1 against AdaIN of `c`'s features there with
+//! the style's statistics there), and a total-variation term on the output.
 //! All statistics and losses are computed in fp32, also under mixed precision (see [`Compute`]).
 
-use adainstyle::{Decoder, Encoder, Stats, adain, mean_std};
-use anyhow::Result;
-use tch::{Kind, Reduction, Tensor};
+use adainstyle::{Decoder, Encoder, Lite, Model, Stats, adain, mean_std, to_channels_last};
+use anyhow::{Result, bail};
+use tch::{Kind, Reduction, Tensor, nn};
 
-/// The two loss terms of one batch (scalar tensors, still attached to the graph).
+/// The loss terms of one batch (scalar tensors, still attached to the graph).
 #[derive(Debug)]
 pub struct Losses {
     /// Content loss at relu4_1.
     pub content: Tensor,
     /// Style loss summed over the four taps.
     pub style: Tensor,
-    /// The decoder's output for the batch.
+    /// Identity loss, when asked for.
+    pub identity: Option<Tensor>,
+    /// Shallow content loss, when asked for.
+    pub shallow: Option<Tensor>,
+    /// Total variation of the output, when asked for.
+    pub tv: Option<Tensor>,
+    /// The network's output for the batch.
     pub output: Tensor,
 }
 
+/// How much each term counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// Content loss at relu4_1.
+    pub content: f64,
+    /// Style loss (λ).
+    pub style: f64,
+    /// Identity loss (0 = not computed).
+    pub identity: f64,
+    /// Shallow content loss (0 = not computed).
+    pub shallow: f64,
+    /// Total variation (0 = not computed).
+    pub tv: f64,
+}
+
 impl Losses {
-    /// `content_weight * content + style_weight * style`.
-    pub fn total(&self, content_weight: f64, style_weight: f64) -> Result<Tensor> {
-        Ok(self
+    /// The weighted sum of every term.
+    pub fn total(&self, w: &Weights) -> Result<Tensor> {
+        let mut total = self
             .content
-            .f_mul_scalar(content_weight)?
-            .f_add(&self.style.f_mul_scalar(style_weight)?)?)
+            .f_mul_scalar(w.content)?
+            .f_add(&self.style.f_mul_scalar(w.style)?)?;
+        for (term, weight) in [
+            (&self.identity, w.identity),
+            (&self.shallow, w.shallow),
+            (&self.tv, w.tv),
+        ] {
+            if let Some(term) = term {
+                total = total.f_add(&term.f_mul_scalar(weight)?)?;
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -40,7 +77,7 @@ fn float(t: &Tensor) -> Result<Tensor> {
 pub enum Compute {
     /// Everything in fp32.
     Fp32,
-    /// Convolutions and activations in bf16 (inputs and frozen encoder weights cast, decoder
+    /// Convolutions and activations in bf16 (inputs and frozen encoder weights cast, trained
     /// weights cast from their fp32 masters in every forward); statistics and losses in fp32.
     Bf16,
     /// libtorch's fp16 autocast (CUDA only), with the trainer's dynamic loss scaling.
@@ -57,7 +94,7 @@ impl Compute {
         }
     }
 
-    /// The kind the frozen encoder's weights are kept in.
+    /// The kind the frozen encoder's weights are kept in, and the networks' activations run in.
     pub fn encoder_kind(self) -> Kind {
         match self {
             Self::Bf16 => Kind::BFloat16,
@@ -71,12 +108,43 @@ impl Compute {
     }
 }
 
-/// What the loss needs of a batch's inputs: the content's relu4_1 and the style's statistics at
-/// every tap, all fp32 and without gradients.
+/// The network a run trains, declared on its variable store.
+#[derive(Debug)]
+pub enum Trainee {
+    /// The full model's decoder (pytorch-AdaIN keys); the VGG-19 encoder is frozen.
+    Full(Decoder),
+    /// The whole light network.
+    Lite(Lite),
+}
+
+impl Trainee {
+    /// Declares the variables of `model` (full or lite) under `vs`.
+    pub fn new(model: Model, vs: &nn::Path) -> Result<Self> {
+        Ok(match model {
+            Model::Full => Self::Full(Decoder::new(vs)),
+            Model::Lite => Self::Lite(Lite::new(vs)),
+            Model::Auto => bail!("a run trains the full or the lite model, not auto"),
+        })
+    }
+
+    /// Which network this is.
+    pub fn model(&self) -> Model {
+        match self {
+            Self::Full(_) => Model::Full,
+            Self::Lite(_) => Model::Lite,
+        }
+    }
+}
+
+/// What the loss needs of a batch's inputs, from the frozen VGG-19, all fp32 and without
+/// gradients.
 #[derive(Debug)]
 pub struct Targets {
     /// relu4_1 of the content crops, (N, 512, h, w).
     pub content: Tensor,
+    /// relu2_1 and relu3_1 of the content crops, for the shallow content loss (empty when the
+    /// targets come from the cache).
+    pub content_shallow: Vec<Tensor>,
     /// Channel statistics of the style images at relu1_1..relu4_1, each (N, C, 1, 1).
     pub style: Vec<Stats>,
 }
@@ -86,17 +154,15 @@ fn frozen<T>(compute: Compute, f: impl FnOnce() -> Result<T>) -> Result<T> {
     tch::autocast(compute == Compute::Fp16Autocast, || tch::no_grad(f))
 }
 
-/// A batch of (N, 3, H, W) images in [0, 1] as the encoder's input: its precision, channels-last.
-fn encoder_input(t: &Tensor, compute: Compute) -> Result<Tensor> {
-    Ok(adainstyle::to_channels_last(
-        &t.f_to_kind(compute.encoder_kind())?,
-    )?)
+/// A batch of (N, 3, H, W) images in [0, 1] as a network's input: its precision, channels-last.
+fn net_input(t: &Tensor, compute: Compute) -> Result<Tensor> {
+    Ok(to_channels_last(&t.f_to_kind(compute.encoder_kind())?)?)
 }
 
 /// relu4_1 of content images (N, 3, H, W) in [0, 1], fp32, without gradients.
 pub fn content_features(encoder: &Encoder, content: &Tensor, compute: Compute) -> Result<Tensor> {
     frozen(compute, || {
-        float(&encoder.relu4_1(&encoder_input(content, compute)?)?)
+        float(&encoder.relu4_1(&net_input(content, compute)?)?)
     })
 }
 
@@ -105,7 +171,7 @@ pub fn content_features(encoder: &Encoder, content: &Tensor, compute: Compute) -
 pub fn style_stats(encoder: &Encoder, style: &Tensor, compute: Compute) -> Result<Vec<Stats>> {
     frozen(compute, || {
         encoder
-            .features(&encoder_input(style, compute)?)?
+            .features(&net_input(style, compute)?)?
             .taps()
             .iter()
             .map(|tap| Ok(mean_std(&float(tap)?)?))
@@ -113,50 +179,97 @@ pub fn style_stats(encoder: &Encoder, style: &Tensor, compute: Compute) -> Resul
     })
 }
 
-/// The encoder's view of a batch of (N, 3, H, W) images in [0, 1].
+/// The loss network's view of a batch of (N, 3, H, W) images in [0, 1].
 pub fn targets(
     encoder: &Encoder,
     content: &Tensor,
     style: &Tensor,
     compute: Compute,
 ) -> Result<Targets> {
+    let (content, content_shallow) = frozen(compute, || {
+        let f = encoder.features(&net_input(content, compute)?)?;
+        Ok((
+            float(&f.relu4_1)?,
+            vec![float(&f.relu2_1)?, float(&f.relu3_1)?],
+        ))
+    })?;
     Ok(Targets {
-        content: content_features(encoder, content, compute)?,
+        content,
+        content_shallow,
         style: style_stats(encoder, style, compute)?,
     })
 }
 
-/// Computes the losses of decoding AdaIN(content, style) for a batch of (N, 3, H, W) images in
-/// [0, 1]: [`targets`] then [`compute_from`].
-pub fn compute(
-    encoder: &Encoder,
-    decoder: &Decoder,
-    content: &Tensor,
-    style: &Tensor,
-    compute: Compute,
-) -> Result<Losses> {
-    compute_from(
-        encoder,
-        decoder,
-        &targets(encoder, content, style, compute)?,
-        compute,
-    )
+/// The pixels of a batch, which the light network and the identity loss need.
+#[derive(Debug, Clone, Copy)]
+pub struct Pixels<'a> {
+    /// Content crops (N, 3, H, W) in [0, 1], fp32.
+    pub content: &'a Tensor,
+    /// Style crops (N, 3, H, W) in [0, 1], fp32.
+    pub style: &'a Tensor,
 }
 
-/// Computes the losses of decoding AdaIN of `targets`. The encoder is frozen; gradients flow into
-/// the decoder only. The convolutions run as `compute` says, in channels-last; the AdaIN target,
-/// the statistics and the losses in fp32.
+/// The network's output for a batch and, when `identity` is set, its reconstruction of the
+/// content (its stylisation with the content as the style).
+fn generate(
+    trainee: &Trainee,
+    targets: &Targets,
+    pixels: Option<Pixels>,
+    compute: Compute,
+    identity: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let kind = compute.encoder_kind();
+    let to_net = |t: &Tensor| -> Result<Tensor> { Ok(to_channels_last(&t.f_to_kind(kind)?)?) };
+    match trainee {
+        Trainee::Full(decoder) => {
+            let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
+            let output = decoder.forward(&to_net(&target)?)?;
+            let identity = if identity {
+                Some(decoder.forward(&to_net(&targets.content)?)?)
+            } else {
+                None
+            };
+            Ok((output, identity))
+        }
+        Trainee::Lite(lite) => {
+            let Some(px) = pixels else {
+                bail!("the light network trains on pixels, not on cached features");
+            };
+            let content = lite.levels(&net_input(px.content, compute)?)?;
+            let style = lite.levels(&net_input(px.style, compute)?)?;
+            let normalised = content
+                .iter()
+                .zip(&style)
+                .map(|(c, s)| to_net(&adain(&float(c)?, &mean_std(&float(s)?)?)?))
+                .collect::<Result<Vec<_>>>()?;
+            let output = lite.decode(&normalised)?;
+            // AdaIN of the content with its own statistics is the content: the plain decode.
+            let identity = if identity {
+                Some(lite.decode(&content)?)
+            } else {
+                None
+            };
+            Ok((output, identity))
+        }
+    }
+}
+
+/// Computes every loss term of a batch from its `targets` (and `pixels`, which the light
+/// network and the identity loss need). The VGG-19 is frozen; gradients flow into the trained
+/// network only. The convolutions run as `compute` says, in channels-last; the AdaIN targets,
+/// the statistics and the losses in fp32. Terms whose weight is 0 are not computed.
 pub fn compute_from(
     encoder: &Encoder,
-    decoder: &Decoder,
+    trainee: &Trainee,
     targets: &Targets,
+    pixels: Option<Pixels>,
     compute: Compute,
+    weights: &Weights,
 ) -> Result<Losses> {
-    let net_kind = compute.encoder_kind();
     tch::autocast(compute == Compute::Fp16Autocast, || {
+        let want_identity = weights.identity > 0.0;
+        let (output, reconstruction) = generate(trainee, targets, pixels, compute, want_identity)?;
         let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
-        let output =
-            decoder.forward(&adainstyle::to_channels_last(&target.f_to_kind(net_kind)?)?)?;
         let out_feat = encoder.features(&output)?;
         let content_loss = float(&out_feat.relu4_1)?.f_mse_loss(&target, Reduction::Mean)?;
         let mut style_loss = Tensor::f_zeros([], (Kind::Float, target.device()))?;
@@ -166,10 +279,78 @@ pub fn compute_from(
                 .f_add(&g.mean.f_mse_loss(&s.mean, Reduction::Mean)?)?
                 .f_add(&g.std.f_mse_loss(&s.std, Reduction::Mean)?)?;
         }
+        let identity = match (reconstruction, pixels) {
+            (Some(r), Some(px)) => Some(float(&r)?.f_mse_loss(px.content, Reduction::Mean)?),
+            (Some(_), None) => bail!("the identity loss needs the batch's pixels"),
+            _ => None,
+        };
+        let shallow = if weights.shallow > 0.0 {
+            if targets.content_shallow.len() != 2 {
+                bail!("the shallow content loss needs relu2_1 and relu3_1 of the content");
+            }
+            let mut sum = Tensor::f_zeros([], (Kind::Float, target.device()))?;
+            let outs = [&out_feat.relu2_1, &out_feat.relu3_1];
+            for ((out, content), style) in outs
+                .iter()
+                .zip(&targets.content_shallow)
+                .zip(&targets.style[1..3])
+            {
+                let goal = tch::no_grad(|| adain(content, style))?;
+                sum = sum.f_add(&float(out)?.f_mse_loss(&goal, Reduction::Mean)?)?;
+            }
+            Some(sum)
+        } else {
+            None
+        };
+        let output = float(&output)?;
+        let tv = if weights.tv > 0.0 {
+            Some(total_variation(&output)?)
+        } else {
+            None
+        };
         Ok(Losses {
             content: content_loss,
             style: style_loss,
-            output: float(&output)?,
+            identity,
+            shallow,
+            tv,
+            output,
         })
     })
+}
+
+/// Mean absolute difference between horizontally and between vertically neighbouring pixels.
+fn total_variation(image: &Tensor) -> Result<Tensor> {
+    let size = image.size();
+    let (h, w) = (size[2], size[3]);
+    let dx = image
+        .f_narrow(3, 1, w - 1)?
+        .f_sub(&image.f_narrow(3, 0, w - 1)?)?
+        .f_abs()?
+        .f_mean(Kind::Float)?;
+    let dy = image
+        .f_narrow(2, 1, h - 1)?
+        .f_sub(&image.f_narrow(2, 0, h - 1)?)?
+        .f_abs()?
+        .f_mean(Kind::Float)?;
+    Ok(dx.f_add(&dy)?)
+}
+
+/// [`targets`] then [`compute_from`] for a batch of (N, 3, H, W) images in [0, 1].
+pub fn compute(
+    encoder: &Encoder,
+    trainee: &Trainee,
+    content: &Tensor,
+    style: &Tensor,
+    compute: Compute,
+    weights: &Weights,
+) -> Result<Losses> {
+    compute_from(
+        encoder,
+        trainee,
+        &targets(encoder, content, style, compute)?,
+        Some(Pixels { content, style }),
+        compute,
+        weights,
+    )
 }

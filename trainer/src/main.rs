@@ -66,6 +66,11 @@ struct FramesEvalArgs {
 /// Flags of `train`.
 #[derive(Debug, Args)]
 struct TrainArgs {
+    /// The network to train: full (the decoder of VGG-19 + AdaIN + decoder, against the frozen
+    /// VGG-19) or lite (the light network for CPUs, encoder and decoder, with VGG-19 as its loss
+    /// network).
+    #[arg(long, default_value = "full")]
+    model: adainstyle::Model,
     /// Content photos, searched recursively (jpg, jpeg, png, webp, bmp).
     #[arg(long)]
     content_dir: Option<PathBuf>,
@@ -80,10 +85,11 @@ struct TrainArgs {
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory exactly where its checkpoint left it. Its config.json
-    /// supplies every setting; only --iterations, --lr, --style-weight, --max-minutes, --device,
-    /// --precision, --workers, --threads, --save-every, --sample-every, --log-every,
-    /// --heldout-dir, --cache-mb and --eval-every may be given anew (the optimiser state carries
-    /// over either way).
+    /// supplies every setting; only --iterations, --lr, the loss weights (--style-weight,
+    /// --identity-weight, --shallow-content-weight, --tv-weight), --crop, --resize,
+    /// --max-minutes, --device, --precision, --workers, --threads, --save-every,
+    /// --sample-every, --log-every, --heldout-dir, --cache-mb, --eval-every and --eval-pairs may
+    /// be given anew (the optimiser state carries over either way).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
     resume: Option<PathBuf>,
     /// Total iterations of the run.
@@ -110,6 +116,18 @@ struct TrainArgs {
     /// Weight of the content loss.
     #[arg(long, default_value_t = 1.0)]
     content_weight: f64,
+    /// Weight of the identity loss: pixel MSE between a photo and the network's stylisation of
+    /// it with itself as the style (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    identity_weight: f64,
+    /// Weight of a content loss at relu2_1 and relu3_1 against AdaIN of the photo's features
+    /// there with the style's statistics there (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    shallow_content_weight: f64,
+    /// Weight of a total-variation loss on the output (mean absolute difference of neighbouring
+    /// pixels; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    tv_weight: f64,
     /// Where to train: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
@@ -118,7 +136,8 @@ struct TrainArgs {
     /// and losses stay fp32.
     #[arg(long, default_value = "auto")]
     precision: adainstyle::Precision,
-    /// Start from this decoder (safetensors, pytorch-AdaIN keys) instead of random weights.
+    /// Start from these weights instead of random ones: a decoder (pytorch-AdaIN keys), or with
+    /// --model lite the light network's weights.
     #[arg(long)]
     init_decoder: Option<PathBuf>,
     /// Encode every image once at the start; each step then takes random crops of the content
@@ -159,6 +178,9 @@ struct TrainArgs {
     /// --heldout-dir.
     #[arg(long, default_value_t = 1000)]
     eval_every: u64,
+    /// Held-out pairs each of those evaluations uses (0 = all; the first N cover every photo).
+    #[arg(long, default_value_t = 0)]
+    eval_pairs: usize,
 }
 
 /// Flags of `export`.
@@ -177,7 +199,8 @@ struct ExportArgs {
 /// Flags of `eval`.
 #[derive(Debug, Args)]
 struct EvalArgs {
-    /// The decoder to measure.
+    /// The weights to measure: a full-model decoder, or the light network's weights (its file
+    /// header says which).
     #[arg(long)]
     decoder: PathBuf,
     /// The encoder it was trained against (also the yardstick, always run in fp32); default:
@@ -216,10 +239,16 @@ fn shipped_encoder() -> PathBuf {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Settings that may change when a run is resumed (clap ids).
-const RESUMABLE: [&str; 14] = [
+const RESUMABLE: [&str; 20] = [
+    "eval_pairs",
+    "tv_weight",
+    "crop",
+    "resize",
     "iterations",
     "lr",
     "style_weight",
+    "identity_weight",
+    "shallow_content_weight",
     "max_minutes",
     "device",
     "precision",
@@ -249,6 +278,7 @@ impl TrainArgs {
 
     fn config_with(&self, content_dir: PathBuf, style_dir: PathBuf) -> TrainConfig {
         TrainConfig {
+            model: self.model,
             content_dir,
             style_dir,
             encoder: self.encoder.clone().unwrap_or_else(shipped_encoder),
@@ -259,6 +289,9 @@ impl TrainArgs {
             lr_decay: self.lr_decay,
             style_weight: self.style_weight,
             content_weight: self.content_weight,
+            identity_weight: self.identity_weight,
+            shallow_content_weight: self.shallow_content_weight,
+            tv_weight: self.tv_weight,
             seed: self.seed,
             init_decoder: self.init_decoder.clone(),
             cache_targets: self.cache_targets,
@@ -274,6 +307,7 @@ impl TrainArgs {
             heldout_dir: self.heldout_dir.clone(),
             cache_mb: self.cache_mb,
             eval_every: self.eval_every,
+            eval_pairs: self.eval_pairs,
         }
     }
 
@@ -307,6 +341,10 @@ impl TrainArgs {
                 // A schedule chosen by the user: the optimiser state carries over.
                 "lr" => config.lr = given.lr,
                 "style_weight" => config.style_weight = given.style_weight,
+                "identity_weight" => config.identity_weight = given.identity_weight,
+                "shallow_content_weight" => {
+                    config.shallow_content_weight = given.shallow_content_weight
+                }
                 "max_minutes" => config.max_minutes = given.max_minutes,
                 "device" => config.device = given.device.clone(),
                 "precision" => config.precision = given.precision,
@@ -318,6 +356,10 @@ impl TrainArgs {
                 "heldout_dir" => config.heldout_dir = given.heldout_dir.clone(),
                 "cache_mb" => config.cache_mb = given.cache_mb,
                 "eval_every" => config.eval_every = given.eval_every,
+                "eval_pairs" => config.eval_pairs = given.eval_pairs,
+                "tv_weight" => config.tv_weight = given.tv_weight,
+                "crop" => config.crop = given.crop,
+                "resize" => config.resize = given.resize,
                 other => bail!("internal: resumable flag `{other}` has no handler"),
             }
         }
@@ -366,6 +408,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
 
 fn run_eval(args: &EvalArgs) -> Result<()> {
     let settings = eval::EvalSettings {
+        model: adainstyle::Model::of_weights(&args.decoder)?,
         encoder: args.encoder.clone().unwrap_or_else(shipped_encoder),
         decoder: args.decoder.clone(),
         content_dir: args.content_dir.clone(),
@@ -378,12 +421,15 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     };
     let r = eval::evaluate(&settings)?;
     println!("decoder       {}", args.decoder.display());
+    println!("model         {}", settings.model);
     println!("precision     {}", args.precision);
     println!("pairs         {} ({} images skipped)", r.pairs, r.skipped);
     println!("style_ratio   {:.4}", r.style_ratio);
     println!("content_keep  {:.4}", r.content_keep);
     println!("content_loss  {:.4}", r.content_loss);
     println!("style_loss    {:.4}", r.style_loss);
+    println!("luma_ssim     {:.4}", r.ssim);
+    println!("blockiness    {:.4}", r.blockiness);
     if let Some(db) = r.psnr_vs_fp32 {
         println!("psnr_vs_fp32  {db:.2} dB");
     }

@@ -160,18 +160,20 @@ pub fn append_heldout(
     if new {
         writeln!(
             f,
-            "iteration,train_hours,style_ratio,content_keep,content_loss,style_loss,pairs"
+            "iteration,train_hours,style_ratio,content_keep,content_loss,style_loss,pairs,ssim,blockiness"
         )?;
     }
     writeln!(
         f,
-        "{iteration},{:.4},{:.5},{:.5},{:.5},{:.5},{}",
+        "{iteration},{:.4},{:.5},{:.5},{:.5},{:.5},{},{:.5},{:.5}",
         train_seconds / 3600.0,
         r.style_ratio,
         r.content_keep,
         r.content_loss,
         r.style_loss,
-        r.pairs
+        r.pairs,
+        r.ssim,
+        r.blockiness
     )?;
     Ok(())
 }

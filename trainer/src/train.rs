@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use adainstyle::{Decoder, DeviceSpec, Encoder, Pretrained};
+use adainstyle::{DeviceSpec, Encoder, Model, Pretrained};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
@@ -20,7 +20,7 @@ use crate::checkpoint::{self, RunState};
 use crate::config::TrainConfig;
 use crate::data::{self, BatchLoader, Dataset, HostBatch, ImageFolder};
 use crate::eval;
-use crate::loss::{self, Compute};
+use crate::loss::{self, Compute, Pixels, Trainee};
 use crate::report::{self, LossLog, LossRow};
 
 /// Batches each data worker keeps ready.
@@ -96,12 +96,14 @@ fn format_duration(secs: f64) -> String {
     }
 }
 
-/// Gives every variable of `vs` PyTorch's default convolution initialisation (what
-/// pytorch-AdaIN's decoder starts from): weights and biases uniform in ±1/sqrt(fan_in).
+/// Gives every variable of `vs` a uniform initialisation: weights in ±gain/sqrt(fan_in), biases
+/// in ±1/sqrt(fan_in). Gain 1 is PyTorch's default convolution initialisation (what
+/// pytorch-AdaIN's decoder starts from); gain sqrt(6) is He's, which keeps the activations' scale
+/// through a deep stack of ReLUs trained from scratch (the light network).
 ///
 /// The values come from a ChaCha stream of `seed` rather than libtorch's global generator, so
-/// the initial decoder depends on the seed alone, whatever else the process does with libtorch.
-pub fn initialise(vs: &nn::VarStore, seed: u64) -> Result<()> {
+/// the initial network depends on the seed alone, whatever else the process does with libtorch.
+pub fn initialise(vs: &nn::VarStore, seed: u64, gain: f64) -> Result<()> {
     let mut rng = Dataset::rng_for(seed, u64::MAX);
     let vars = vs.variables();
     let mut names: Vec<&String> = vars.keys().collect();
@@ -118,7 +120,8 @@ pub fn initialise(vs: &nn::VarStore, seed: u64) -> Result<()> {
             .map(Tensor::size)
             .with_context(|| format!("no weight for `{name}`"))?;
         let fan_in: i64 = weight_shape.iter().skip(1).product();
-        let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+        let is_weight = !name.ends_with(".bias");
+        let bound = (if is_weight { gain as f32 } else { 1.0 }) / (fan_in.max(1) as f32).sqrt();
         let count = shape.iter().product::<i64>() as usize;
         let values: Vec<f32> = (0..count).map(|_| rng.gen_range(-bound..bound)).collect();
         let src = Tensor::f_from_slice(&values)?
@@ -171,15 +174,22 @@ struct Session<'a> {
     run_dir: &'a Path,
     encoder: Pretrained<Encoder>,
     vs: nn::VarStore,
-    decoder: Decoder,
+    trainee: Trainee,
     adam: Adam,
     state: RunState,
     compute: Compute,
+    weights: loss::Weights,
 }
 
 impl Session<'_> {
     fn save(&self) -> Result<()> {
-        checkpoint::save(self.run_dir, &self.vs, &self.adam, &self.state)
+        checkpoint::save(
+            self.run_dir,
+            &self.vs,
+            self.trainee.model(),
+            &self.adam,
+            &self.state,
+        )
     }
 
     fn sample(
@@ -194,7 +204,14 @@ impl Session<'_> {
         match pairs {
             Some((c, s)) => {
                 let out = tch::no_grad(|| {
-                    loss::compute(&self.encoder.net, &self.decoder, c, s, self.compute)
+                    loss::compute(
+                        &self.encoder.net,
+                        &self.trainee,
+                        c,
+                        s,
+                        self.compute,
+                        &self.weights,
+                    )
                 })?;
                 report::save_grid(c, s, &out.output, &path)
             }
@@ -248,11 +265,13 @@ pub fn run(
     let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
         .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
     let vs = nn::VarStore::new(device);
-    let decoder = Decoder::new(&vs.root());
+    let trainee = Trainee::new(config.model, &vs.root())?;
     match &config.init_decoder {
-        Some(path) => adainstyle::weights::load_into(&vs, path)
+        Some(path) => adainstyle::network::check_arch(path, config.model)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(adainstyle::weights::load_into(&vs, path)?))
             .with_context(|| format!("--init-decoder {}", path.display()))?,
-        None => initialise(&vs, config.seed)?,
+        None => initialise(&vs, config.seed, init_gain(config.model))?,
     }
     adainstyle::weights_to_channels_last(&vs)?;
     let mut adam = Adam::new(&vs)?;
@@ -299,15 +318,17 @@ pub fn run(
         run_dir,
         encoder,
         vs,
-        decoder,
+        trainee,
         adam,
         state,
         compute,
+        weights: loss_weights(config),
     };
     let first = session.state.iteration;
     let end = config.iterations;
     println!(
-        "adain-train: {} content and {} style images, batch {} at {} px (resized to {}), {:?}{}, iterations {}..{}, run dir {}",
+        "adain-train: {} network, {} content and {} style images, batch {} at {} px (resized to {}), {:?}{}, iterations {}..{}, run dir {}",
+        config.model,
         dataset.content.len(),
         dataset.style.len(),
         config.batch_size,
@@ -418,8 +439,17 @@ pub fn run(
         let lr = config.lr_at(t);
 
         session.adam.zero_grad();
-        let losses = loss::compute_from(&session.encoder.net, &session.decoder, &targets, compute)?;
-        let total = losses.total(config.content_weight, config.style_weight)?;
+        let losses = loss::compute_from(
+            &session.encoder.net,
+            &session.trainee,
+            &targets,
+            pixels
+                .as_ref()
+                .map(|(content, style)| Pixels { content, style }),
+            compute,
+            &session.weights,
+        )?;
+        let total = losses.total(&session.weights)?;
         let scale = session.state.loss_scale.scale;
         total.f_mul_scalar(scale)?.f_backward()?;
         let finite = if amp {
@@ -563,11 +593,12 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
     let (device, _) = resolve_device(config)?;
     let started = Instant::now();
     let r = eval::evaluate(&eval::EvalSettings {
+        model: config.model,
         encoder: config.encoder.clone(),
         decoder: decoder_path(run_dir),
         content_dir: dir.join("content"),
         style_dir: dir.join("style"),
-        pairs: 0,
+        pairs: config.eval_pairs,
         precision: adainstyle::Precision::Fp32,
         device,
         grid: Some(run_dir.join("heldout-grid.png")),
@@ -580,14 +611,35 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
         eprintln!("warning: could not keep {}: {e:#}", kept.display());
     }
     Ok(Some(format!(
-        "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4} ({} pairs, {:.0} s)",
+        "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4}, luma SSIM {:.4}, blockiness {:.3} ({} pairs, {:.0} s)",
         state.iteration,
         state.train_seconds / 3600.0,
         r.style_ratio,
         r.content_keep,
+        r.ssim,
+        r.blockiness,
         r.pairs,
         started.elapsed().as_secs_f64()
     )))
+}
+
+/// The loss weights of a configuration.
+pub fn loss_weights(config: &TrainConfig) -> loss::Weights {
+    loss::Weights {
+        content: config.content_weight,
+        style: config.style_weight,
+        identity: config.identity_weight,
+        shallow: config.shallow_content_weight,
+        tv: config.tv_weight,
+    }
+}
+
+/// The initialisation gain of [`initialise`] for a network trained from scratch.
+fn init_gain(model: Model) -> f64 {
+    match model {
+        Model::Lite => 6f64.sqrt(),
+        _ => 1.0,
+    }
 }
 
 /// Where `run` leaves the plain decoder of a run directory.

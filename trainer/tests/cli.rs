@@ -145,11 +145,11 @@ fn train_export_load_and_eval() {
     let refused = adain_train()
         .arg("--resume")
         .arg(&run)
-        .args(["--crop", "64"])
+        .args(["--batch-size", "3"])
         .output()
         .unwrap();
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot change --crop"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot change --batch-size"));
 
     let out = dir.join("exported/decoder.safetensors");
     let text = run_ok(adain_train().arg("export").arg(&run).arg(&out));

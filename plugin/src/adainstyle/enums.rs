@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //! The element's enum properties, as GObject enums over the library's own types.
 
-use adainstyle::{Precision, PreserveColor};
+use adainstyle::{Model, Precision, PreserveColor};
 use gst::glib;
 
 /// How the content's colours are kept (property `preserve-color`).
@@ -64,6 +64,36 @@ impl From<PrecisionMode> for Precision {
             PrecisionMode::Fp32 => Precision::Fp32,
             PrecisionMode::Fp16 => Precision::Fp16,
             PrecisionMode::Bf16 => Precision::Bf16,
+        }
+    }
+}
+
+/// The network that stylises (property `model`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAdainStyleModel")]
+pub enum ModelMode {
+    /// The full model on CUDA; on a CPU the library's CPU default.
+    #[default]
+    #[enum_value(
+        name = "Auto: the full model on CUDA, the CPU default on a CPU",
+        nick = "auto"
+    )]
+    Auto = 0,
+    /// VGG-19 encoder, AdaIN and the mirrored decoder.
+    #[enum_value(name = "Full: VGG-19, AdaIN and its decoder", nick = "full")]
+    Full = 1,
+    /// The light network, shaped for real time on a CPU.
+    #[enum_value(name = "Lite: the light network for real time on a CPU", nick = "lite")]
+    Lite = 2,
+}
+
+impl From<ModelMode> for Model {
+    fn from(mode: ModelMode) -> Self {
+        match mode {
+            ModelMode::Auto => Model::Auto,
+            ModelMode::Full => Model::Full,
+            ModelMode::Lite => Model::Lite,
         }
     }
 }

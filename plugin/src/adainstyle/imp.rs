@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
 use adainstyle::{
-    DeviceSpec, MaskSource, Precision, Pretrained, Region, Stats, StyleBank, StyleSpec,
+    DeviceSpec, MaskSource, Model, Network, Precision, Region, Stats, StyleBank, StyleSpec,
     StylizeOptions, Stylizer, Temporal, data,
 };
 use gst::glib;
@@ -17,7 +17,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::enums::{PrecisionMode, PreserveColorMode};
+use super::enums::{ModelMode, PrecisionMode, PreserveColorMode};
 use super::latency::Latency;
 use super::spatial::{self, MaskFile, Notice};
 use super::worker::{Slot, StyleRequest, StyleWorker};
@@ -27,6 +27,7 @@ const DEFAULT_STYLE_SIZE: u32 = 512;
 const DEFAULT_PROCESSING_SIZE: u32 = 0;
 const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_PRECISION: PrecisionMode = PrecisionMode::Auto;
+const DEFAULT_MODEL: ModelMode = ModelMode::Auto;
 const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_MASK_FEATHER: u32 = 8;
@@ -52,7 +53,9 @@ struct Settings {
     processing_size: u32,
     device: String,
     precision: PrecisionMode,
+    model: ModelMode,
     encoder: String,
+    /// Empty: the shipped weights of the model in use.
     decoder: String,
     threads: u32,
 }
@@ -73,8 +76,9 @@ impl Default for Settings {
             processing_size: DEFAULT_PROCESSING_SIZE,
             device: DEFAULT_DEVICE.into(),
             precision: DEFAULT_PRECISION,
+            model: DEFAULT_MODEL,
             encoder: shipped(data::ENCODER),
-            decoder: shipped(data::DECODER),
+            decoder: String::new(),
             threads: DEFAULT_THREADS,
         }
     }
@@ -240,16 +244,32 @@ impl ObjectImpl for AdainStyle {
                     )
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("model", DEFAULT_MODEL)
+                    .nick("Model")
+                    .blurb(
+                        "Network that stylises: auto (the full model on CUDA; on a CPU the \
+                         CPU default, logged), full (VGG-19, AdaIN and its decoder) or lite (the \
+                         light network for real time on a CPU)",
+                    )
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("encoder")
                     .nick("Encoder weights")
-                    .blurb("Normalised VGG-19 safetensors (pytorch-AdaIN keys); default: the shipped one")
+                    .blurb(
+                        "Normalised VGG-19 safetensors (pytorch-AdaIN keys) of the full model; \
+                         default: the shipped one",
+                    )
                     .default_value(Some(Settings::default().encoder.as_str()))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("decoder")
-                    .nick("Decoder weights")
-                    .blurb("AdaIN decoder safetensors (pytorch-AdaIN keys); default: the shipped one")
-                    .default_value(Some(Settings::default().decoder.as_str()))
+                    .nick("Trained weights")
+                    .blurb(
+                        "Trained weights (safetensors): the full model's decoder (pytorch-AdaIN \
+                         keys), or with model=lite the light network's; empty: the shipped \
+                         weights of the model in use. Weights of the other model are an error",
+                    )
+                    .default_value(Some(""))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -433,13 +453,14 @@ impl ObjectImpl for AdainStyle {
                 settings.device = device.unwrap_or_else(|| DEFAULT_DEVICE.into());
             }
             "precision" => settings.precision = value.get().expect("type checked upstream"),
+            "model" => settings.model = value.get().expect("type checked upstream"),
             "encoder" => {
                 let path: Option<String> = value.get().expect("type checked upstream");
                 settings.encoder = path.unwrap_or_else(|| Settings::default().encoder);
             }
             "decoder" => {
                 let path: Option<String> = value.get().expect("type checked upstream");
-                settings.decoder = path.unwrap_or_else(|| Settings::default().decoder);
+                settings.decoder = path.unwrap_or_default();
             }
             "threads" => settings.threads = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
@@ -462,6 +483,7 @@ impl ObjectImpl for AdainStyle {
             "processing-size" => settings.processing_size.to_value(),
             "device" => settings.device.to_value(),
             "precision" => settings.precision.to_value(),
+            "model" => settings.model.to_value(),
             "encoder" => settings.encoder.to_value(),
             "decoder" => settings.decoder.to_value(),
             "threads" => settings.threads.to_value(),
@@ -581,9 +603,23 @@ impl BaseTransformImpl for AdainStyle {
                 ("Cannot load the {what}: {err}")
             )
         };
+        let model = Model::from(settings.model).resolve(device);
+        if settings.model == ModelMode::Auto {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model=auto: the {model} network on {device:?}"
+            );
+        }
+        let weights = if settings.decoder.trim().is_empty() {
+            data::find(model.shipped_weights())
+        } else {
+            settings.decoder.clone().into()
+        };
         let stylizer = Stylizer::load(
+            model,
             settings.encoder.as_ref(),
-            settings.decoder.as_ref(),
+            &weights,
             device,
             precision,
         )
@@ -595,12 +631,22 @@ impl BaseTransformImpl for AdainStyle {
             )
         })?;
         // The style worker has its own encoder so that it never waits for a frame in flight.
-        let style_encoder =
-            Pretrained::encoder(settings.encoder.as_ref(), device, precision.kind())
-                .map_err(|err| load_error("encoder", err))?;
+        let style_encoder = Network::load_style_encoder(
+            model,
+            settings.encoder.as_ref(),
+            &weights,
+            device,
+            precision.kind(),
+        )
+        .map_err(|err| load_error("encoder", err))?;
         let mut bank = StyleBank::new();
         let style = bank
-            .stats(&style_encoder, &spec, settings.style_size as i64, None)
+            .stats(
+                style_encoder.as_ref(),
+                &spec,
+                settings.style_size as i64,
+                None,
+            )
             .map_err(|err| load_error("style image", err))?;
         let outside = if settings.style_outside.trim().is_empty() {
             None
@@ -612,8 +658,13 @@ impl BaseTransformImpl for AdainStyle {
                 )
             })?;
             Some(
-                bank.stats(&style_encoder, &spec, settings.style_size as i64, None)
-                    .map_err(|err| load_error("style-outside image", err))?,
+                bank.stats(
+                    style_encoder.as_ref(),
+                    &spec,
+                    settings.style_size as i64,
+                    None,
+                )
+                .map_err(|err| load_error("style-outside image", err))?,
             )
         };
         if let Some(MaskSource::File(path)) = spatial::parse(&settings.mask) {
@@ -645,7 +696,7 @@ impl BaseTransformImpl for AdainStyle {
         gst::info!(
             CAT,
             imp = self,
-            "Started on {device:?} ({precision}) with style {spec}"
+            "Started the {model} network on {device:?} ({precision}) with style {spec}"
         );
         for counter in [
             &self.figures.frames,

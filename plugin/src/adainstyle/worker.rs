@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use adainstyle::{Encoder, Error, Pretrained, Stats, StyleBank, StyleSpec};
+use adainstyle::{Error, Stats, StyleBank, StyleEncode, StyleSpec};
 use tch::Tensor;
 
 /// Which of the element's two styles a request is for.
@@ -38,7 +38,7 @@ type Ready = [Option<(StyleSpec, Stats)>; 2];
 /// Called with the request and the error when a style cannot be loaded.
 pub type ErrorSink = Box<dyn Fn(&StyleSpec, &Error) + Send + 'static>;
 
-/// A thread that owns its own copy of the encoder and a [`StyleBank`].
+/// A thread that owns its own copy of the network's style encoder and a [`StyleBank`].
 pub struct StyleWorker {
     tx: Option<mpsc::Sender<StyleRequest>>,
     thread: Option<JoinHandle<()>>,
@@ -50,7 +50,7 @@ pub struct StyleWorker {
 impl StyleWorker {
     /// Starts the worker thread.
     pub fn spawn(
-        encoder: Pretrained<Encoder>,
+        encoder: Box<dyn StyleEncode + Send>,
         mut bank: StyleBank,
         on_error: ErrorSink,
     ) -> std::io::Result<Self> {
@@ -72,7 +72,7 @@ impl StyleWorker {
                     }
                     for req in newest.into_iter().flatten() {
                         let coral_to = req.coral_to.as_ref();
-                        match bank.stats(&encoder, &req.spec, req.style_size, coral_to) {
+                        match bank.stats(encoder.as_ref(), &req.spec, req.style_size, coral_to) {
                             Ok(stats) => {
                                 lock(&ready_w)[req.slot as usize] = Some((req.spec, stats))
                             }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{Decoder, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, weights};
+use adainstyle::{
+    Decoder, Lite, Model, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, weights,
+};
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
@@ -41,19 +43,58 @@ pub fn encoder_path() -> PathBuf {
     root().join("models/vgg19-normalised.safetensors")
 }
 
+/// Both networks, for the tests that check a feature on each.
+pub const MODELS: [Model; 2] = [Model::Full, Model::Lite];
+
 /// A seeded random decoder, written once per test binary (the element's maths does not depend
 /// on the decoder being trained, and tests must not depend on the shipped one).
 pub fn decoder_path() -> PathBuf {
-    static ONCE: Once = Once::new();
+    weights_path(Model::Full)
+}
+
+/// Seeded random weights of `model` (the full model's decoder, or the whole light network),
+/// written once per test binary, with the header the model's files carry.
+pub fn weights_path(model: Model) -> PathBuf {
+    static ONCE: [Once; 2] = [Once::new(), Once::new()];
     let path = std::env::temp_dir().join(format!(
-        "adainstyle-element-decoder-{}.safetensors",
+        "adainstyle-element-{model}-{}.safetensors",
         std::process::id()
     ));
-    ONCE.call_once(|| {
-        tch::manual_seed(11);
+    let slot = usize::from(model == Model::Lite);
+    ONCE[slot].call_once(|| {
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let _d = Decoder::new(&vs.root());
-        weights::save_atomic(&vs, &path).unwrap();
+        tch::no_grad(|| {
+            if model == Model::Lite {
+                let _net = Lite::new(&vs.root());
+            } else {
+                let _net = Decoder::new(&vs.root());
+            }
+        });
+        // He-uniform weights and zero biases, as tch initialises convolutions, but with
+        // deterministic pseudo-random values (a sine hash of each element's index and the
+        // variable's rank by name) instead of libtorch's global generator, which parallel tests
+        // share.
+        let mut vars: Vec<_> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (rank, (_, mut var)) in vars.into_iter().enumerate() {
+            let fan_in: i64 = var.size().iter().skip(1).product();
+            let bound = if var.dim() > 1 {
+                (6.0 / fan_in.max(1) as f64).sqrt()
+            } else {
+                0.0
+            };
+            let hash =
+                (tch::Tensor::arange(var.numel() as i64, (tch::Kind::Double, tch::Device::Cpu))
+                    * (12.9898 + rank as f64 * 0.731))
+                    .sin()
+                    * 43758.5453;
+            let uniform = (&hash - hash.floor()) * (2.0 * bound) - bound;
+            let values = uniform
+                .to_kind(tch::Kind::Float)
+                .view(var.size().as_slice());
+            tch::no_grad(|| var.copy_(&values));
+        }
+        weights::save_atomic_with(&vs, &model.metadata(), &path).unwrap();
     });
     path
 }
@@ -61,9 +102,15 @@ pub fn decoder_path() -> PathBuf {
 /// A CPU `adainstyle` with the test decoder, small style statistics and no temporal smoothing,
 /// then `props` set on it.
 pub fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
+    element_of(Model::Full, props)
+}
+
+/// [`element`] running `model` with its test weights.
+pub fn element_of(model: Model, props: &[(&str, &dyn ToValue)]) -> gst::Element {
     init();
     let el = gst::ElementFactory::make("adainstyle")
-        .property("decoder", decoder_path().to_str().unwrap())
+        .property_from_str("model", &model.to_string())
+        .property("decoder", weights_path(model).to_str().unwrap())
         .property("device", "cpu")
         .property("style-size", 128u32)
         // Frames compared with the library's per-frame output; smoothing has its own test.
@@ -159,7 +206,7 @@ pub fn library_output_with(
     let f = frame::upload(data, layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = StyleBank::new()
         .stats(
-            &stylizer.encoder,
+            &stylizer.network,
             &StyleSpec::single(style_path),
             128,
             coral.then_some(&f.rgb),
@@ -292,9 +339,15 @@ pub fn video_info(format: gst_video::VideoFormat, width: u32, height: u32) -> gs
 
 /// The library's CPU stylizer with the shipped encoder and the test decoder.
 pub fn test_stylizer(precision: Precision) -> Stylizer {
+    test_stylizer_of(Model::Full, precision)
+}
+
+/// The library's CPU stylizer of `model` with the test weights.
+pub fn test_stylizer_of(model: Model, precision: Precision) -> Stylizer {
     Stylizer::load(
+        model,
         &encoder_path(),
-        &decoder_path(),
+        &weights_path(model),
         tch::Device::Cpu,
         precision,
     )

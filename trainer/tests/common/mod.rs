@@ -66,6 +66,7 @@ pub fn encoder_path() -> PathBuf {
 /// A small, fast CPU configuration on `content` and `style` folders.
 pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig {
     TrainConfig {
+        model: adainstyle::Model::Full,
         content_dir: content.to_owned(),
         style_dir: style.to_owned(),
         encoder: encoder_path(),
@@ -76,6 +77,9 @@ pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig
         lr_decay: 5e-5,
         style_weight: 10.0,
         content_weight: 1.0,
+        identity_weight: 0.0,
+        shallow_content_weight: 0.0,
+        tv_weight: 0.0,
         seed: 7,
         iterations,
         device: "cpu".into(),
@@ -90,6 +94,7 @@ pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig
         max_minutes: None,
         heldout_dir: None,
         eval_every: 0,
+        eval_pairs: 0,
         cache_mb: 16,
     }
 }

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT
+//! Which network stylises: the `model` setting shared by the element, the examples, the bench
+//! and the trainer ([`Model`]), and the loaded network itself ([`Network`]), whichever it is.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::adain::{Stats, mean_std};
+use crate::arch::{self, Layer};
+use crate::decoder::Decoder;
+use crate::encoder::Encoder;
+use crate::error::{Error, Result};
+use crate::lite::Lite;
+use crate::model::Pretrained;
+use crate::{data, layers};
+
+/// The network a user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// The full model on CUDA; on a CPU [`Model::CPU_DEFAULT`].
+    #[default]
+    Auto,
+    /// VGG-19 to relu4_1, AdaIN, the mirrored decoder (Huang & Belongie 2017).
+    Full,
+    /// The light network of [`crate::lite`], shaped for real time on a CPU.
+    Lite,
+}
+
+impl FromStr for Model {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Self::Auto),
+            "full" => Ok(Self::Full),
+            "lite" | "light" => Ok(Self::Lite),
+            _ => Err(Error::InvalidModel(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Full => "full",
+            Self::Lite => "lite",
+        })
+    }
+}
+
+impl Model {
+    /// Every variant, in the order the element's enum lists them.
+    pub const ALL: [Model; 3] = [Self::Auto, Self::Full, Self::Lite];
+
+    /// What `auto` picks on a CPU: the light network once its shipped weights meet the quality
+    /// bar of the full model on the held-out pairs (models/README.md), the full model until then.
+    pub const CPU_DEFAULT: Model = Model::Full;
+
+    /// The network `self` stands for on `device` (never `Auto`).
+    pub fn resolve(self, device: Device) -> Model {
+        match self {
+            Self::Auto if device.is_cuda() => Self::Full,
+            Self::Auto => Self::CPU_DEFAULT,
+            other => other,
+        }
+    }
+
+    /// The encoder and decoder tables of a resolved model (`Auto` counts as full).
+    pub fn tables(self) -> (&'static [Layer], &'static [Layer]) {
+        match self {
+            Self::Lite => (&arch::LITE_ENCODER, &arch::LITE_DECODER),
+            Self::Auto | Self::Full => (&arch::ENCODER, &arch::DECODER),
+        }
+    }
+
+    /// Channels of each AdaIN level, shallow to deep: what a style's [`Stats`] hold.
+    pub fn level_channels(self) -> Vec<i64> {
+        arch::level_channels(self.tables().0)
+    }
+
+    /// The shipped weights of a resolved model, relative to the data directory (the decoder of
+    /// the full model; the whole light network).
+    pub fn shipped_weights(self) -> &'static str {
+        match self {
+            Self::Lite => data::LITE,
+            Self::Auto | Self::Full => data::DECODER,
+        }
+    }
+
+    /// The network a weights file holds, as its header says: the light network's name it, the
+    /// full model's decoders (ours and pytorch-AdaIN's) carry none.
+    pub fn of_weights(path: &Path) -> Result<Model> {
+        match crate::weights::read_arch(path)?.as_deref() {
+            None => Ok(Model::Full),
+            Some("lite") => Ok(Model::Lite),
+            Some(other) => Err(Error::Checkpoint {
+                path: path.to_owned(),
+                reason: format!("unknown architecture `{other}` in its header"),
+            }),
+        }
+    }
+
+    /// The header entries of its weights files (none for the full model).
+    pub fn metadata(self) -> std::collections::HashMap<String, String> {
+        self.arch_tag()
+            .map(|tag| (crate::weights::ARCH_KEY.to_owned(), tag.to_owned()))
+            .into_iter()
+            .collect()
+    }
+
+    /// The name its weights files carry in their header ([`crate::weights::ARCH_KEY`]); the full
+    /// model's carry none, as pytorch-AdaIN's.
+    pub fn arch_tag(self) -> Option<&'static str> {
+        match self {
+            Self::Lite => Some("lite"),
+            Self::Auto | Self::Full => None,
+        }
+    }
+
+    /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
+    /// `height` x `width`, at the padded size the network runs at.
+    pub fn flops_per_frame(self, height: i64, width: i64) -> f64 {
+        let pad = |n: i64| (n + crate::model::pad_to(n)) as f64;
+        let (encoder, decoder) = self.tables();
+        let (enc, (h, w)) = arch::conv_flops(encoder, pad(height), pad(width));
+        enc + arch::conv_flops(decoder, h, w).0
+    }
+}
+
+/// Checks that the weights file `path` is of `model`'s architecture (an error naming the file
+/// and both architectures otherwise).
+pub fn check_arch(path: &Path, model: Model) -> Result<()> {
+    let found = crate::weights::read_arch(path)?;
+    let expected = model.arch_tag();
+    if found.as_deref() == expected {
+        return Ok(());
+    }
+    let name = |tag: Option<&str>| match tag {
+        Some(tag) => format!("the {tag} network"),
+        None => "the full model (a decoder)".to_owned(),
+    };
+    Err(Error::WrongArchitecture {
+        path: path.to_owned(),
+        found: name(found.as_deref()),
+        expected: name(expected),
+    })
+}
+
+/// Something that turns a style image into the statistics a [`Network`] applies with AdaIN.
+pub trait StyleEncode {
+    /// The statistics (fp32, every AdaIN level) of a style image (1, 3, H, W) in [0, 1].
+    fn style_stats(&self, image: &Tensor) -> Result<Stats>;
+}
+
+/// The statistics of each level, one after the other, in fp32.
+fn level_stats(levels: &[Tensor]) -> Result<Stats> {
+    let parts = levels
+        .iter()
+        .map(|l| mean_std(&l.f_to_kind(Kind::Float)?))
+        .collect::<Result<Vec<_>>>()?;
+    Stats::cat(&parts)
+}
+
+impl Pretrained<Lite> {
+    /// Loads the light network's weights (a file whose header names the `lite` architecture).
+    pub fn lite(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        check_arch(path, Model::Lite)?;
+        Self::load(path, device, kind, Lite::new)
+    }
+}
+
+/// A network's input: an image in its precision, channels-last.
+fn network_input(image: &Tensor, device: Device, kind: Kind) -> Result<Tensor> {
+    layers::to_channels_last(&image.f_to_device_(device, kind, false, false)?)
+}
+
+impl StyleEncode for Pretrained<Encoder> {
+    fn style_stats(&self, image: &Tensor) -> Result<Stats> {
+        let _guard = tch::no_grad_guard();
+        let x = network_input(image, self.vs.device(), self.vs.kind())?;
+        level_stats(&[self.net.relu4_1(&x)?])
+    }
+}
+
+impl StyleEncode for Pretrained<Lite> {
+    fn style_stats(&self, image: &Tensor) -> Result<Stats> {
+        let _guard = tch::no_grad_guard();
+        let x = network_input(&crate::model::pad(image)?, self.vs.device(), self.vs.kind())?;
+        level_stats(&self.net.levels(&x)?)
+    }
+}
+
+/// A loaded network of either kind, ready to stylise.
+#[derive(Debug)]
+pub enum Network {
+    /// The full model: the VGG-19 encoder and the decoder.
+    Full {
+        /// The encoder (also what style statistics come from).
+        encoder: Pretrained<Encoder>,
+        /// The decoder.
+        decoder: Pretrained<Decoder>,
+    },
+    /// The light network (its own encoder and decoder in one file).
+    Lite(Pretrained<Lite>),
+}
+
+impl Network {
+    /// Loads `model` (resolved for `device`): the full model from the VGG-19 `encoder` and the
+    /// decoder `weights`, the light network from `weights` alone. Weights of the other
+    /// architecture are an error naming the file.
+    pub fn load(
+        model: Model,
+        encoder: &Path,
+        weights: &Path,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self> {
+        Ok(match model.resolve(device) {
+            Model::Lite => Self::Lite(Pretrained::lite(weights, device, kind)?),
+            _ => Self::Full {
+                encoder: Pretrained::encoder(encoder, device, kind)?,
+                decoder: Pretrained::decoder(weights, device, kind)?,
+            },
+        })
+    }
+
+    /// A separate copy of what computes style statistics for `model` (for a thread of its own):
+    /// the VGG-19 encoder of the full model, or the light network.
+    pub fn load_style_encoder(
+        model: Model,
+        encoder: &Path,
+        weights: &Path,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Box<dyn StyleEncode + Send>> {
+        Ok(match model.resolve(device) {
+            Model::Lite => Box::new(Pretrained::lite(weights, device, kind)?),
+            _ => Box::new(Pretrained::encoder(encoder, device, kind)?),
+        })
+    }
+
+    /// Which network this is.
+    pub fn model(&self) -> Model {
+        match self {
+            Self::Full { .. } => Model::Full,
+            Self::Lite(_) => Model::Lite,
+        }
+    }
+
+    /// The device it lives on.
+    pub fn device(&self) -> Device {
+        match self {
+            Self::Full { decoder, .. } => decoder.vs.device(),
+            Self::Lite(lite) => lite.vs.device(),
+        }
+    }
+
+    /// The features AdaIN normalises, shallow to deep, of `x` (its precision, channels-last,
+    /// sides multiples of 8).
+    pub fn levels(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Self::Full { encoder, .. } => Ok(vec![encoder.net.relu4_1(x)?]),
+            Self::Lite(lite) => lite.net.levels(x),
+        }
+    }
+
+    /// Decodes the (normalised) levels back into an image.
+    pub fn decode(&self, levels: &[Tensor]) -> Result<Tensor> {
+        match self {
+            Self::Full { decoder, .. } => {
+                let [features] = levels else {
+                    return Err(Error::Torch("the full decoder takes one level".into()));
+                };
+                decoder.net.forward(features)
+            }
+            Self::Lite(lite) => lite.net.decode(levels),
+        }
+    }
+}
+
+impl StyleEncode for Network {
+    fn style_stats(&self, image: &Tensor) -> Result<Stats> {
+        match self {
+            Self::Full { encoder, .. } => encoder.style_stats(image),
+            Self::Lite(lite) => lite.style_stats(image),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prints_and_resolves() {
+        for m in Model::ALL {
+            assert_eq!(m.to_string().parse::<Model>().unwrap(), m);
+        }
+        assert!(
+            "huge"
+                .parse::<Model>()
+                .unwrap_err()
+                .to_string()
+                .contains("huge")
+        );
+        assert_eq!(Model::Auto.resolve(Device::Cuda(0)), Model::Full);
+        assert_eq!(Model::Auto.resolve(Device::Cpu), Model::CPU_DEFAULT);
+        assert_eq!(Model::Lite.resolve(Device::Cuda(0)), Model::Lite);
+        assert_eq!(Model::Lite.level_channels(), vec![64, 128]);
+        assert_eq!(Model::Full.level_channels(), vec![512]);
+    }
+
+    #[test]
+    fn the_light_network_costs_a_fraction_of_the_full_one() {
+        let (full, lite) = (
+            Model::Full.flops_per_frame(360, 640),
+            Model::Lite.flops_per_frame(360, 640),
+        );
+        assert!(full / lite > 15.0, "{full:e} / {lite:e}");
+        // The hand count of bench/lite_candidates.py's u2-s2s2-c128-skip4 shape: 10.7 GFLOP.
+        assert!((lite / 1e9 - 10.7).abs() < 0.1, "{lite:e}");
+    }
+}
