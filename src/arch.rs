@@ -20,6 +20,62 @@ pub enum Resample {
     ShuffleAfter(i64),
 }
 
+/// How a decoder's `UpsampleAfter` doubles the size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsample {
+    /// Nearest neighbour, as pytorch-AdaIN's decoder (and every decoder without a header entry).
+    #[default]
+    Nearest,
+    /// Bilinear (half-pixel centres, PyTorch's `align_corners=False`).
+    Bilinear,
+}
+
+impl Upsample {
+    /// The value of the [`crate::weights::UPSAMPLE_KEY`] header entry (none for `Nearest`).
+    pub fn tag(self) -> Option<&'static str> {
+        match self {
+            Self::Nearest => None,
+            Self::Bilinear => Some("bilinear"),
+        }
+    }
+
+    /// The mode a header entry names (no entry: nearest).
+    pub fn from_tag(tag: Option<&str>) -> Option<Self> {
+        match tag {
+            None | Some("nearest") => Some(Self::Nearest),
+            Some("bilinear") => Some(Self::Bilinear),
+            Some(_) => None,
+        }
+    }
+
+    /// The header entries of a decoder file upsampling this way (none for nearest).
+    pub fn metadata(self) -> std::collections::HashMap<String, String> {
+        self.tag()
+            .map(|tag| (crate::weights::UPSAMPLE_KEY.to_owned(), tag.to_owned()))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl std::str::FromStr for Upsample {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "nearest" => Ok(Self::Nearest),
+            "bilinear" => Ok(Self::Bilinear),
+            _ => Err(crate::Error::InvalidUpsample(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Upsample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tag().unwrap_or("nearest"))
+    }
+}
+
 /// One convolution of a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layer {

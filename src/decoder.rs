@@ -3,7 +3,7 @@
 
 use tch::{Tensor, nn};
 
-use crate::arch;
+use crate::arch::{self, Upsample};
 use crate::error::Result;
 use crate::layers::Stack;
 
@@ -18,10 +18,17 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Declares the decoder's variables under `vs` with pytorch-AdaIN's indices.
+    /// Declares the decoder's variables under `vs` with pytorch-AdaIN's indices (nearest
+    /// upsampling, as pytorch-AdaIN).
     pub fn new(vs: &nn::Path) -> Self {
+        Self::with_upsample(vs, Upsample::Nearest)
+    }
+
+    /// The same weights with another upsampling mode (the keys do not change; the mode is
+    /// stored in the weights file's header, [`crate::weights::UPSAMPLE_KEY`]).
+    pub fn with_upsample(vs: &nn::Path, upsample: Upsample) -> Self {
         Self {
-            stack: Stack::new(vs, &arch::DECODER),
+            stack: Stack::with_upsample(vs, &arch::DECODER, upsample),
         }
     }
 

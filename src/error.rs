@@ -61,6 +61,9 @@ pub enum Error {
     /// A model string could not be parsed.
     #[error("invalid model `{0}`: expected auto, full or lite")]
     InvalidModel(String),
+    /// An upsampling mode could not be parsed.
+    #[error("invalid upsampling `{0}`: expected nearest or bilinear")]
+    InvalidUpsample(String),
     /// A weights file belongs to another architecture than the one asked for.
     #[error("{}: holds the weights of {found}, not of {expected}; set `model` to match, or pick \
              weights of {expected}", path.display())]

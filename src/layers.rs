@@ -4,7 +4,7 @@
 
 use tch::{Tensor, nn};
 
-use crate::arch::{Layer, Resample};
+use crate::arch::{Layer, Resample, Upsample};
 use crate::error::{Error, Result};
 
 /// A 3x3 (or 1x1) convolution stored under `<idx>.weight` / `<idx>.bias` (pytorch-AdaIN's keys
@@ -70,12 +70,20 @@ impl Conv {
 #[derive(Debug)]
 pub struct Stack {
     convs: Vec<(Layer, Conv)>,
+    upsample: Upsample,
 }
 
 impl Stack {
-    /// Declares the table's convolutions under `vs` (`vs / <index>`).
+    /// Declares the table's convolutions under `vs` (`vs / <index>`), upsampling (where the
+    /// table does) by nearest neighbour.
     pub fn new(vs: &nn::Path, table: &[Layer]) -> Self {
+        Self::with_upsample(vs, table, Upsample::Nearest)
+    }
+
+    /// [`Stack::new`] with another upsampling mode.
+    pub fn with_upsample(vs: &nn::Path, table: &[Layer], upsample: Upsample) -> Self {
         Self {
+            upsample,
             convs: table
                 .iter()
                 .map(|l| {
@@ -127,7 +135,12 @@ impl Stack {
             x = match layer.resample {
                 Resample::UpsampleAfter => {
                     let (h, w) = (x.size()[2], x.size()[3]);
-                    x.f_upsample_nearest2d([h * 2, w * 2], 2.0, 2.0)?
+                    match self.upsample {
+                        Upsample::Nearest => x.f_upsample_nearest2d([h * 2, w * 2], 2.0, 2.0)?,
+                        Upsample::Bilinear => {
+                            x.f_upsample_bilinear2d([h * 2, w * 2], false, 2.0, 2.0)?
+                        }
+                    }
                 }
                 Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
                 _ => x,

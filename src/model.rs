@@ -61,7 +61,10 @@ impl Pretrained<Decoder> {
     /// are an error naming the file.
     pub fn decoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
         network::check_arch(path, Model::Full)?;
-        Self::load(path, device, kind, Decoder::new)
+        let upsample = weights::read_upsample(path)?;
+        Self::load(path, device, kind, |vs| {
+            Decoder::with_upsample(vs, upsample)
+        })
     }
 }
 

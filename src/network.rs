@@ -316,6 +316,48 @@ mod tests {
     }
 
     #[test]
+    fn headers_name_the_architecture_and_the_upsampling() {
+        use crate::arch::Upsample;
+        let dir = std::env::temp_dir().join(format!("adainstyle-header-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let _decoder = Decoder::new(&vs.root());
+        let (plain, bilinear) = (
+            dir.join("plain.safetensors"),
+            dir.join("bilinear.safetensors"),
+        );
+        crate::weights::save_atomic(&vs, &plain).unwrap();
+        crate::weights::save_atomic_with(&vs, &Upsample::Bilinear.metadata(), &bilinear).unwrap();
+        assert_eq!(Model::of_weights(&plain).unwrap(), Model::Full);
+        assert_eq!(
+            crate::weights::read_upsample(&plain).unwrap(),
+            Upsample::Nearest
+        );
+        assert_eq!(
+            crate::weights::read_upsample(&bilinear).unwrap(),
+            Upsample::Bilinear
+        );
+        // Same weights, another upsampling: another picture.
+        let x = Tensor::rand([1, 512, 4, 4], (Kind::Float, Device::Cpu));
+        let run = |path: &Path| {
+            let d = Pretrained::decoder(path, Device::Cpu, Kind::Float).unwrap();
+            tch::no_grad(|| d.net.forward(&x).unwrap())
+        };
+        let (a, b) = (run(&plain), run(&bilinear));
+        assert_eq!(a.size(), b.size());
+        assert!((a - b).abs().max().double_value(&[]) > 1e-4);
+        // A full decoder is not the light network, and the error says which file and why.
+        let err = Pretrained::lite(&plain, Device::Cpu, Kind::Float)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plain.safetensors") && err.contains("lite"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn the_light_network_costs_a_fraction_of_the_full_one() {
         let (full, lite) = (
             Model::Full.flops_per_frame(360, 640),

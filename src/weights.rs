@@ -147,8 +147,12 @@ pub fn write_atomic_with(
 /// are the full model's (pytorch-AdaIN's decoder and encoder keys carry no metadata).
 pub const ARCH_KEY: &str = "adainstyle.arch";
 
-/// The architecture a weights file names in its header ([`ARCH_KEY`]), if any.
-pub fn read_arch(path: &Path) -> Result<Option<String>> {
+/// Header key of a full-model decoder trained with another upsampling than pytorch-AdaIN's
+/// nearest neighbour ([`crate::arch::Upsample`]); absent = nearest.
+pub const UPSAMPLE_KEY: &str = "adainstyle.upsample";
+
+/// The `__metadata__` entries of a safetensors file's header (empty when it has none).
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
@@ -158,8 +162,22 @@ pub fn read_arch(path: &Path) -> Result<Option<String>> {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-    Ok(header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(ARCH_KEY).cloned()))
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// The architecture a weights file names in its header ([`ARCH_KEY`]), if any.
+pub fn read_arch(path: &Path) -> Result<Option<String>> {
+    Ok(read_metadata(path)?.remove(ARCH_KEY))
+}
+
+/// The upsampling mode a full-model decoder file names in its header ([`UPSAMPLE_KEY`]).
+pub fn read_upsample(path: &Path) -> Result<crate::arch::Upsample> {
+    let tag = read_metadata(path)?.remove(UPSAMPLE_KEY);
+    crate::arch::Upsample::from_tag(tag.as_deref()).ok_or_else(|| Error::Checkpoint {
+        path: path.to_owned(),
+        reason: format!(
+            "unknown upsampling `{}` in its header",
+            tag.unwrap_or_default()
+        ),
+    })
 }

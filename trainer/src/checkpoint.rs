@@ -60,12 +60,12 @@ pub fn decoder_tensors(vs: &nn::VarStore) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
-/// Writes the checkpoint (and the plain weights beside it, with the header `model`'s files
-/// carry), each atomically.
+/// Writes the checkpoint (and the plain weights beside it, with `metadata` in their header:
+/// what the network's files carry), each atomically.
 pub fn save(
     run_dir: &Path,
     decoder: &nn::VarStore,
-    model: adainstyle::Model,
+    metadata: &HashMap<String, String>,
     adam: &Adam,
     state: &RunState,
 ) -> Result<()> {
@@ -82,12 +82,8 @@ pub fn save(
     let path = checkpoint_path(run_dir);
     adainstyle::weights::write_atomic(&all, &path)
         .with_context(|| format!("writing {}", path.display()))?;
-    adainstyle::weights::write_atomic_with(
-        &weights,
-        &model.metadata(),
-        &run_dir.join(DECODER_FILE),
-    )
-    .with_context(|| format!("writing the decoder into {}", run_dir.display()))?;
+    adainstyle::weights::write_atomic_with(&weights, metadata, &run_dir.join(DECODER_FILE))
+        .with_context(|| format!("writing the decoder into {}", run_dir.display()))?;
     Ok(())
 }
 

@@ -15,6 +15,10 @@ pub struct TrainConfig {
     /// light network (VGG-19 as its loss network).
     #[serde(default = "full_model")]
     pub model: adainstyle::Model,
+    /// How the full model's decoder upsamples (nearest, as pytorch-AdaIN, or bilinear; stored in
+    /// the exported file's header).
+    #[serde(default)]
+    pub upsample: adainstyle::arch::Upsample,
     /// Content photos (searched recursively).
     pub content_dir: PathBuf,
     /// Style images (searched recursively).
@@ -179,6 +183,7 @@ impl TrainConfig {
             }
         };
         check("model", self.model == other.model);
+        check("upsample", self.upsample == other.upsample);
         check("content-dir", self.content_dir == other.content_dir);
         check("style-dir", self.style_dir == other.style_dir);
         check("encoder", self.encoder == other.encoder);

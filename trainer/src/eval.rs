@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::checkpoint;
-use crate::config::TrainConfig;
 use crate::data;
 use crate::detail;
 use crate::report;
@@ -19,22 +18,30 @@ use crate::report;
 /// Writes a network's trained weights to `out` (fp32; the full model's decoder with
 /// pytorch-AdaIN's keys, the light network with its architecture in the header), then loads them
 /// back with the library and checks every weight arrived unchanged. `source` is either a run
-/// directory (its checkpoint; its `config.json` says which network) or a weights file, such as
-/// the copy a held-out evaluation keeps in the run's [`KEPT_DIR`] (its header says which).
+/// directory (its checkpoint, with the header of the plain weights beside it) or a weights file,
+/// such as the copy a held-out evaluation keeps in the run's [`KEPT_DIR`] (its header says which
+/// network, and how a full decoder upsamples; the copy keeps it).
 /// Returns the number of tensors written. With `half` the file stores fp16 (half the size; the
 /// library loads it as fp32), and the check is against the fp16-rounded weights.
 pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
-    let (tensors, model) = if source.is_dir() {
-        let model = TrainConfig::load(source)
-            .map(|c| c.model)
-            .unwrap_or(Model::Full);
-        (checkpoint::load(source)?.decoder, model)
+    // The header (architecture, upsampling) comes from the weights file itself, or from the
+    // plain weights a run directory keeps beside its checkpoint.
+    let (tensors, header) = if source.is_dir() {
+        (
+            checkpoint::load(source)?.decoder,
+            source.join(checkpoint::DECODER_FILE),
+        )
     } else {
-        let model = Model::of_weights(source)?;
         let tensors = adainstyle::weights::read_tensors(source)
             .with_context(|| format!("reading weights {}", source.display()))?;
-        (tensors, model)
+        (tensors, source.to_owned())
     };
+    let model = Model::of_weights(&header)?;
+    let metadata: std::collections::HashMap<String, String> =
+        adainstyle::weights::read_metadata(&header)?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("adainstyle."))
+            .collect();
     let stored = if half { Kind::Half } else { Kind::Float };
     let mut weights: Vec<(String, Tensor)> = tensors
         .iter()
@@ -44,7 +51,7 @@ pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    adainstyle::weights::write_atomic_with(&weights, &model.metadata(), out)
+    adainstyle::weights::write_atomic_with(&weights, &metadata, out)
         .with_context(|| format!("writing {}", out.display()))?;
     let back = match model {
         Model::Lite => Pretrained::lite(out, Device::Cpu, Kind::Float).map(|p| p.vs),

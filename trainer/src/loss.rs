@@ -12,6 +12,9 @@
 //! the style's statistics there), and a total-variation term on the output.
 //! All statistics and losses are computed in fp32, also under mixed precision (see [`Compute`]).
 
+use std::collections::HashMap;
+
+use adainstyle::arch::Upsample;
 use adainstyle::{Decoder, Encoder, Lite, Model, Stats, adain, mean_std, to_channels_last};
 use anyhow::{Result, bail};
 use tch::{Kind, Reduction, Tensor, nn};
@@ -111,17 +114,19 @@ impl Compute {
 /// The network a run trains, declared on its variable store.
 #[derive(Debug)]
 pub enum Trainee {
-    /// The full model's decoder (pytorch-AdaIN keys); the VGG-19 encoder is frozen.
-    Full(Decoder),
+    /// The full model's decoder (pytorch-AdaIN keys) and the way it upsamples; the VGG-19
+    /// encoder is frozen.
+    Full(Decoder, Upsample),
     /// The whole light network.
     Lite(Lite),
 }
 
 impl Trainee {
-    /// Declares the variables of `model` (full or lite) under `vs`.
-    pub fn new(model: Model, vs: &nn::Path) -> Result<Self> {
+    /// Declares the variables of `model` (full or lite) under `vs`; `upsample` is the full
+    /// decoder's (the light network's layers are fixed).
+    pub fn new(model: Model, upsample: Upsample, vs: &nn::Path) -> Result<Self> {
         Ok(match model {
-            Model::Full => Self::Full(Decoder::new(vs)),
+            Model::Full => Self::Full(Decoder::with_upsample(vs, upsample), upsample),
             Model::Lite => Self::Lite(Lite::new(vs)),
             Model::Auto => bail!("a run trains the full or the lite model, not auto"),
         })
@@ -130,9 +135,18 @@ impl Trainee {
     /// Which network this is.
     pub fn model(&self) -> Model {
         match self {
-            Self::Full(_) => Model::Full,
+            Self::Full(..) => Model::Full,
             Self::Lite(_) => Model::Lite,
         }
+    }
+
+    /// The header entries its weights files carry (architecture, upsampling).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let mut m = self.model().metadata();
+        if let Self::Full(_, upsample) = self {
+            m.extend(upsample.metadata());
+        }
+        m
     }
 }
 
@@ -221,7 +235,7 @@ fn generate(
     let kind = compute.encoder_kind();
     let to_net = |t: &Tensor| -> Result<Tensor> { Ok(to_channels_last(&t.f_to_kind(kind)?)?) };
     match trainee {
-        Trainee::Full(decoder) => {
+        Trainee::Full(decoder, _) => {
             let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
             let output = decoder.forward(&to_net(&target)?)?;
             let identity = if identity {

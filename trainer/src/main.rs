@@ -71,6 +71,10 @@ struct TrainArgs {
     /// network).
     #[arg(long, default_value = "full")]
     model: adainstyle::Model,
+    /// How the full model's decoder upsamples: nearest (pytorch-AdaIN's) or bilinear (the
+    /// exported file's header says which; the keys stay pytorch-AdaIN's).
+    #[arg(long, default_value = "nearest")]
+    upsample: adainstyle::arch::Upsample,
     /// Content photos, searched recursively (jpg, jpeg, png, webp, bmp).
     #[arg(long)]
     content_dir: Option<PathBuf>,
@@ -279,6 +283,7 @@ impl TrainArgs {
     fn config_with(&self, content_dir: PathBuf, style_dir: PathBuf) -> TrainConfig {
         TrainConfig {
             model: self.model,
+            upsample: self.upsample,
             content_dir,
             style_dir,
             encoder: self.encoder.clone().unwrap_or_else(shipped_encoder),

@@ -186,7 +186,7 @@ impl Session<'_> {
         checkpoint::save(
             self.run_dir,
             &self.vs,
-            self.trainee.model(),
+            &self.trainee.metadata(),
             &self.adam,
             &self.state,
         )
@@ -265,7 +265,7 @@ pub fn run(
     let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
         .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
     let vs = nn::VarStore::new(device);
-    let trainee = Trainee::new(config.model, &vs.root())?;
+    let trainee = Trainee::new(config.model, config.upsample, &vs.root())?;
     match &config.init_decoder {
         Some(path) => adainstyle::network::check_arch(path, config.model)
             .map_err(anyhow::Error::from)

@@ -67,6 +67,7 @@ pub fn encoder_path() -> PathBuf {
 pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig {
     TrainConfig {
         model: adainstyle::Model::Full,
+        upsample: Default::default(),
         content_dir: content.to_owned(),
         style_dir: style.to_owned(),
         encoder: encoder_path(),
