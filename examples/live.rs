@@ -52,12 +52,18 @@ struct Args {
     /// Stop after this many frames (0 = run until interrupted or the window closes).
     #[arg(long, default_value_t = 0)]
     frames: u64,
+    /// Stop after this many seconds (0 = no limit).
+    #[arg(long, default_value_t = 0.0)]
+    seconds: f64,
+    /// Frame rate of the `test` and `image:` sources.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
 }
 
-fn source(spec: &str, width: u32, height: u32) -> Result<String> {
+fn source(spec: &str, width: u32, height: u32, fps: u32) -> Result<String> {
     let caps = format!("video/x-raw,width={width},height={height}");
     Ok(match spec {
-        "test" => format!("videotestsrc is-live=true pattern=ball ! {caps},framerate=30/1"),
+        "test" => format!("videotestsrc is-live=true pattern=ball ! {caps},framerate={fps}/1"),
         "camera" => format!("v4l2src ! videoconvert ! videoscale ! {caps}"),
         s if s.starts_with("v4l2:") => format!(
             "v4l2src device={} ! videoconvert ! videoscale ! {caps}",
@@ -67,7 +73,7 @@ fn source(spec: &str, width: u32, height: u32) -> Result<String> {
         // one).
         s if s.starts_with("image:") => format!(
             "filesrc location=\"{}\" ! decodebin ! imagefreeze is-live=true ! videoconvert ! \
-             videoscale ! {caps},framerate=30/1",
+             videoscale ! {caps},framerate={fps}/1",
             &s[6..]
         ),
         other => {
@@ -129,9 +135,9 @@ fn main() -> Result<()> {
         bail!("no style images given");
     }
     let description = format!(
-        "{} ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! \
+        "{} ! queue name=live max-size-buffers=1 leaky=downstream ! videoconvert ! \
          adainstyle name=style processing-size={} style={} ! {}",
-        source(&args.source, args.width, args.height)?,
+        source(&args.source, args.width, args.height, args.fps)?,
         args.processing_size,
         styles[0].display(),
         sink(&args.sink)?
@@ -168,6 +174,19 @@ fn main() -> Result<()> {
             reason.unwrap_or_else(|| "unknown error".into())
         );
     }
+    // Frames the source delivered, counted where they enter the leaky queue: the share of
+    // them the element stylised is the summary printed at the end.
+    let offered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = offered.clone();
+    pipeline
+        .by_name("live")
+        .and_then(|q| q.static_pad("sink"))
+        .context("the live queue's sink pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let started = Instant::now();
     let mut current = 0usize;
     let mut last_switch = Instant::now();
     let result = loop {
@@ -198,7 +217,21 @@ fn main() -> Result<()> {
         if args.frames > 0 && frames >= args.frames {
             break Ok(());
         }
+        if args.seconds > 0.0 && started.elapsed().as_secs_f64() >= args.seconds {
+            break Ok(());
+        }
     };
+    let (frames, offered) = (
+        element.property::<u64>("frames-processed"),
+        offered.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    println!(
+        "summary: {frames} of {offered} source frames stylised ({:.1} %) in {:.1} s, {:.1} ms per \
+         frame",
+        100.0 * frames as f64 / offered.max(1) as f64,
+        started.elapsed().as_secs_f64(),
+        element.property::<f64>("mean-inference-ms")
+    );
     pipeline.set_state(gst::State::Null)?;
     result
 }
