@@ -14,11 +14,12 @@ def main(path: str) -> int:
         here = [r for r in rows if r["device"] == device]
         ref = {(r["width"], r["height"], r["precision"]): r for r in here if r["impl"] == "reference"}
         print(f"\n### {device}\n")
-        print("| size | implementation | precision | frames | median ms | min ms | frames/s "
+        print("| size | network | implementation | precision | frames | median ms | min ms | frames/s "
               "| achieved GFLOP/s | peak RSS MB | vs fp32 reference | vs reference, same precision |")
-        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         order = {"model": 0, "element": 1, "reference": 2}
-        for r in sorted(here, key=lambda r: (r["width"] * r["height"], order[r["impl"]], r["precision"])):
+        for r in sorted(here, key=lambda r: (r["width"] * r["height"], r.get("model", "full"),
+                                             order[r["impl"]], r["precision"])):
             size = (r["width"], r["height"])
 
             def ratio(p):
@@ -27,7 +28,8 @@ def main(path: str) -> int:
                     return ""
                 return f"{r['fps'] / base['fps']:.2f}x"
 
-            print(f"| {r['width']}x{r['height']} | {r['impl']} | {r['precision']} | {r.get('frames', '')} | "
+            print(f"| {r['width']}x{r['height']} | {r.get('model', 'full')} | {r['impl']} | "
+                  f"{r['precision']} | {r.get('frames', '')} | "
                   f"{r['ms']:.1f} | {r.get('ms_min', r['ms']):.1f} | {r['fps']:.2f} | {r['gflops']:.0f} | "
                   f"{r['peak_rss_mb']:.0f} | {ratio('fp32')} | {ratio(r['precision'])} |")
     return 0

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# `make bench` and the GPU bundle's benchmark: for each device present and each frame size,
-# and precision (CPU: fp32 and bf16; CUDA: fp32 and fp16) measures (a) the model alone through
-# the library, (b) the element in a pipeline and (c) the PyTorch eager reference
-# (bench/reference.py; autocast for the lower precision), each in a fresh process, and prints one
-# markdown table per device with medians, minimums and the ratios to the reference of the same run.
+# `make bench` and the GPU bundle's benchmark: for each device present, frame size, precision
+# (CPU: fp32 and bf16; CUDA: fp32 and fp16) and network (full and lite) measures (a) the model
+# alone through the library, (b) the element in a pipeline (with its default temporal smoothing)
+# and (c) for the full model the PyTorch eager reference (bench/reference.py; autocast for the
+# lower precision), each in a fresh process, and prints one markdown table per device with
+# medians, minimums and the ratios to the reference of the same run. MODELS="full lite" can be
+# narrowed in the environment; the lite rows need models/lite.safetensors.
 #
 #   scripts/bench.sh [--bin DIR] [--python PY] [--devices "cpu cuda"] [--frames N] [--out FILE.jsonl]
 #
@@ -15,6 +17,7 @@ BIN=$ROOT/target/release/examples
 PY=${ADAINSTYLE_PYTHON:-}
 DEVICES=""
 FRAMES=""
+MODELS=${MODELS:-"full lite"}
 OUT=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -50,7 +53,7 @@ run() { # label, command...
 
 for device in $DEVICES; do
   if [ "$device" = cpu ]; then
-    sizes="256x256 512x512 1280x720"; precisions="fp32 bf16"
+    sizes="256x256 512x512 640x360 1280x720"; precisions="fp32 bf16"
   else
     sizes="512x512 1280x720 1920x1080"; precisions="fp32 fp16"
   fi
@@ -63,9 +66,13 @@ for device in $DEVICES; do
     elif [ $((w * h)) -le 262144 ]; then frames=9
     else frames=5; fi
     for p in $precisions; do
-      for mode in model element; do
-        run "$mode $device $p $size" "$BIN/bench" --mode "$mode" --width "$w" --height "$h" \
-          --device "$device" --precision "$p" --frames "$frames"
+      for model in $MODELS; do
+        # The light network is about 20 times cheaper: more frames for the same clarity.
+        n=$frames; [ "$model" = lite ] && [ -z "$FRAMES" ] && n=$((frames * 4))
+        for mode in model element; do
+          run "$mode $model $device $p $size" "$BIN/bench" --mode "$mode" --model "$model" \
+            --width "$w" --height "$h" --device "$device" --precision "$p" --frames "$n"
+        done
       done
       run "reference $device $p $size" "$PY" "$ROOT/bench/reference.py" --width "$w" \
         --height "$h" --device "$device" --precision "$p" --frames "$frames"

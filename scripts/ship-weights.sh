@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Ships a decoder measured during training:
-#   scripts/ship-decoder.sh RUN ITERATION
+# Ships weights measured during training:
+#   scripts/ship-weights.sh full|lite RUN ITERATION
 # exports RUN/heldout/decoder-<ITERATION>.safetensors (the copy the held-out evaluation at that
-# iteration kept; pick it from RUN/heldout.csv) as fp16 into models/decoder.safetensors, measures
-# the shipped file on every held-out pair (fp32) with the grid models/decoder-cpu/heldout-grid.jpg,
-# and copies the run's settings (paths relative), its losses up to ITERATION and its loss plot
-# (the whole run so far) into models/decoder-cpu/. The figures, the sha256 and the curve in models/README.md are
-# written by hand from what it prints.
+# iteration kept; pick it from RUN/heldout.csv; its header says which network) as fp16 into
+# models/decoder.safetensors (full) or models/lite.safetensors (lite), measures the shipped file
+# on every held-out pair (fp32) with the grid models/<decoder|lite>-cpu/heldout-grid.jpg, and
+# copies the run's settings (paths relative), its losses up to ITERATION, its held-out figures
+# and its loss plot (the whole run so far) into that folder. The figures, the sha256 and the
+# curve in models/README.md are written by hand from what it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
-[[ $# -eq 2 ]] || { sed -n 3,10p "$0" >&2; exit 2; }
-RUN=$1 ITER=$2
+[[ $# -eq 3 ]] || { sed -n 3,11p "$0" >&2; exit 2; }
+MODEL=$1 RUN=$2 ITER=$3
+case $MODEL in
+  full) FILE=models/decoder.safetensors OUT=models/decoder-cpu ;;
+  lite) FILE=models/lite.safetensors OUT=models/lite-cpu ;;
+  *) echo "the network is full or lite, not $MODEL" >&2; exit 2 ;;
+esac
 KEPT=$RUN/heldout/decoder-$(printf %07d "$ITER").safetensors
 [[ -f $KEPT ]] || { echo "no $KEPT: $RUN/heldout.csv lists the evaluated iterations" >&2; exit 1; }
 TRAIN=target/release/adain-train
 [[ -x $TRAIN ]] || cargo build --release -p adainstyle-trainer
-OUT=models/decoder-cpu
+mkdir -p "$OUT"
 HELDOUT=$ADAINSTYLE_HOME/data/heldout
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-"$TRAIN" export --half "$KEPT" models/decoder.safetensors
-"$TRAIN" eval --decoder models/decoder.safetensors --device cpu \
+"$TRAIN" export --half "$KEPT" "$FILE"
+"$TRAIN" eval --decoder "$FILE" --device cpu \
   --content-dir "$HELDOUT/content" --style-dir "$HELDOUT/style" --grid "$TMP/grid.png"
 "$ADAINSTYLE_PYTHON" - "$RUN" "$ITER" "$OUT" "$TMP/grid.png" "$ADAINSTYLE_HOME" "$PWD" <<'PY'
 import csv, json, sys
@@ -48,6 +54,7 @@ with open(f"{run}/losses.csv") as src, open(f"{out}/losses.csv", "w", newline=""
     w.writerows(r for r in rows if int(r[0]) < upto)
 PY
 cp "$RUN/losses.png" "$OUT/losses.png"
+awk -F, -v upto="$ITER" 'NR == 1 || $1 <= upto' "$RUN/heldout.csv" > "$OUT/heldout.csv"
 if grep -rlF -e "$HOME" -e "$PWD" "$OUT"; then echo "machine paths left in $OUT" >&2; exit 1; fi
-sha256sum models/decoder.safetensors
-ls -l models/decoder.safetensors
+sha256sum "$FILE"
+ls -l "$FILE"
