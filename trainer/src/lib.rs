@@ -21,3 +21,20 @@ pub mod eval;
 pub mod loss;
 pub mod report;
 pub mod train;
+
+/// Helpers of the unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use rand::Rng;
+    use tch::Tensor;
+
+    /// A tensor of uniform values in [0, 1) drawn from a ChaCha stream of `seed`, not from
+    /// libtorch's global generator: tests run in parallel in one process, and one test's
+    /// `tch::manual_seed` would reorder another's draws.
+    pub fn uniform(shape: &[i64], seed: u64) -> Tensor {
+        let mut rng = crate::data::Dataset::rng_for(seed, 0);
+        let n = shape.iter().product::<i64>() as usize;
+        let values: Vec<f32> = (0..n).map(|_| rng.gen_range(0.0f32..1.0)).collect();
+        Tensor::from_slice(&values).view(shape)
+    }
+}
