@@ -9,7 +9,8 @@
 //! The modules follow the life of a run: [`config`] (what a run is), [`data`] (images to batches
 //! on worker threads), [`cache`] (encoder targets computed once per image), [`loss`] (the paper's objective), [`adam`] (an optimiser whose state can be
 //! saved), [`checkpoint`] (atomic run state), [`report`] (CSV, image grids, loss plot), [`train`]
-//! (the loop) and [`eval`] (held-out losses and export of the shipped decoder).
+//! (a session: open, step, finish), [`progress`] (what it prints) and [`eval`] (held-out
+//! losses and export of the shipped decoder).
 
 pub mod adam;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod data;
 pub mod detail;
 pub mod eval;
 pub mod loss;
+pub mod progress;
 pub mod report;
 pub mod train;
 
