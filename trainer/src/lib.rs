@@ -6,11 +6,14 @@
 //! target, style loss on channel means and standard deviations at relu1_1..relu4_1, Adam with an
 //! inverse-time learning-rate decay.
 //!
-//! The modules follow the life of a run: [`config`] (what a run is), [`data`] (images to batches
-//! on worker threads), [`cache`] (encoder targets computed once per image), [`loss`] (the paper's objective), [`adam`] (an optimiser whose state can be
-//! saved), [`checkpoint`] (atomic run state), [`report`] (CSV, image grids, loss plot), [`train`]
-//! (a session: open, step, finish), [`progress`] (what it prints) and [`eval`] (held-out
-//! losses and export of the shipped decoder).
+//! The modules follow the life of a run: [`config`] (what a run is: the flags and
+//! `config.json`), [`data`] (images to batches on worker threads), [`pack`] (the same images as
+//! square crops in a tar for a machine without the data), [`cache`] (encoder targets computed
+//! once per image), [`loss`] (the paper's objective and the style statistics), [`adam`] (an
+//! optimiser whose state can be saved), [`checkpoint`] (atomic run state), [`report`] (CSV,
+//! image grids, loss plot), [`train`] (a session: open, step, finish), [`progress`] (what it
+//! prints), [`detail`] (fine-detail figures) and [`eval`] (held-out figures and export of the
+//! shipped decoder).
 
 pub mod adam;
 pub mod cache;
@@ -20,6 +23,7 @@ pub mod data;
 pub mod detail;
 pub mod eval;
 pub mod loss;
+pub mod pack;
 pub mod progress;
 pub mod report;
 pub mod train;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use adainstyle::DeviceSpec;
 use adainstyle_trainer::config::{self, TrainConfig};
-use adainstyle_trainer::{eval, train};
+use adainstyle_trainer::{eval, pack, train};
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -41,6 +41,28 @@ enum Command {
     Eval(EvalArgs),
     /// Print the style ratio of stylised video frames (PNG folders), as `eval` measures pairs.
     FramesEval(FramesEvalArgs),
+    /// Write a data folder's images as square JPEG crops into a tar, prepared as training
+    /// prepares them (for a machine without the data: scripts/fetch-data.sh --pack).
+    Pack(PackArgs),
+}
+
+/// Flags of `pack`.
+#[derive(Debug, Args)]
+struct PackArgs {
+    /// The data folder (content/, style/, optionally heldout/{content,style}/, MANIFEST.tsv,
+    /// licenses/), as scripts/fetch-data.sh builds it.
+    data: PathBuf,
+    /// The tar to write.
+    out: PathBuf,
+    /// Side of the square crops (every image's short side is resized to it first).
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// JPEG quality of the crops.
+    #[arg(long, default_value_t = 90)]
+    quality: u8,
+    /// Seed of the crop positions in the training images (held-out ones are centre crops).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Flags of `frames-eval`.
@@ -222,6 +244,28 @@ fn run_frames_eval(args: &FramesEvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_pack(args: &PackArgs) -> Result<()> {
+    let packed = pack::pack(
+        &args.data,
+        &args.out,
+        pack::PackSettings {
+            size: args.size,
+            quality: args.quality,
+            seed: args.seed,
+        },
+    )?;
+    println!(
+        "packed {} crops of {}x{} into {} ({:.1} MB; {} unreadable images skipped)",
+        packed.crops,
+        args.size,
+        args.size,
+        args.out.display(),
+        packed.bytes as f64 / 1e6,
+        packed.skipped
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let result = Cli::from_arg_matches(&matches)
@@ -235,6 +279,7 @@ fn main() -> ExitCode {
             Some(Command::Export(args)) => run_export(args),
             Some(Command::Eval(args)) => run_eval(args),
             Some(Command::FramesEval(args)) => run_frames_eval(args),
+            Some(Command::Pack(args)) => run_pack(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
