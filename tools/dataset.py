@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Build and pack the adainstyle training images from unpacked Debian packages.
+"""Build the adainstyle training images from unpacked Debian packages.
 
 Used by scripts/fetch-data.sh; needs only Pillow (plus the standard library).
 
@@ -18,10 +18,11 @@ build --endless-sky DIR --gcompris DIR --wesnoth DIR --wesnoth-campaigns DIR
 sample-styles --gcompris DIR OUT_DIR
     Write the public-domain van Gogh samples shipped in styles/ (longest edge
     <= 512 px, JPEG quality 90).
-pack DATA OUT.tar [--size 256] [--quality 90] [--seed 0]
-    Write size x size JPEG crops (short side resized to `size` first; a
-    deterministic random crop for training images, the centre crop for
-    held-out ones) with the same folder layout into an uncompressed tar.
+
+The square crops of DATA that travel to a GPU machine (scripts/fetch-data.sh --pack) are made
+by `adain-train pack`, with the trainer's own image preparation (alpha onto white, its resize
+filter, every format it reads), so that the packed crops and the images a CPU run trains on
+are prepared by one definition.
 
 Sources (versions and licences: scripts/fetch-data.sh and DATA/MANIFEST.tsv):
   content  endless-sky-data   usr/share/games/endless-sky/images/land/*.jpg
@@ -45,12 +46,10 @@ import argparse
 import hashlib
 import io
 import os
-import random
 import re
 import shutil
 import struct
 import sys
-import tarfile
 import zlib
 from pathlib import Path
 
@@ -398,71 +397,6 @@ def cmd_sample_styles(args) -> int:
     return 0
 
 
-# -------------------------------------------------------------------------- pack
-PACK_DIRS = ("content", "style", "heldout/content", "heldout/style")
-
-
-def crop_square(im: Image.Image, size: int, rng: random.Random | None) -> Image.Image:
-    """Resize so the short side is `size`, then crop size x size (centre crop
-    when rng is None, else a crop at a position drawn from rng)."""
-    if im.mode in ("RGBA", "LA", "P"):
-        rgba = im.convert("RGBA")
-        bg = Image.new("RGB", rgba.size, (128, 128, 128))
-        bg.paste(rgba.convert("RGB"), (0, 0), rgba.getchannel("A"))
-        im = bg
-    else:
-        im = im.convert("RGB")
-    w, h = im.size
-    s = size / min(w, h)
-    nw, nh = max(size, round(w * s)), max(size, round(h * s))
-    im = im.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
-    if rng is None:
-        x, y = (nw - size) // 2, (nh - size) // 2
-    else:
-        x, y = rng.randint(0, nw - size), rng.randint(0, nh - size)
-    return im.crop((x, y, x + size, y + size))
-
-
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mtime, ti.mode = size, 0, 0o644
-    ti.uid = ti.gid = 0
-    ti.uname = ti.gname = "root"
-    return ti
-
-
-def cmd_pack(args) -> int:
-    data = Path(args.data)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".partial")
-    count = 0
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for d in PACK_DIRS:
-            files = sorted(p for p in (data / d).iterdir() if p.suffix.lower() in IMAGE_EXT)
-            for f in files:
-                rel = f"{d}/{f.stem}.jpg"
-                rng = None
-                if not d.startswith("heldout"):
-                    seed = hashlib.sha256(f"{args.seed}:{rel}".encode()).digest()
-                    rng = random.Random(int.from_bytes(seed[:8], "big"))
-                with Image.open(f) as im:
-                    if im.format == "JPEG":
-                        im.draft("RGB", (args.size * 2, args.size * 2))
-                    crop = crop_square(im, args.size, rng)
-                buf = io.BytesIO()
-                crop.save(buf, "JPEG", quality=args.quality)
-                tar.addfile(_tarinfo(rel, buf.tell()), io.BytesIO(buf.getvalue()))
-                count += 1
-        for extra in sorted([data / "MANIFEST.tsv", *(data / "licenses").glob("*")]):
-            if extra.is_file():
-                b = extra.read_bytes()
-                tar.addfile(_tarinfo(extra.relative_to(data).as_posix(), len(b)), io.BytesIO(b))
-    tmp.replace(out)
-    print(f"packed {count} crops of {args.size}x{args.size} into {out} "
-          f"({out.stat().st_size / 1e6:.1f} MB)")
-    return 0
-
-
 # -------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -491,14 +425,6 @@ def main(argv=None) -> int:
     p.add_argument("--gcompris", required=True, help="unpacked gcompris-qt-data root")
     p.add_argument("out")
     p.set_defaults(func=cmd_sample_styles)
-
-    p = sub.add_parser("pack", help="write square JPEG crops of DATA into a tar")
-    p.add_argument("data")
-    p.add_argument("out")
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--quality", type=int, default=90)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_pack)
 
     args = ap.parse_args(argv)
     return args.func(args)

@@ -134,9 +134,8 @@ mod tests {
     use super::*;
     use tch::Device;
 
-    fn noise(seed: i64) -> Tensor {
-        tch::manual_seed(seed);
-        Tensor::rand([1, 3, 48, 64], (Kind::Float, Device::Cpu))
+    fn noise(seed: u64) -> Tensor {
+        crate::test_support::uniform(&[1, 3, 48, 64], seed)
     }
 
     #[test]
@@ -160,12 +159,8 @@ mod tests {
         let plain = grid_ratio(&img).unwrap();
         assert!((plain - 1.0).abs() < 0.1, "{plain}");
         // Every 8 x 8 block one random flat colour: steps only across block borders.
-        tch::manual_seed(6);
-        let blocks = Tensor::rand([1, 3, 6, 8], (Kind::Float, Device::Cpu)).upsample_nearest2d(
-            [48, 64],
-            8.0,
-            8.0,
-        );
+        let blocks =
+            crate::test_support::uniform(&[1, 3, 6, 8], 6).upsample_nearest2d([48, 64], 8.0, 8.0);
         assert!(grid_ratio(&blocks).unwrap() > 100.0);
         // Blocks faintly over a smooth photo-like ramp with a little noise: in between.
         let ramp = Tensor::linspace(0.2, 0.8, 64, (Kind::Float, Device::Cpu)).view([1, 1, 1, 64]);

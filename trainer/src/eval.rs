@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use adainstyle::{
     Encoder, Model, Precision, Pretrained, Stats, StyleEncode, StylizeOptions, Stylizer, adain,
-    mean_std,
 };
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Reduction, Tensor};
@@ -13,6 +12,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 use crate::checkpoint;
 use crate::data;
 use crate::detail;
+use crate::loss;
 use crate::report;
 
 /// Writes a network's trained weights to `out` (fp32; the full model's decoder with
@@ -186,29 +186,14 @@ struct Measured {
 fn measure(encoder: &Encoder, image: &Tensor) -> Result<Measured> {
     let f = encoder.features(&adainstyle::to_channels_last(image)?)?;
     Ok(Measured {
-        stats: f
-            .taps()
-            .iter()
-            .map(|t| Ok(mean_std(t)?))
-            .collect::<Result<Vec<_>>>()?,
+        stats: loss::tap_stats(&f)?,
         relu4_1: f.relu4_1,
     })
 }
 
-/// The training style loss between two sets of tap statistics.
+/// The training style loss between two sets of tap statistics ([`loss::style_distance`]).
 fn style_distance(a: &[Stats], b: &[Stats]) -> Result<f64> {
-    let mut sum = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        sum += x
-            .mean
-            .f_mse_loss(&y.mean, Reduction::Mean)?
-            .f_double_value(&[])?;
-        sum += x
-            .std
-            .f_mse_loss(&y.std, Reduction::Mean)?
-            .f_double_value(&[])?;
-    }
-    Ok(sum)
+    Ok(loss::style_distance(a, b)?.f_double_value(&[])?)
 }
 
 fn load_all(

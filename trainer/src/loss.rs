@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 
 use adainstyle::arch::Upsample;
-use adainstyle::{Decoder, Encoder, Lite, Model, Stats, adain, mean_std, to_channels_last};
+use adainstyle::{
+    Decoder, Encoder, Features, Lite, Model, Stats, adain, mean_std, to_channels_last,
+};
 use anyhow::{Result, bail};
 use tch::{Kind, Reduction, Tensor, nn};
 
@@ -114,8 +116,7 @@ impl Compute {
 /// The network a run trains, declared on its variable store.
 #[derive(Debug)]
 pub enum Trainee {
-    /// The full model's decoder (pytorch-AdaIN keys) and the way it upsamples; the VGG-19
-    /// encoder is frozen.
+    /// The full model's decoder (pytorch-AdaIN keys); the VGG-19 encoder is frozen.
     Full(Decoder, Upsample),
     /// The whole light network.
     Lite(Lite),
@@ -180,16 +181,43 @@ pub fn content_features(encoder: &Encoder, content: &Tensor, compute: Compute) -
     })
 }
 
+/// The channel statistics the style loss compares: [`mean_std`] of each tap of `features`,
+/// relu1_1..relu4_1, in fp32. The one definition for training (targets, outputs, the cache) and
+/// for the held-out figures of [`crate::eval`].
+pub fn tap_stats(features: &Features) -> Result<Vec<Stats>> {
+    features
+        .taps()
+        .iter()
+        .map(|tap| Ok(mean_std(&float(tap)?)?))
+        .collect()
+}
+
+/// The style loss between two sets of [`tap_stats`]: the sum over the taps of the MSE of the
+/// channel means plus the MSE of the channel standard deviations, an fp32 scalar (averaged over
+/// the batch too when the statistics hold several images). What training minimises and what
+/// the held-out style ratio divides.
+pub fn style_distance(a: &[Stats], b: &[Stats]) -> Result<Tensor> {
+    if a.len() != b.len() || a.is_empty() {
+        bail!(
+            "style loss between {} and {} taps of statistics",
+            a.len(),
+            b.len()
+        );
+    }
+    let mut sum = Tensor::f_zeros([], (Kind::Float, a[0].mean.device()))?;
+    for (x, y) in a.iter().zip(b) {
+        sum = sum
+            .f_add(&x.mean.f_mse_loss(&y.mean, Reduction::Mean)?)?
+            .f_add(&x.std.f_mse_loss(&y.std, Reduction::Mean)?)?;
+    }
+    Ok(sum)
+}
+
 /// Channel statistics at relu1_1..relu4_1 of style images (N, 3, H, W) in [0, 1], fp32,
 /// without gradients.
 pub fn style_stats(encoder: &Encoder, style: &Tensor, compute: Compute) -> Result<Vec<Stats>> {
     frozen(compute, || {
-        encoder
-            .features(&net_input(style, compute)?)?
-            .taps()
-            .iter()
-            .map(|tap| Ok(mean_std(&float(tap)?)?))
-            .collect()
+        tap_stats(&encoder.features(&net_input(style, compute)?)?)
     })
 }
 
@@ -286,13 +314,7 @@ pub fn compute_from(
         let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
         let out_feat = encoder.features(&output)?;
         let content_loss = float(&out_feat.relu4_1)?.f_mse_loss(&target, Reduction::Mean)?;
-        let mut style_loss = Tensor::f_zeros([], (Kind::Float, target.device()))?;
-        for (tap, s) in out_feat.taps().iter().zip(&targets.style) {
-            let g = mean_std(&float(tap)?)?;
-            style_loss = style_loss
-                .f_add(&g.mean.f_mse_loss(&s.mean, Reduction::Mean)?)?
-                .f_add(&g.std.f_mse_loss(&s.std, Reduction::Mean)?)?;
-        }
+        let style_loss = style_distance(&tap_stats(&out_feat)?, &targets.style)?;
         let identity = match (reconstruction, pixels) {
             (Some(r), Some(px)) => Some(float(&r)?.f_mse_loss(px.content, Reduction::Mean)?),
             (Some(_), None) => bail!("the identity loss needs the batch's pixels"),

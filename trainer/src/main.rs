@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use adainstyle::DeviceSpec;
-use adainstyle_trainer::config::TrainConfig;
-use adainstyle_trainer::{eval, train};
-use anyhow::{Context, Result, bail};
+use adainstyle_trainer::config::{self, TrainConfig};
+use adainstyle_trainer::{eval, pack, train};
+use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -34,13 +34,35 @@ struct Cli {
 enum Command {
     /// Train a decoder (the default).
     #[command(args_override_self = true)]
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Write a run's decoder as the safetensors file the element loads, and check it loads.
     Export(ExportArgs),
     /// Print a decoder's mean content and style losses over held-out pairs.
     Eval(EvalArgs),
     /// Print the style ratio of stylised video frames (PNG folders), as `eval` measures pairs.
     FramesEval(FramesEvalArgs),
+    /// Write a data folder's images as square JPEG crops into a tar, prepared as training
+    /// prepares them (for a machine without the data: scripts/fetch-data.sh --pack).
+    Pack(PackArgs),
+}
+
+/// Flags of `pack`.
+#[derive(Debug, Args)]
+struct PackArgs {
+    /// The data folder (content/, style/, optionally heldout/{content,style}/, MANIFEST.tsv,
+    /// licenses/), as scripts/fetch-data.sh builds it.
+    data: PathBuf,
+    /// The tar to write.
+    out: PathBuf,
+    /// Side of the square crops (every image's short side is resized to it first).
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// JPEG quality of the crops.
+    #[arg(long, default_value_t = 90)]
+    quality: u8,
+    /// Seed of the crop positions in the training images (held-out ones are centre crops).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Flags of `frames-eval`.
@@ -63,128 +85,17 @@ struct FramesEvalArgs {
     device: DeviceSpec,
 }
 
-/// Flags of `train`.
+/// Flags of `train`: where the run lives, and its settings (one declaration: [`TrainConfig`],
+/// also what `config.json` holds).
 #[derive(Debug, Args)]
 struct TrainArgs {
-    /// The network to train: full (the decoder of VGG-19 + AdaIN + decoder, against the frozen
-    /// VGG-19) or lite (the light network for CPUs, encoder and decoder, with VGG-19 as its loss
-    /// network).
-    #[arg(long, default_value = "full")]
-    model: adainstyle::Model,
-    /// How the full model's decoder upsamples: nearest (pytorch-AdaIN's) or bilinear (the
-    /// exported file's header says which; the keys stay pytorch-AdaIN's).
-    #[arg(long, default_value = "nearest")]
-    upsample: adainstyle::arch::Upsample,
-    /// Content photos, searched recursively (jpg, jpeg, png, webp, bmp).
-    #[arg(long)]
-    content_dir: Option<PathBuf>,
-    /// Style images, searched recursively (jpg, jpeg, png, webp, bmp).
-    #[arg(long)]
-    style_dir: Option<PathBuf>,
-    /// The frozen encoder (normalised VGG-19, pytorch-AdaIN keys); default: the shipped one
-    /// ($ADAINSTYLE_DATADIR, else the installed or source tree's models/).
-    #[arg(long)]
-    encoder: Option<PathBuf>,
     /// Run directory: checkpoint, decoder, config.json, losses.csv, samples/, losses.png.
     #[arg(long)]
     run_dir: Option<PathBuf>,
-    /// Continue the run in this directory exactly where its checkpoint left it. Its config.json
-    /// supplies every setting; only --iterations, --lr, the loss weights (--style-weight,
-    /// --identity-weight, --shallow-content-weight, --tv-weight), --crop, --resize,
-    /// --max-minutes, --device, --precision, --workers, --threads, --save-every,
-    /// --sample-every, --log-every, --heldout-dir, --cache-mb, --eval-every and --eval-pairs may
-    /// be given anew (the optimiser state carries over either way).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir", help = config::resume_help())]
     resume: Option<PathBuf>,
-    /// Total iterations of the run.
-    #[arg(long, default_value_t = 160_000)]
-    iterations: u64,
-    /// Content and style images per batch.
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    /// Side of the square random crop (a multiple of 8).
-    #[arg(long, default_value_t = 256)]
-    crop: u32,
-    /// Short side every image is resized to before the random crop.
-    #[arg(long, default_value_t = 512)]
-    resize: u32,
-    /// Initial Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
-    /// Learning-rate decay: lr = lr0 / (1 + decay * iteration).
-    #[arg(long, default_value_t = 5e-5)]
-    lr_decay: f64,
-    /// Weight λ of the style loss.
-    #[arg(long, default_value_t = 10.0)]
-    style_weight: f64,
-    /// Weight of the content loss.
-    #[arg(long, default_value_t = 1.0)]
-    content_weight: f64,
-    /// Weight of the identity loss: pixel MSE between a photo and the network's stylisation of
-    /// it with itself as the style (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    identity_weight: f64,
-    /// Weight of a content loss at relu2_1 and relu3_1 against AdaIN of the photo's features
-    /// there with the style's statistics there (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    shallow_content_weight: f64,
-    /// Weight of a total-variation loss on the output (mean absolute difference of neighbouring
-    /// pixels; 0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    tv_weight: f64,
-    /// Where to train: auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceSpec,
-    /// Precision of the convolutions: auto (fp16 autocast on CUDA, bf16 on a CPU with native
-    /// bf16, else fp32), fp32, fp16 (CUDA; dynamic loss scaling) or bf16. Weights, statistics
-    /// and losses stay fp32.
-    #[arg(long, default_value = "auto")]
-    precision: adainstyle::Precision,
-    /// Start from these weights instead of random ones: a decoder (pytorch-AdaIN keys), or with
-    /// --model lite the light network's weights.
-    #[arg(long)]
-    init_decoder: Option<PathBuf>,
-    /// Encode every image once at the start; each step then takes random crops of the content
-    /// features and whole-image style statistics instead of encoding two batches of crops.
-    #[arg(long)]
-    cache_targets: bool,
-    /// Seed for the decoder's initial weights and every batch (a run is reproducible from it).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Checkpoint every N iterations (0 = only at the end).
-    #[arg(long, default_value_t = 1000)]
-    save_every: u64,
-    /// Write a content | style | output PNG grid every N iterations (0 = never).
-    #[arg(long, default_value_t = 1000)]
-    sample_every: u64,
-    /// Print a log line every N iterations.
-    #[arg(long, default_value_t = 50)]
-    log_every: u64,
-    /// Threads decoding and cropping images ahead of the device.
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
-    /// libtorch CPU threads (0 = libtorch's default).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Wall-clock budget in minutes: stop cleanly, save and export when it runs out.
-    #[arg(long)]
-    max_minutes: Option<f64>,
-    /// Folder with content/ and style/ whose first images make the sample grids (instead of
-    /// the current batch).
-    #[arg(long)]
-    heldout_dir: Option<PathBuf>,
-    /// MiB of decoded, resized images kept in memory between iterations.
-    #[arg(long, default_value_t = 2048)]
-    cache_mb: usize,
-    /// Measure the held-out style ratio and content keep (into heldout.csv, with the grid
-    /// heldout-grid.png) every N iterations and when the invocation ends, keeping each measured
-    /// decoder as heldout/decoder-<iteration>.safetensors (fp16) for `export`; 0 = never. Needs
-    /// --heldout-dir.
-    #[arg(long, default_value_t = 1000)]
-    eval_every: u64,
-    /// Held-out pairs each of those evaluations uses (0 = all; the first N cover every photo).
-    #[arg(long, default_value_t = 0)]
-    eval_pairs: usize,
+    #[command(flatten)]
+    config: TrainConfig,
 }
 
 /// Flags of `export`.
@@ -234,159 +145,39 @@ struct EvalArgs {
     grid_pairs: usize,
 }
 
-/// The shipped encoder, found like the element finds it (not relative to the working directory).
-fn shipped_encoder() -> PathBuf {
-    adainstyle::data::find(adainstyle::data::ENCODER)
-}
-
 /// Raised by Ctrl-C / SIGTERM; the training loop stops after the current iteration.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Settings that may change when a run is resumed (clap ids).
-const RESUMABLE: [&str; 20] = [
-    "eval_pairs",
-    "tv_weight",
-    "crop",
-    "resize",
-    "iterations",
-    "lr",
-    "style_weight",
-    "identity_weight",
-    "shallow_content_weight",
-    "max_minutes",
-    "device",
-    "precision",
-    "workers",
-    "threads",
-    "save_every",
-    "sample_every",
-    "log_every",
-    "heldout_dir",
-    "cache_mb",
-    "eval_every",
-];
-
-fn explicit(m: &ArgMatches, id: &str) -> bool {
-    m.value_source(id) == Some(ValueSource::CommandLine)
-}
-
-impl TrainArgs {
-    fn to_config(&self) -> Result<TrainConfig> {
-        let content_dir = self
-            .content_dir
-            .clone()
-            .context("--content-dir is required")?;
-        let style_dir = self.style_dir.clone().context("--style-dir is required")?;
-        Ok(self.config_with(content_dir, style_dir))
-    }
-
-    fn config_with(&self, content_dir: PathBuf, style_dir: PathBuf) -> TrainConfig {
-        TrainConfig {
-            model: self.model,
-            upsample: self.upsample,
-            content_dir,
-            style_dir,
-            encoder: self.encoder.clone().unwrap_or_else(shipped_encoder),
-            batch_size: self.batch_size,
-            crop: self.crop,
-            resize: self.resize,
-            lr: self.lr,
-            lr_decay: self.lr_decay,
-            style_weight: self.style_weight,
-            content_weight: self.content_weight,
-            identity_weight: self.identity_weight,
-            shallow_content_weight: self.shallow_content_weight,
-            tv_weight: self.tv_weight,
-            seed: self.seed,
-            init_decoder: self.init_decoder.clone(),
-            cache_targets: self.cache_targets,
-            iterations: self.iterations,
-            device: self.device.to_string(),
-            precision: self.precision,
-            save_every: self.save_every,
-            sample_every: self.sample_every,
-            log_every: self.log_every,
-            workers: self.workers,
-            threads: self.threads,
-            max_minutes: self.max_minutes,
-            heldout_dir: self.heldout_dir.clone(),
-            cache_mb: self.cache_mb,
-            eval_every: self.eval_every,
-            eval_pairs: self.eval_pairs,
-        }
-    }
-
-    /// The saved config of `run_dir` with the run-control flags given on the command line.
-    fn resumed_config(&self, m: &ArgMatches, run_dir: &std::path::Path) -> Result<TrainConfig> {
-        let saved = TrainConfig::load(run_dir)?;
-        let given = self.config_with(
-            self.content_dir
-                .clone()
-                .unwrap_or(saved.content_dir.clone()),
-            self.style_dir.clone().unwrap_or(saved.style_dir.clone()),
-        );
-        let changed: Vec<&str> = saved
-            .learning_differences(&given)
-            .into_iter()
-            .filter(|name| explicit(m, &name.replace('-', "_")))
-            .collect();
-        if !changed.is_empty() {
-            bail!(
-                "--resume keeps the run's settings; cannot change --{}",
-                changed.join(", --")
-            );
-        }
-        let mut config = saved;
-        for id in RESUMABLE {
-            if !explicit(m, id) {
-                continue;
-            }
-            match id {
-                "iterations" => config.iterations = given.iterations,
-                // A schedule chosen by the user: the optimiser state carries over.
-                "lr" => config.lr = given.lr,
-                "style_weight" => config.style_weight = given.style_weight,
-                "identity_weight" => config.identity_weight = given.identity_weight,
-                "shallow_content_weight" => {
-                    config.shallow_content_weight = given.shallow_content_weight
-                }
-                "max_minutes" => config.max_minutes = given.max_minutes,
-                "device" => config.device = given.device.clone(),
-                "precision" => config.precision = given.precision,
-                "workers" => config.workers = given.workers,
-                "threads" => config.threads = given.threads,
-                "save_every" => config.save_every = given.save_every,
-                "sample_every" => config.sample_every = given.sample_every,
-                "log_every" => config.log_every = given.log_every,
-                "heldout_dir" => config.heldout_dir = given.heldout_dir.clone(),
-                "cache_mb" => config.cache_mb = given.cache_mb,
-                "eval_every" => config.eval_every = given.eval_every,
-                "eval_pairs" => config.eval_pairs = given.eval_pairs,
-                "tv_weight" => config.tv_weight = given.tv_weight,
-                "crop" => config.crop = given.crop,
-                "resize" => config.resize = given.resize,
-                other => bail!("internal: resumable flag `{other}` has no handler"),
-            }
-        }
-        if !explicit(m, "max_minutes") {
-            // A budget belongs to one invocation, not to the run.
-            config.max_minutes = None;
-        }
-        Ok(config)
-    }
+/// The settings typed on the command line (clap ids, which are the settings' names).
+fn explicit(m: &ArgMatches) -> Vec<&str> {
+    m.ids()
+        .map(|id| id.as_str())
+        .filter(|id| m.value_source(id) == Some(ValueSource::CommandLine))
+        .collect()
 }
 
 fn run_train(args: &TrainArgs, m: &ArgMatches) -> Result<()> {
     let (config, run_dir, resume) = match &args.resume {
-        Some(dir) => (args.resumed_config(m, dir)?, dir.clone(), true),
+        Some(dir) => {
+            let saved = TrainConfig::load(dir)?;
+            let config = TrainConfig::resumed(&saved, &args.config, &explicit(m))?;
+            (config, dir.clone(), true)
+        }
         None => {
             let dir = args
                 .run_dir
                 .clone()
                 .context("--run-dir is required (or --resume RUN_DIR)")?;
-            (args.to_config()?, dir, false)
+            (args.config.clone(), dir, false)
         }
     };
+    config.validate()?;
+    // This process is the trainer's own, so it may set what libtorch keeps per process (the
+    // library leaves it alone): on CUDA, cuDNN benchmarks the convolution algorithms for the
+    // run's fixed batch shape once and keeps the fastest.
+    if train::resolve_device(&config)?.0.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
             eprintln!("adain-train: interrupted again, exiting without saving");
@@ -414,7 +205,7 @@ fn run_export(args: &ExportArgs) -> Result<()> {
 fn run_eval(args: &EvalArgs) -> Result<()> {
     let settings = eval::EvalSettings {
         model: adainstyle::Model::of_weights(&args.decoder)?,
-        encoder: args.encoder.clone().unwrap_or_else(shipped_encoder),
+        encoder: args.encoder.clone().unwrap_or_else(config::shipped_encoder),
         decoder: args.decoder.clone(),
         content_dir: args.content_dir.clone(),
         style_dir: args.style_dir.clone(),
@@ -443,13 +234,35 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
 
 fn run_frames_eval(args: &FramesEvalArgs) -> Result<()> {
     let (ratio, frames) = eval::frames_style_ratio(
-        &args.encoder.clone().unwrap_or_else(shipped_encoder),
+        &args.encoder.clone().unwrap_or_else(config::shipped_encoder),
         &args.content,
         &args.output,
         &args.style,
         args.device.resolve()?,
     )?;
     println!("{{\"style_ratio\": {ratio:.6}, \"frames\": {frames}}}");
+    Ok(())
+}
+
+fn run_pack(args: &PackArgs) -> Result<()> {
+    let packed = pack::pack(
+        &args.data,
+        &args.out,
+        pack::PackSettings {
+            size: args.size,
+            quality: args.quality,
+            seed: args.seed,
+        },
+    )?;
+    println!(
+        "packed {} crops of {}x{} into {} ({:.1} MB; {} unreadable images skipped)",
+        packed.crops,
+        args.size,
+        args.size,
+        args.out.display(),
+        packed.bytes as f64 / 1e6,
+        packed.skipped
+    );
     Ok(())
 }
 
@@ -466,6 +279,7 @@ fn main() -> ExitCode {
             Some(Command::Export(args)) => run_export(args),
             Some(Command::Eval(args)) => run_eval(args),
             Some(Command::FramesEval(args)) => run_frames_eval(args),
+            Some(Command::Pack(args)) => run_pack(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-//! The training loop: batches from the worker threads, the paper's loss, Adam with the decaying
-//! learning rate, and the checkpoints, logs and samples of the run directory.
+//! A training session: batches from the worker threads, the paper's loss, Adam with the decaying
+//! learning rate, and the checkpoints, logs, samples and held-out figures of the run directory.
+//! [`Session::step`] is one iteration on its own; [`run`] is a whole invocation.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use adainstyle::{DeviceSpec, Encoder, Model, Pretrained};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -21,6 +20,7 @@ use crate::config::TrainConfig;
 use crate::data::{self, BatchLoader, Dataset, HostBatch, ImageFolder};
 use crate::eval;
 use crate::loss::{self, Compute, Pixels, Trainee};
+use crate::progress::Progress;
 use crate::report::{self, LossLog, LossRow};
 
 /// Batches each data worker keeps ready.
@@ -62,38 +62,6 @@ pub fn resolve_device(config: &TrainConfig) -> Result<(Device, Compute)> {
     let device = spec.resolve()?;
     let precision = config.precision.resolve(device).context("--precision")?;
     Ok((device, Compute::for_precision(precision)))
-}
-
-/// Exponential moving average of the logged losses (what the progress line shows).
-#[derive(Debug, Default)]
-struct Smoothed {
-    content: f64,
-    style: f64,
-    total: f64,
-    n: u64,
-}
-
-impl Smoothed {
-    fn push(&mut self, row: &LossRow) {
-        let a = if self.n == 0 {
-            1.0
-        } else {
-            0.02f64.max(1.0 / (self.n + 1) as f64)
-        };
-        self.content += a * (row.content - self.content);
-        self.style += a * (row.style - self.style);
-        self.total += a * (row.total - self.total);
-        self.n += 1;
-    }
-}
-
-fn format_duration(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, s / 60 % 60)
-    } else {
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
 }
 
 /// Gives every variable of `vs` a uniform initialisation: weights in ±gain/sqrt(fan_in), biases
@@ -169,39 +137,455 @@ enum Source {
     Cached(TargetCache),
 }
 
-/// Everything a run holds while it trains.
-struct Session<'a> {
-    run_dir: &'a Path,
+/// libtorch's CPU thread count is one per process: a session that asks for a count sets it and
+/// puts the previous one back when it is dropped. Sessions open at the same time in one process
+/// (parallel tests) share the setting; the last one to close restores the count it found.
+struct ThreadCount {
+    previous: Option<i32>,
+}
+
+impl ThreadCount {
+    fn set(threads: usize) -> Self {
+        if threads == 0 {
+            return Self { previous: None };
+        }
+        let previous = tch::get_num_threads();
+        tch::set_num_threads(threads as i32);
+        Self {
+            previous: Some(previous),
+        }
+    }
+}
+
+impl Drop for ThreadCount {
+    fn drop(&mut self) {
+        if let Some(n) = self.previous {
+            tch::set_num_threads(n);
+        }
+    }
+}
+
+/// What one training step did.
+#[derive(Debug)]
+pub struct Step {
+    /// Its row of `losses.csv` (already appended to the log).
+    pub row: LossRow,
+    /// Whether Adam updated the weights (false only when fp16 gradients overflowed).
+    pub updated: bool,
+    /// The network's output for the batch, detached.
+    pub output: Tensor,
+    /// The batch's content and style crops, when the batch came as pixels (not from the cache).
+    pub pixels: Option<(Tensor, Tensor)>,
+}
+
+/// A training run while it is open in this process: [`Session::open`] sets it up (or resumes it
+/// from its checkpoint), [`Session::step`] runs one iteration, [`Session::train`] runs them with
+/// the run directory's samples, checkpoints and held-out evaluations, [`Session::finish`] leaves
+/// the checkpoint, the decoder, the loss log and the plot behind.
+///
+/// Process-wide effects: with `threads` > 0 the session sets libtorch's CPU thread count, which
+/// is one per process, and restores it when the session is dropped; it starts `workers` data
+/// threads, joined when the session finishes or is dropped. It changes nothing else of its host
+/// process (not the global random generator: initial weights and batches come from ChaCha
+/// streams of the seed; not cuDNN's benchmark mode, which `adain-train` turns on itself).
+pub struct Session {
+    config: TrainConfig,
+    run_dir: PathBuf,
+    device: Device,
+    compute: Compute,
     encoder: Pretrained<Encoder>,
     vs: nn::VarStore,
     trainee: Trainee,
     adam: Adam,
     state: RunState,
-    compute: Compute,
     weights: loss::Weights,
+    dataset: Arc<Dataset>,
+    /// Started at the first step (building a target cache takes minutes).
+    source: Option<Source>,
+    /// Fixed held-out pairs for the sample grids.
+    pairs: Option<(Tensor, Tensor)>,
+    log: LossLog,
+    progress: Progress,
+    /// The iteration the session opened at.
+    first: u64,
+    /// The iteration of the checkpoint on disk.
+    saved_at: u64,
+    /// When the session was opened (the time budget counts from there).
+    opened: Instant,
+    /// When the data were ready; `train_seconds` grows from there.
+    clock: Instant,
+    /// Training seconds of the run when the session opened.
+    base_seconds: f64,
+    /// The row of this session's latest step.
+    last_row: Option<LossRow>,
+    _threads: ThreadCount,
 }
 
-impl Session<'_> {
-    fn save(&self) -> Result<()> {
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("run_dir", &self.run_dir)
+            .field("state", &self.state)
+            .field("device", &self.device)
+            .field("compute", &self.compute)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Sets up training as `config` says in `run_dir`: validates the configuration, loads the
+    /// encoder, builds (or warm-starts) the network, continues the checkpoint when `resume` is
+    /// set (a fresh run in a folder that already holds a checkpoint is refused), writes
+    /// `config.json` and opens the data folders and the loss log.
+    pub fn open(config: &TrainConfig, run_dir: &Path, resume: bool) -> Result<Self> {
+        let opened = Instant::now();
+        config.validate()?;
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+        let ckpt = checkpoint::checkpoint_path(run_dir);
+        if !resume && ckpt.exists() {
+            bail!(
+                "{} already holds a run; continue it with --resume {} or pick another --run-dir",
+                run_dir.display(),
+                run_dir.display()
+            );
+        }
+        let threads = ThreadCount::set(config.threads);
+        let (device, compute) = resolve_device(config)?;
+        let amp = compute.needs_loss_scaling();
+
+        let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
+            .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
+        let vs = nn::VarStore::new(device);
+        let trainee = Trainee::new(config.model, config.upsample, &vs.root())?;
+        match &config.init_decoder {
+            Some(path) => adainstyle::network::check_arch(path, config.model)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(adainstyle::weights::load_into(&vs, path)?))
+                .with_context(|| format!("--init-decoder {}", path.display()))?,
+            None => initialise(&vs, config.seed, init_gain(config.model))?,
+        }
+        adainstyle::weights_to_channels_last(&vs)?;
+        let mut adam = Adam::new(&vs)?;
+        let state = if resume {
+            let loaded = checkpoint::load(run_dir)?;
+            if loaded.state.seed != config.seed {
+                bail!(
+                    "checkpoint seed {} differs from config seed {}",
+                    loaded.state.seed,
+                    config.seed
+                );
+            }
+            adainstyle::weights::copy_checked(&vs, loaded.decoder, &ckpt)?;
+            adam.load_state(&loaded.adam, loaded.state.adam_steps)?;
+            loaded.state
+        } else {
+            RunState {
+                iteration: 0,
+                adam_steps: 0,
+                loss_scale: LossScale::new(amp),
+                train_seconds: 0.0,
+                seed: config.seed,
+            }
+        };
+        config.save(run_dir)?;
+
+        let cache = config.cache_mb << 20;
+        let dataset = Arc::new(Dataset {
+            content: ImageFolder::open(&config.content_dir, config.resize, cache / 2)?,
+            style: ImageFolder::open(&config.style_dir, config.resize, cache / 2)?,
+            batch: config.batch_size,
+            crop: config.crop,
+            seed: config.seed,
+        });
+        let pairs = match &config.heldout_dir {
+            Some(dir) => Some(load_pairs(dir, SAMPLE_PAIRS, config.crop, device)?),
+            None => None,
+        };
+        let first = state.iteration;
+        let end = config.iterations;
+        println!(
+            "adain-train: {} network, {} content and {} style images, batch {} at {} px (resized to {}), {:?}{}, iterations {}..{}, run dir {}",
+            config.model,
+            dataset.content.len(),
+            dataset.style.len(),
+            config.batch_size,
+            config.crop,
+            config.resize,
+            device,
+            match compute {
+                Compute::Fp32 => " in fp32",
+                Compute::Bf16 => " in bf16 (fp32 weights and losses)",
+                Compute::Fp16Autocast => " with fp16 autocast",
+            },
+            first,
+            end,
+            run_dir.display()
+        );
+        let log = LossLog::open(run_dir, first)?;
+        let progress = Progress::new(first, end, config.log_every)?;
+        Ok(Self {
+            weights: loss_weights(config),
+            config: config.clone(),
+            run_dir: run_dir.to_owned(),
+            device,
+            compute,
+            encoder,
+            vs,
+            trainee,
+            adam,
+            base_seconds: state.train_seconds,
+            state,
+            dataset,
+            source: None,
+            pairs,
+            log,
+            progress,
+            first,
+            saved_at: first,
+            opened,
+            clock: Instant::now(),
+            last_row: None,
+            _threads: threads,
+        })
+    }
+
+    /// The configuration the session trains with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Counters of the run: the next iteration, Adam's steps, the loss scale, the seconds.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// The device the networks run on and how a step computes.
+    pub fn device(&self) -> (Device, Compute) {
+        (self.device, self.compute)
+    }
+
+    /// The frozen VGG-19 (the loss network).
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder.net
+    }
+
+    /// The network being trained.
+    pub fn trainee(&self) -> &Trainee {
+        &self.trainee
+    }
+
+    /// The trained network's variables.
+    pub fn variables(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The loss weights of the configuration.
+    pub fn loss_weights(&self) -> &loss::Weights {
+        &self.weights
+    }
+
+    /// The data the batches are drawn from.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// Starts the data source if it is not running yet: worker threads that decode batches
+    /// ahead, or (with `cache_targets`) the encoder targets of every image.
+    fn start_data(&mut self) -> Result<()> {
+        if self.source.is_some() {
+            return Ok(());
+        }
+        let source = if self.config.cache_targets {
+            let t0 = Instant::now();
+            let (cache, warnings) =
+                TargetCache::build(&self.dataset, &self.encoder.net, self.compute, self.device)?;
+            for w in warnings {
+                self.progress.say(&format!("warning: {w}"));
+            }
+            let (c, s) = cache.len();
+            self.progress.say(&format!(
+                "encoded {c} content and {s} style images once in {:.0} s",
+                t0.elapsed().as_secs_f64()
+            ));
+            Source::Cached(cache)
+        } else {
+            Source::Pixels(BatchLoader::start(
+                self.dataset.clone(),
+                self.state.iteration,
+                self.config.iterations,
+                self.config.workers,
+                PREFETCH_PER_WORKER,
+            )?)
+        };
+        self.source = Some(source);
+        self.clock = Instant::now();
+        self.base_seconds = self.state.train_seconds;
+        Ok(())
+    }
+
+    /// Runs iteration `state().iteration`: its batch, the loss, the backward pass and the Adam
+    /// update with the learning rate of that iteration; appends the row to the loss log. An
+    /// error once the run has all its iterations, or when the loss is not finite (without fp16
+    /// loss scaling, which skips such a step instead).
+    pub fn step(&mut self) -> Result<Step> {
+        let t = self.state.iteration;
+        if t >= self.config.iterations {
+            bail!("the run has all its {} iterations", self.config.iterations);
+        }
+        self.start_data()?;
+        let (device, compute) = (self.device, self.compute);
+        let amp = compute.needs_loss_scaling();
+        let (targets, pixels) = match self.source.as_mut() {
+            Some(Source::Pixels(loader)) => {
+                let batch = loader.next_batch()?;
+                for w in &batch.warnings {
+                    self.progress.say(&format!("warning: {w}"));
+                }
+                let content =
+                    HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
+                let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
+                let targets = loss::targets(&self.encoder.net, &content, &style, compute)?;
+                (targets, Some((content, style)))
+            }
+            Some(Source::Cached(cache)) => (cache.batch(t)?, None),
+            None => bail!("internal: no data source"),
+        };
+        let lr = self.config.lr_at(t);
+
+        self.adam.zero_grad();
+        let losses = loss::compute_from(
+            &self.encoder.net,
+            &self.trainee,
+            &targets,
+            pixels
+                .as_ref()
+                .map(|(content, style)| Pixels { content, style }),
+            compute,
+            &self.weights,
+        )?;
+        let total = losses.total(&self.weights)?;
+        let scale = self.state.loss_scale.scale;
+        total.f_mul_scalar(scale)?.f_backward()?;
+        let finite = if amp {
+            self.adam.grads_finite()?.f_to_kind(Kind::Float)?
+        } else {
+            Tensor::f_ones([], (Kind::Float, device))?
+        };
+        let values: Vec<f64> = Vec::<f64>::try_from(
+            &Tensor::f_stack(&[&losses.content, &losses.style, &total, &finite], 0)?
+                .f_to_kind(Kind::Double)?
+                .f_to(Device::Cpu)?,
+        )?;
+        let grads_ok = values[3] > 0.5;
+        if amp {
+            self.state.loss_scale.update(grads_ok);
+        } else if !values[2].is_finite() {
+            bail!(
+                "the loss became {} at iteration {t}; the last checkpoint (iteration {}) is intact",
+                values[2],
+                self.saved_at
+            );
+        }
+        if grads_ok {
+            self.adam.step(lr, scale)?;
+            self.state.adam_steps = self.adam.steps;
+        }
+        self.state.iteration = t + 1;
+        self.state.train_seconds = self.base_seconds + self.clock.elapsed().as_secs_f64();
+
+        let row = LossRow {
+            iteration: t,
+            lr,
+            content: values[0],
+            style: values[1],
+            total: values[2],
+            seconds: self.state.train_seconds,
+        };
+        self.log.push(row)?;
+        self.last_row = Some(row);
+        Ok(Step {
+            row,
+            updated: grads_ok,
+            output: losses.output.f_detach()?,
+            pixels,
+        })
+    }
+
+    /// Runs the remaining iterations until the run has them all, the time budget
+    /// (`max_minutes`, counted from [`Session::open`]) would be spent by one more step, or
+    /// `stop` is raised; after each step it logs, writes the sample grid, the checkpoint and
+    /// the held-out evaluation that are due. Returns why it stopped.
+    pub fn train(&mut self, stop: &AtomicBool) -> Result<StopReason> {
+        let budget = self
+            .config
+            .max_minutes
+            .map(|m| Duration::from_secs_f64(m * 60.0));
+        let mut last_step = Duration::ZERO;
+        while self.state.iteration < self.config.iterations {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(StopReason::Interrupted);
+            }
+            if let Some(budget) = budget
+                && self.opened.elapsed() + last_step > budget
+            {
+                return Ok(StopReason::TimeBudget);
+            }
+            let step_start = Instant::now();
+            let step = self.step()?;
+            last_step = step_start.elapsed();
+            self.after_step(step)?;
+        }
+        Ok(StopReason::Finished)
+    }
+
+    /// The log line, sample grid, checkpoint and held-out evaluation due after `step`.
+    fn after_step(&mut self, step: Step) -> Result<()> {
+        let done = self.state.iteration;
+        self.progress
+            .record(&step.row, self.clock.elapsed().as_secs_f64());
+        let every = |n: u64| n > 0 && done.is_multiple_of(n);
+        if every(self.config.sample_every) {
+            let batch = step.pixels.map(|(c, s)| (c, s, step.output));
+            self.sample(batch.as_ref())?;
+        }
+        if every(self.config.save_every) {
+            self.checkpoint()?;
+        }
+        if every(self.config.eval_every) {
+            if self.saved_at != done {
+                self.checkpoint()?;
+            }
+            if let Some(line) = heldout_eval(&self.config, &self.run_dir, &self.state)? {
+                self.progress.say(&line);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the loss log's buffered rows, then the checkpoint and the plain decoder (each
+    /// atomically), so that the log on disk always covers the checkpoint's iterations.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.log.flush()?;
         checkpoint::save(
-            self.run_dir,
+            &self.run_dir,
             &self.vs,
             &self.trainee.metadata(),
             &self.adam,
             &self.state,
-        )
+        )?;
+        self.saved_at = self.state.iteration;
+        Ok(())
     }
 
-    fn sample(
-        &self,
-        pairs: Option<&(Tensor, Tensor)>,
-        batch: Option<&(Tensor, Tensor, Tensor)>,
-    ) -> Result<()> {
+    /// Writes the sample grid of the current iteration: the held-out pairs stylised, or else the
+    /// batch's crops and output (batches of cached targets carry no pixels to show).
+    fn sample(&self, batch: Option<&(Tensor, Tensor, Tensor)>) -> Result<()> {
         let path = self
             .run_dir
             .join("samples")
             .join(format!("iter-{:07}.png", self.state.iteration));
-        match pairs {
+        match &self.pairs {
             Some((c, s)) => {
                 let out = tch::no_grad(|| {
                     loss::compute(
@@ -216,7 +600,6 @@ impl Session<'_> {
                 report::save_grid(c, s, &out.output, &path)
             }
             None => {
-                // Batches of cached targets carry no pixels to show.
                 let Some((c, s, g)) = batch else {
                     return Ok(());
                 };
@@ -230,357 +613,72 @@ impl Session<'_> {
             }
         }
     }
+
+    /// Ends the session: stops the data threads, checkpoints what is not saved yet, measures the
+    /// held-out figures when this session trained past the last evaluation, and plots the losses.
+    pub fn finish(mut self, reason: StopReason) -> Result<Outcome> {
+        self.source = None;
+        self.progress.finish();
+        let iteration = self.state.iteration;
+        if iteration != self.saved_at || !checkpoint::checkpoint_path(&self.run_dir).exists() {
+            self.checkpoint()?;
+        } else {
+            self.log.flush()?;
+        }
+        let done_here = iteration - self.first;
+        let eval_every = self.config.eval_every;
+        if done_here > 0
+            && eval_every > 0
+            && !iteration.is_multiple_of(eval_every)
+            && let Some(line) = heldout_eval(&self.config, &self.run_dir, &self.state)?
+        {
+            println!("{line}");
+        }
+        let rows = report::read_losses(&self.run_dir.join(report::LOSSES_FILE))?;
+        if let Err(e) = report::plot_losses(
+            &rows,
+            self.config.content_weight,
+            self.config.style_weight,
+            &self.run_dir.join(PLOT_FILE),
+        ) {
+            eprintln!("warning: no loss plot: {e:#}");
+        }
+        let outcome = Outcome {
+            iterations_done: iteration,
+            iterations_this_call: done_here,
+            last: self.last_row,
+            reason,
+            seconds_per_iteration: (done_here > 0)
+                .then(|| self.clock.elapsed().as_secs_f64() / done_here as f64),
+        };
+        println!(
+            "adain-train: stopped ({:?}) after iteration {} ({} this call{}); decoder at {}",
+            outcome.reason,
+            outcome.iterations_done,
+            done_here,
+            outcome
+                .seconds_per_iteration
+                .map(|s| format!(", {s:.3} s/it"))
+                .unwrap_or_default(),
+            decoder_path(&self.run_dir).display()
+        );
+        Ok(outcome)
+    }
 }
 
 /// Trains as `config` says in `run_dir`, continuing its checkpoint when `resume` is set, until
-/// the iterations are done, the time budget is spent or `stop` is raised. Always leaves a
-/// checkpoint, `decoder.safetensors`, `losses.csv` and `losses.png` behind.
+/// the iterations are done, the time budget is spent or `stop` is raised: [`Session::open`],
+/// [`Session::train`], [`Session::finish`]. Always leaves a checkpoint, `decoder.safetensors`,
+/// `losses.csv` and `losses.png` behind. See [`Session`] for what it changes in its process.
 pub fn run(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let started = Instant::now();
-    config.validate()?;
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
-    let ckpt = checkpoint::checkpoint_path(run_dir);
-    if !resume && ckpt.exists() {
-        bail!(
-            "{} already holds a run; continue it with --resume {} or pick another --run-dir",
-            run_dir.display(),
-            run_dir.display()
-        );
-    }
-    if config.threads > 0 {
-        tch::set_num_threads(config.threads as i32);
-    }
-    let (device, compute) = resolve_device(config)?;
-    let amp = compute.needs_loss_scaling();
-    if device.is_cuda() {
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
-
-    let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
-        .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
-    let vs = nn::VarStore::new(device);
-    let trainee = Trainee::new(config.model, config.upsample, &vs.root())?;
-    match &config.init_decoder {
-        Some(path) => adainstyle::network::check_arch(path, config.model)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(adainstyle::weights::load_into(&vs, path)?))
-            .with_context(|| format!("--init-decoder {}", path.display()))?,
-        None => initialise(&vs, config.seed, init_gain(config.model))?,
-    }
-    adainstyle::weights_to_channels_last(&vs)?;
-    let mut adam = Adam::new(&vs)?;
-    let state = if resume {
-        let loaded = checkpoint::load(run_dir)?;
-        if loaded.state.seed != config.seed {
-            bail!(
-                "checkpoint seed {} differs from config seed {}",
-                loaded.state.seed,
-                config.seed
-            );
-        }
-        adainstyle::weights::copy_checked(
-            &vs,
-            loaded.decoder,
-            &checkpoint::checkpoint_path(run_dir),
-        )?;
-        adam.load_state(&loaded.adam, loaded.state.adam_steps)?;
-        loaded.state
-    } else {
-        RunState {
-            iteration: 0,
-            adam_steps: 0,
-            loss_scale: LossScale::new(amp),
-            train_seconds: 0.0,
-            seed: config.seed,
-        }
-    };
-    config.save(run_dir)?;
-
-    let cache = config.cache_mb << 20;
-    let dataset = Arc::new(Dataset {
-        content: ImageFolder::open(&config.content_dir, config.resize, cache / 2)?,
-        style: ImageFolder::open(&config.style_dir, config.resize, cache / 2)?,
-        batch: config.batch_size,
-        crop: config.crop,
-        seed: config.seed,
-    });
-    let pairs = match &config.heldout_dir {
-        Some(dir) => Some(load_pairs(dir, SAMPLE_PAIRS, config.crop, device)?),
-        None => None,
-    };
-    let mut session = Session {
-        run_dir,
-        encoder,
-        vs,
-        trainee,
-        adam,
-        state,
-        compute,
-        weights: loss_weights(config),
-    };
-    let first = session.state.iteration;
-    let end = config.iterations;
-    println!(
-        "adain-train: {} network, {} content and {} style images, batch {} at {} px (resized to {}), {:?}{}, iterations {}..{}, run dir {}",
-        config.model,
-        dataset.content.len(),
-        dataset.style.len(),
-        config.batch_size,
-        config.crop,
-        config.resize,
-        device,
-        match compute {
-            Compute::Fp32 => " in fp32",
-            Compute::Bf16 => " in bf16 (fp32 weights and losses)",
-            Compute::Fp16Autocast => " with fp16 autocast",
-        },
-        first,
-        end,
-        run_dir.display()
-    );
-
-    let mut log = LossLog::open(run_dir, first)?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(end);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta} {msg}",
-            )?
-            .progress_chars("=> "),
-        );
-        bar.set_position(first);
-        bar.reset_eta();
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let say = |bar: &ProgressBar, line: &str| {
-        if bar.is_hidden() {
-            println!("{line}");
-        } else {
-            bar.println(line);
-        }
-    };
-
-    let budget = config
-        .max_minutes
-        .map(|m| Duration::from_secs_f64(m * 60.0));
-    let mut source = if first >= end {
-        None
-    } else if config.cache_targets {
-        let t0 = Instant::now();
-        let (cache, warnings) =
-            TargetCache::build(&dataset, &session.encoder.net, compute, device)?;
-        for w in warnings {
-            say(&bar, &format!("warning: {w}"));
-        }
-        let (c, s) = cache.len();
-        say(
-            &bar,
-            &format!(
-                "encoded {c} content and {s} style images once in {:.0} s",
-                t0.elapsed().as_secs_f64()
-            ),
-        );
-        Some(Source::Cached(cache))
-    } else {
-        Some(Source::Pixels(BatchLoader::start(
-            dataset.clone(),
-            first,
-            end,
-            config.workers,
-            PREFETCH_PER_WORKER,
-        )?))
-    };
-    let base_seconds = session.state.train_seconds;
-    let loop_start = Instant::now();
-    let mut smoothed = Smoothed::default();
-    let mut last_row = None;
-    let mut last_step = Duration::ZERO;
-    let mut logged_at = (first, 0.0f64);
-    let mut saved_at = first;
-    let mut reason = StopReason::Finished;
-    while let Some(source) = source.as_mut() {
-        let t = session.state.iteration;
-        if t >= end {
-            break;
-        }
-        if stop.load(Ordering::Relaxed) {
-            reason = StopReason::Interrupted;
-            break;
-        }
-        if let Some(budget) = budget
-            && started.elapsed() + last_step > budget
-        {
-            reason = StopReason::TimeBudget;
-            break;
-        }
-        let step_start = Instant::now();
-        let (targets, pixels) = match source {
-            Source::Pixels(loader) => {
-                let batch = loader.next_batch()?;
-                for w in &batch.warnings {
-                    say(&bar, &format!("warning: {w}"));
-                }
-                let content =
-                    HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
-                let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
-                let targets = loss::targets(&session.encoder.net, &content, &style, compute)?;
-                (targets, Some((content, style)))
-            }
-            Source::Cached(cache) => (cache.batch(t)?, None),
-        };
-        let lr = config.lr_at(t);
-
-        session.adam.zero_grad();
-        let losses = loss::compute_from(
-            &session.encoder.net,
-            &session.trainee,
-            &targets,
-            pixels
-                .as_ref()
-                .map(|(content, style)| Pixels { content, style }),
-            compute,
-            &session.weights,
-        )?;
-        let total = losses.total(&session.weights)?;
-        let scale = session.state.loss_scale.scale;
-        total.f_mul_scalar(scale)?.f_backward()?;
-        let finite = if amp {
-            session.adam.grads_finite()?.f_to_kind(Kind::Float)?
-        } else {
-            Tensor::f_ones([], (Kind::Float, device))?
-        };
-        let values: Vec<f64> = Vec::<f64>::try_from(
-            &Tensor::f_stack(&[&losses.content, &losses.style, &total, &finite], 0)?
-                .f_to_kind(Kind::Double)?
-                .f_to(Device::Cpu)?,
-        )?;
-        let grads_ok = values[3] > 0.5;
-        if amp {
-            session.state.loss_scale.update(grads_ok);
-        } else if !values[2].is_finite() {
-            bail!(
-                "the loss became {} at iteration {t}; the last checkpoint (iteration {saved_at}) is intact",
-                values[2]
-            );
-        }
-        if grads_ok {
-            session.adam.step(lr, scale)?;
-            session.state.adam_steps = session.adam.steps;
-        }
-        session.state.iteration = t + 1;
-        last_step = step_start.elapsed();
-        session.state.train_seconds = base_seconds + loop_start.elapsed().as_secs_f64();
-
-        let row = LossRow {
-            iteration: t,
-            lr,
-            content: values[0],
-            style: values[1],
-            total: values[2],
-            seconds: session.state.train_seconds,
-        };
-        log.push(row)?;
-        smoothed.push(&row);
-        last_row = Some(row);
-        bar.set_position(t + 1);
-        bar.set_message(format!(
-            "content {:.3} style {:.3} total {:.3}",
-            smoothed.content, smoothed.style, smoothed.total
-        ));
-        if (t + 1).is_multiple_of(config.log_every) || t + 1 == end {
-            // Speed over the iterations since the previous log line (recent, not cumulative).
-            let now = loop_start.elapsed().as_secs_f64();
-            let per_it = (now - logged_at.1) / (t + 1 - logged_at.0) as f64;
-            logged_at = (t + 1, now);
-            say(
-                &bar,
-                &format!(
-                    "iter {}/{end} lr {lr:.3e} content {:.4} style {:.4} total {:.4} (smoothed) {per_it:.3} s/it eta {}",
-                    t + 1,
-                    smoothed.content,
-                    smoothed.style,
-                    smoothed.total,
-                    format_duration(per_it * (end - t - 1) as f64)
-                ),
-            );
-        }
-        if config.sample_every > 0 && (t + 1).is_multiple_of(config.sample_every) {
-            let batch = match pixels {
-                Some((c, s)) => Some((c, s, losses.output.f_detach()?)),
-                None => None,
-            };
-            session.sample(pairs.as_ref(), batch.as_ref())?;
-        }
-        if config.save_every > 0 && (t + 1).is_multiple_of(config.save_every) {
-            log.flush()?;
-            session.save()?;
-            saved_at = t + 1;
-        }
-        if config.eval_every > 0 && (t + 1).is_multiple_of(config.eval_every) {
-            if session.state.iteration != saved_at {
-                session.save()?;
-                saved_at = t + 1;
-            }
-            if let Some(line) = heldout_eval(config, run_dir, &session.state)? {
-                say(&bar, &line);
-            }
-        }
-    }
-    drop(source);
-    bar.finish_and_clear();
-    log.flush()?;
-    if session.state.iteration != saved_at || !ckpt.exists() {
-        session.save()?;
-    }
-    if iterations_since(&session.state, first) > 0
-        && config.eval_every > 0
-        && !session.state.iteration.is_multiple_of(config.eval_every)
-        && let Some(line) = heldout_eval(config, run_dir, &session.state)?
-    {
-        println!("{line}");
-    }
-    let rows = report::read_losses(&run_dir.join(report::LOSSES_FILE))?;
-    if let Err(e) = report::plot_losses(
-        &rows,
-        config.content_weight,
-        config.style_weight,
-        &run_dir.join(PLOT_FILE),
-    ) {
-        eprintln!("warning: no loss plot: {e:#}");
-    }
-    let done_here = iterations_since(&session.state, first);
-    let outcome = Outcome {
-        iterations_done: session.state.iteration,
-        iterations_this_call: done_here,
-        last: last_row,
-        reason,
-        seconds_per_iteration: (done_here > 0)
-            .then(|| loop_start.elapsed().as_secs_f64() / done_here as f64),
-    };
-    println!(
-        "adain-train: stopped ({:?}) after iteration {} ({} this call{}); decoder at {}",
-        outcome.reason,
-        outcome.iterations_done,
-        done_here,
-        outcome
-            .seconds_per_iteration
-            .map(|s| format!(", {s:.3} s/it"))
-            .unwrap_or_default(),
-        run_dir.join(checkpoint::DECODER_FILE).display()
-    );
-    Ok(outcome)
-}
-
-fn iterations_since(state: &RunState, first: u64) -> u64 {
-    state.iteration - first
+    let mut session = Session::open(config, run_dir, resume)?;
+    let reason = session.train(stop)?;
+    session.finish(reason)
 }
 
 /// Measures the run's current decoder on the held-out pairs (when the run has a held-out folder),

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use adainstyle::Pretrained;
+use adainstyle_trainer::config::{self, TrainConfig};
 use common::{Scratch, encoder_path, write_images};
 use tch::{Device, Kind};
 
@@ -26,39 +27,32 @@ fn run_ok(cmd: &mut Command) -> String {
     text
 }
 
+/// Whether `help` has a line for `flag` itself (an option line starts with its flag), so that
+/// `--lr` is not found in `--lr-decay`'s line or in another flag's description.
+fn documents(help: &str, flag: &str) -> bool {
+    help.lines()
+        .any(|l| l.split_whitespace().next() == Some(flag))
+}
+
 #[test]
 fn help_documents_every_training_flag() {
     let help = run_ok(adain_train().args(["train", "--help"]));
-    for flag in [
-        "--content-dir",
-        "--style-dir",
-        "--encoder",
-        "--run-dir",
-        "--iterations",
-        "--batch-size",
-        "--crop",
-        "--resize",
-        "--lr",
-        "--lr-decay",
-        "--style-weight",
-        "--content-weight",
-        "--device",
-        "--precision",
-        "--init-decoder",
-        "--cache-mb",
-        "--eval-every",
-        "--seed",
-        "--save-every",
-        "--sample-every",
-        "--log-every",
-        "--workers",
-        "--threads",
-        "--resume",
-        "--max-minutes",
-        "--heldout-dir",
-    ] {
-        assert!(help.contains(flag), "{flag} missing from --help");
+    let mut flags: Vec<String> = TrainConfig::settings()
+        .iter()
+        .map(|s| config::flag(s))
+        .collect();
+    assert!(flags.len() >= 30, "{flags:?}");
+    flags.extend(["--run-dir".into(), "--resume".into()]);
+    for flag in &flags {
+        assert!(
+            documents(&help, flag),
+            "{flag} missing from --help:\n{help}"
+        );
     }
+    assert!(
+        !documents(&help, "--lr-dec"),
+        "a prefix of a flag counted as a flag"
+    );
     let top = run_ok(adain_train().arg("--help"));
     // Each subcommand on a line of its own in the Commands list (the program's own name,
     // adain-train, must not count for `train`).
@@ -235,41 +229,67 @@ fn train_export_load_and_eval() {
 #[test]
 fn bad_input_is_an_error_message_not_a_panic() {
     let dir = Scratch::new("cli-bad");
-    let cases: Vec<Vec<String>> = vec![
-        vec!["--run-dir".into(), dir.join("r").display().to_string()],
-        vec!["--device".into(), "tpu".into()],
-        vec![
-            "export".into(),
-            dir.join("nothing").display().to_string(),
-            dir.join("o.safetensors").display().to_string(),
-        ],
-        vec![
-            "--content-dir".into(),
-            dir.join("missing").display().to_string(),
-            "--style-dir".into(),
-            dir.join("missing").display().to_string(),
-            "--run-dir".into(),
-            dir.join("r2").display().to_string(),
-            "--device".into(),
-            "cpu".into(),
-        ],
-        vec![
-            "--content-dir".into(),
-            ".".into(),
-            "--style-dir".into(),
-            ".".into(),
-            "--run-dir".into(),
-            dir.join("r3").display().to_string(),
-            "--crop".into(),
-            "30".into(),
-        ],
+    let missing = dir.join("missing");
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec!["--run-dir".into(), dir.join("r").display().to_string()],
+            vec!["--content-dir is required"],
+        ),
+        (
+            vec!["--device".into(), "tpu".into()],
+            vec!["invalid value 'tpu' for '--device"],
+        ),
+        (
+            vec![
+                "export".into(),
+                dir.join("nothing").display().to_string(),
+                dir.join("o.safetensors").display().to_string(),
+            ],
+            vec!["nothing"],
+        ),
+        (
+            vec![
+                "--content-dir".into(),
+                missing.display().to_string(),
+                "--style-dir".into(),
+                missing.display().to_string(),
+                "--run-dir".into(),
+                dir.join("r2").display().to_string(),
+                "--device".into(),
+                "cpu".into(),
+            ],
+            vec!["reading folder", "missing"],
+        ),
+        (
+            vec![
+                "--content-dir".into(),
+                ".".into(),
+                "--style-dir".into(),
+                ".".into(),
+                "--run-dir".into(),
+                dir.join("r3").display().to_string(),
+                "--crop".into(),
+                "30".into(),
+            ],
+            vec!["--crop must be a multiple of 8", "got 30"],
+        ),
+        (
+            vec!["--resume".into(), dir.join("no-run").display().to_string()],
+            vec!["config.json", "no-run"],
+        ),
     ];
-    for args in cases {
+    for (args, expected) in cases {
         let out = adain_train().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(err.contains("error"), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") || err.starts_with("adain-train: error: "),
+            "{args:?}: {err}"
+        );
+        for part in expected {
+            assert!(err.contains(part), "{args:?}: `{part}` not in: {err}");
+        }
     }
 }
 

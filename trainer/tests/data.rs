@@ -142,3 +142,129 @@ fn unreadable_or_empty_folders_are_errors_not_panics() {
     let mut loader = BatchLoader::start(Arc::new(data), 0, 4, 2, 1).unwrap();
     assert!(loader.next_batch().is_err());
 }
+
+/// Mean absolute difference of two RGB images of the same size, per channel value.
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// `adain-train pack` prepares the crops as a training batch prepares images (alpha onto white,
+/// bmp included, the training resize), writes a tar the system's `tar` reads, and the crops
+/// train as they are.
+#[test]
+fn pack_prepares_crops_as_training_does() {
+    use adainstyle::image_io::load_rgb;
+    use adainstyle_trainer::data::{center_square, resize_short_side};
+    use adainstyle_trainer::pack::{self, PackSettings};
+
+    let dir = Scratch::new("pack");
+    let data = dir.join("data");
+    let readable = write_odd_images(&data.join("content"));
+    write_images(&data.join("style"), 3, 3);
+    write_images(&data.join("heldout/content"), 2, 4);
+    write_images(&data.join("heldout/style"), 2, 5);
+    std::fs::write(data.join("MANIFEST.tsv"), "kind\tname\tpackage\tsource\n").unwrap();
+    std::fs::create_dir_all(data.join("licenses")).unwrap();
+    std::fs::write(data.join("licenses/x.copyright"), "licence text").unwrap();
+    let settings = PackSettings {
+        size: 32,
+        quality: 95,
+        seed: 3,
+    };
+    let out = dir.join("bundle/data.tar");
+    let packed = pack::pack(&data, &out, settings).unwrap();
+    assert_eq!(
+        (packed.crops, packed.skipped),
+        (readable + 3 + 2 + 2, 3),
+        "{packed:?}"
+    );
+    // The same pack again, byte for byte.
+    let again = dir.join("again.tar");
+    pack::pack(&data, &again, settings).unwrap();
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&again).unwrap());
+
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .expect("running tar");
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(unpacked.join("licenses/x.copyright")).unwrap(),
+        "licence text"
+    );
+    assert!(unpacked.join("MANIFEST.tsv").is_file());
+    // bmp is an image like any other.
+    assert!(unpacked.join("content/deep/pic.jpg").is_file());
+
+    // Held-out images: the centre square of the training resize (up to JPEG's error).
+    for sub in ["heldout/content", "heldout/style"] {
+        for src in list_images(&data.join(sub)).unwrap() {
+            let rel = src
+                .strip_prefix(data.join(sub))
+                .unwrap()
+                .with_extension("jpg");
+            let got = load_rgb(&unpacked.join(sub).join(rel)).unwrap();
+            let want = center_square(&load_rgb(&src).unwrap(), 32);
+            assert!(mean_abs_diff(&got, &want) < 3.0, "{}", src.display());
+        }
+    }
+    // Training images: some 32 x 32 window of the training resize.
+    for sub in ["content", "style"] {
+        for src in list_images(&data.join(sub)).unwrap() {
+            let Ok(img) = load_rgb(&src) else { continue };
+            let rel = src
+                .strip_prefix(data.join(sub))
+                .unwrap()
+                .with_extension("jpg");
+            let got = load_rgb(&unpacked.join(sub).join(rel)).unwrap();
+            let resized = resize_short_side(&img, 32);
+            let (w, h) = resized.dimensions();
+            let best = (0..=w - 32)
+                .flat_map(|x| (0..=h - 32).map(move |y| (x, y)))
+                .map(|(x, y)| {
+                    let window = image::imageops::crop_imm(&resized, x, y, 32, 32).to_image();
+                    mean_abs_diff(&got, &window)
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(best < 3.0, "{}: {best}", src.display());
+        }
+    }
+    // Transparency became white, as in training (not grey): the transparent left column of
+    // alpha.png is the left column of its crop (40 px wide, resized to 32: no horizontal room).
+    let alpha = load_rgb(&unpacked.join("content/alpha.jpg")).unwrap();
+    let left: f64 = (0..32)
+        .map(|y| {
+            f64::from(
+                alpha
+                    .get_pixel(0, y)
+                    .0
+                    .iter()
+                    .map(|&v| u32::from(v))
+                    .sum::<u32>(),
+            )
+        })
+        .sum::<f64>()
+        / (32.0 * 3.0);
+    assert!(left > 235.0, "left column {left}");
+
+    // A run on the unpacked crops with --resize 32 takes them as they are.
+    let folder = ImageFolder::open(&unpacked.join("content"), 32, 1 << 20).unwrap();
+    let mut warnings = Vec::new();
+    for (i, path) in folder.paths().iter().enumerate() {
+        let got = folder.get(i, &mut warnings).unwrap();
+        assert!(*got == load_rgb(path).unwrap(), "{}", path.display());
+    }
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

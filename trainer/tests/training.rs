@@ -1,18 +1,118 @@
 // SPDX-License-Identifier: MIT
-//! The training loop on tiny generated images, on the CPU: the loss falls, resume reproduces an
-//! uninterrupted run exactly, an interrupted run leaves a resumable checkpoint.
+//! The training loop on tiny generated images, on the CPU: one step on its own, the loss falls,
+//! resume reproduces an uninterrupted run exactly, an interrupted run leaves a resumable
+//! checkpoint.
 
 mod common;
 
 use std::sync::atomic::AtomicBool;
 
 use adainstyle_trainer::checkpoint;
+use adainstyle_trainer::data::HostBatch;
+use adainstyle_trainer::loss;
 use adainstyle_trainer::report::{self, LossRow};
-use adainstyle_trainer::train::{self, StopReason};
+use adainstyle_trainer::train::{self, Session, StopReason};
 use common::{Scratch, tiny_config, write_images};
+use tch::Tensor;
 
 fn losses(run_dir: &std::path::Path) -> Vec<LossRow> {
     report::read_losses(&run_dir.join(report::LOSSES_FILE)).unwrap()
+}
+
+/// Deep copies of a network's variables, by name.
+fn snapshot(session: &Session) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = session
+        .variables()
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// One step on its own: it reports the loss of its iteration's batch under the weights it
+/// started from, and applies Adam's first update with that iteration's learning rate.
+#[test]
+fn one_step_is_the_loss_of_its_batch_and_an_adam_update() {
+    let dir = Scratch::new("step");
+    write_images(&dir.join("content"), 4, 11);
+    write_images(&dir.join("style"), 3, 12);
+    let config = tiny_config(&dir.join("content"), &dir.join("style"), 3);
+    let mut session = Session::open(&config, &dir.join("run"), false).unwrap();
+    assert_eq!(session.state().iteration, 0);
+
+    let (device, compute) = session.device();
+    let batch = session.dataset().batch(0).unwrap();
+    let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device).unwrap();
+    let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device).unwrap();
+    let expected = tch::no_grad(|| {
+        let l = loss::compute(
+            session.encoder(),
+            session.trainee(),
+            &content,
+            &style,
+            compute,
+            session.loss_weights(),
+        )?;
+        Ok::<_, anyhow::Error>((
+            l.content.double_value(&[]),
+            l.style.double_value(&[]),
+            l.total(session.loss_weights())?.double_value(&[]),
+        ))
+    })
+    .unwrap();
+    let before = snapshot(&session);
+
+    let step = session.step().unwrap();
+    assert!(step.updated);
+    assert_eq!(step.row.iteration, 0);
+    assert_eq!(step.row.lr, config.lr_at(0));
+    assert_eq!(
+        (step.row.content, step.row.style, step.row.total),
+        expected,
+        "the step's loss is not its batch's"
+    );
+    let (c, s) = step.pixels.as_ref().expect("a batch of pixels");
+    assert!(
+        c.equal(&content) && s.equal(&style),
+        "the step trained on another batch"
+    );
+    assert_eq!(
+        (session.state().iteration, session.state().adam_steps),
+        (1, 1)
+    );
+
+    // Adam's first update: m̂ = g and v̂ = g², so every weight moves by -lr·g / (|g| + ε).
+    let lr = config.lr_at(0);
+    let (mut moved, mut total) = (0i64, 0i64);
+    let vars = session.variables().variables();
+    for ((name, old), (_, new)) in before.iter().zip(snapshot(&session)) {
+        let g = vars[name].grad();
+        let expected = -(&g / (g.abs() + 1e-8)) * lr;
+        let off = (&new - old - &expected).abs().max().double_value(&[]);
+        assert!(off < 1e-3 * lr, "{name} moved {off} away from Adam's step");
+        moved += g.ne(0.0).sum(tch::Kind::Int64).int64_value(&[]);
+        total += g.numel() as i64;
+    }
+    assert!(
+        moved * 2 > total,
+        "only {moved} of {total} weights have a gradient"
+    );
+
+    // Two more steps finish the run; the log holds one row per step.
+    session.step().unwrap();
+    session.step().unwrap();
+    assert!(session.step().is_err(), "a step past the last iteration");
+    let out = session.finish(StopReason::Finished).unwrap();
+    assert_eq!((out.iterations_done, out.iterations_this_call), (3, 3));
+    let rows = losses(&dir.join("run"));
+    assert_eq!(rows.len(), 3);
+    assert_eq!((rows[0].content, rows[0].total), (expected.0, expected.2));
+    assert_eq!(
+        checkpoint::load(&dir.join("run")).unwrap().state.iteration,
+        3
+    );
 }
 
 #[test]

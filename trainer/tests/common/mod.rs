@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 //! Helpers shared by the trainer's integration tests: scratch folders, generated images and a
-//! tiny training configuration.
+//! tiny training configuration. Nothing here needs Python or the fetched data.
 
+// Each test binary uses its own subset of the helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use adainstyle_trainer::config::TrainConfig;
 use image::{ImageBuffer, Rgb, RgbImage};
@@ -13,10 +15,15 @@ use image::{ImageBuffer, Rgb, RgbImage};
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    /// A fresh, empty folder under the system temp dir.
+    /// A fresh, empty folder under the system temp dir, unique to this process and call (two
+    /// tests may pick the same name).
     pub fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("adain-train-test-{name}-{}", std::process::id()));
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "adain-train-test-{name}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating scratch dir");
         Self(dir)
@@ -58,44 +65,41 @@ pub fn write_images(dir: &Path, n: u32, seed: u32) {
     }
 }
 
-/// The real encoder of the repository.
+/// The shipped encoder, found as `adain-train` finds it.
 pub fn encoder_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vgg19-normalised.safetensors")
+    adainstyle_trainer::config::shipped_encoder()
 }
 
-/// A small, fast CPU configuration on `content` and `style` folders.
-pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig {
-    TrainConfig {
-        model: adainstyle::Model::Full,
-        upsample: Default::default(),
-        content_dir: content.to_owned(),
-        style_dir: style.to_owned(),
-        encoder: encoder_path(),
-        batch_size: 2,
-        crop: 32,
-        resize: 40,
-        lr: 1e-4,
-        lr_decay: 5e-5,
-        style_weight: 10.0,
-        content_weight: 1.0,
-        identity_weight: 0.0,
-        shallow_content_weight: 0.0,
-        tv_weight: 0.0,
-        seed: 7,
-        iterations,
-        device: "cpu".into(),
-        precision: adainstyle::Precision::Fp32,
-        init_decoder: None,
-        cache_targets: false,
-        save_every: 0,
-        sample_every: 0,
-        log_every: 1000,
-        workers: 2,
-        threads: 1,
-        max_minutes: None,
-        heldout_dir: None,
-        eval_every: 0,
-        eval_pairs: 0,
-        cache_mb: 16,
+/// The flags of a small, fast CPU run on `content` and `style` folders (the rest default).
+pub fn tiny_flags(content: &Path, style: &Path, iterations: u64) -> Vec<String> {
+    let mut flags: Vec<String> = vec![
+        "--content-dir".into(),
+        content.display().to_string(),
+        "--style-dir".into(),
+        style.display().to_string(),
+    ];
+    let iterations = iterations.to_string();
+    for pair in [
+        ["--iterations", &iterations],
+        ["--batch-size", "2"],
+        ["--crop", "32"],
+        ["--resize", "40"],
+        ["--seed", "7"],
+        ["--device", "cpu"],
+        ["--precision", "fp32"],
+        ["--save-every", "0"],
+        ["--sample-every", "0"],
+        ["--log-every", "1000"],
+        ["--eval-every", "0"],
+        ["--threads", "1"],
+        ["--cache-mb", "16"],
+    ] {
+        flags.extend(pair.map(String::from));
     }
+    flags
+}
+
+/// [`tiny_flags`] as the configuration `adain-train` makes of them.
+pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig {
+    TrainConfig::from_flags(tiny_flags(content, style, iterations)).expect("tiny flags parse")
 }
