@@ -70,30 +70,8 @@ pub fn weights_path(model: Model) -> PathBuf {
                 let _net = Decoder::new(&vs.root());
             }
         });
-        // He-uniform weights and zero biases, as tch initialises convolutions, but with
-        // deterministic pseudo-random values (a sine hash of each element's index and the
-        // variable's rank by name) instead of libtorch's global generator, which parallel tests
-        // share.
-        let mut vars: Vec<_> = vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (rank, (_, mut var)) in vars.into_iter().enumerate() {
-            let fan_in: i64 = var.size().iter().skip(1).product();
-            let bound = if var.dim() > 1 {
-                (6.0 / fan_in.max(1) as f64).sqrt()
-            } else {
-                0.0
-            };
-            let hash =
-                (tch::Tensor::arange(var.numel() as i64, (tch::Kind::Double, tch::Device::Cpu))
-                    * (12.9898 + rank as f64 * 0.731))
-                    .sin()
-                    * 43758.5453;
-            let uniform = (&hash - hash.floor()) * (2.0 * bound) - bound;
-            let values = uniform
-                .to_kind(tch::Kind::Float)
-                .view(var.size().as_slice());
-            tch::no_grad(|| var.copy_(&values));
-        }
+        // Not libtorch's global generator, which parallel tests share.
+        weights::fill_seeded(&vs, 0).unwrap();
         weights::save_atomic_with(&vs, &model.metadata(), &path).unwrap();
     });
     path
