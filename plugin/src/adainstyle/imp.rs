@@ -333,6 +333,7 @@ impl BaseTransformImpl for AdainStyle {
             _threads: threads,
         });
         *lock(&self.worker) = Some(worker);
+        self.catch_up(&settings);
         Ok(())
     }
 
@@ -629,6 +630,34 @@ impl AdainStyle {
                     coral_to: coral_to.as_ref().map(tch::Tensor::shallow_clone),
                 });
             }
+        }
+    }
+
+    /// Applies what was set while `start()` ran, after it copied `loaded` and before the worker
+    /// existed (such changes reached neither the worker nor the state).
+    fn catch_up(&self, loaded: &Settings) {
+        let (styles, size, mask) = {
+            let settings = lock(&self.settings);
+            let mask = (settings.mask.text != loaded.mask.text).then(|| settings.mask.clone());
+            (settings.styles(), settings.style_size, mask)
+        };
+        if styles != loaded.styles() || size != loaded.style_size {
+            self.request_styles(styles, size as i64, None);
+        }
+        let Some(mask) = mask else { return };
+        match Mask::load(mask.value.as_ref().ok().and_then(Option::as_ref)) {
+            Ok(decoded) => {
+                let mut settings = lock(&self.settings);
+                // Unless it changed again (and that change decoded its own).
+                if settings.mask.text == mask.text {
+                    settings.new_mask = Some(decoded);
+                }
+            }
+            Err(err) => gst::element_imp_warning!(
+                self,
+                gst::ResourceError::OpenRead,
+                ("Cannot use mask `{}`: {err}", mask.text)
+            ),
         }
     }
 
