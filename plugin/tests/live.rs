@@ -121,21 +121,9 @@ fn live_source_keeps_up(model: Model) {
         weights_path(model).display()
     ));
     let el = pipeline.by_name("s").unwrap();
-    let inputs = Arc::new(Mutex::new(Vec::new()));
+    let inputs = capture_pts(&pipeline, "in");
     let outputs = Arc::new(Mutex::new(Vec::new()));
     {
-        let inputs = inputs.clone();
-        pipeline
-            .by_name("in")
-            .unwrap()
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-                    inputs.lock().unwrap().push(pts);
-                }
-                gst::PadProbeReturn::Ok
-            });
         let outputs = outputs.clone();
         let sink = pipeline.by_name("sink").unwrap();
         let weak = sink.downgrade();

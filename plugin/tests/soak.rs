@@ -79,22 +79,10 @@ fn frames_memory_and_timestamps_hold_while_settings_change() {
         weights_path(Model::Lite).display()
     ));
     let el = pipeline.by_name("s").unwrap();
-    let pts_in = Arc::new(Mutex::new(Vec::with_capacity(frames as usize)));
+    let pts_in = capture_pts(&pipeline, "in");
     let pts_out = Arc::new(Mutex::new(Vec::with_capacity(frames as usize)));
     let samples = Arc::new(Mutex::new(Vec::new()));
     {
-        let pts_in = pts_in.clone();
-        pipeline
-            .by_name("in")
-            .unwrap()
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buffer) = info.buffer() {
-                    pts_in.lock().unwrap().push(buffer.pts());
-                }
-                gst::PadProbeReturn::Ok
-            });
         // Before each frame: every `every` frames a setting changes.
         let seen = AtomicU64::new(0);
         let handle = el.downgrade();
@@ -114,9 +102,9 @@ fn frames_memory_and_timestamps_hold_while_settings_change() {
         el.static_pad("src")
             .unwrap()
             .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buffer) = info.buffer() {
+                if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                     let mut out = pts_out.lock().unwrap();
-                    out.push(buffer.pts());
+                    out.push(pts);
                     if out.len().is_multiple_of(100) {
                         samples.lock().unwrap().push((out.len() as u64, rss_kib()));
                     }

@@ -288,23 +288,38 @@ pub fn test_pipeline(props: &str) -> gst::Pipeline {
     ))
 }
 
-/// Collects every buffer leaving element `name` of `pipeline` (as bytes).
-pub fn capture_output(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
-    let frames = Arc::new(Mutex::new(Vec::new()));
-    let sink = frames.clone();
+/// Collects `what` of every buffer leaving element `name` of `pipeline` (when it has it).
+pub fn capture<T: Send + 'static>(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    what: impl Fn(&gst::BufferRef) -> Option<T> + Send + Sync + 'static,
+) -> Arc<Mutex<Vec<T>>> {
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let sink = found.clone();
     pipeline
         .by_name(name)
         .unwrap()
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(buffer) = info.buffer() {
-                let map = buffer.map_readable().unwrap();
-                sink.lock().unwrap().push(map.as_slice().to_vec());
+            if let Some(value) = info.buffer().and_then(|buffer| what(buffer)) {
+                sink.lock().unwrap().push(value);
             }
             gst::PadProbeReturn::Ok
         });
-    frames
+    found
+}
+
+/// Collects every buffer leaving element `name` of `pipeline` (as bytes).
+pub fn capture_output(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    capture(pipeline, name, |buffer| {
+        Some(buffer.map_readable().ok()?.as_slice().to_vec())
+    })
+}
+
+/// Collects the PTS of every buffer leaving element `name` of `pipeline`.
+pub fn capture_pts(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<gst::ClockTime>>> {
+    capture(pipeline, name, gst::BufferRef::pts)
 }
 
 /// Video info for a `width` x `height` frame of `format` (GStreamer initialised first).
