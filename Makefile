@@ -7,7 +7,7 @@ export ADAINSTYLE_HOME
 ENV := source $(ADAINSTYLE_HOME)/env
 DATA := $(ADAINSTYLE_HOME)/data
 
-.PHONY: setup data build demo test lint bench encoder gpu-bundle meson-check obs-check clean
+.PHONY: setup data build demo test soak lint bench encoder gpu-bundle meson-check obs-check clean
 
 ## setup: Debian packages, the libtorch venv, cargo's environment (idempotent, seconds when ready)
 setup:
@@ -30,6 +30,10 @@ test: data
 	$(ENV) && cargo fmt --all -- --check
 	$(ENV) && cargo clippy --workspace --all-targets -- -D warnings
 	$(ENV) && cargo test --workspace -- --test-threads=2
+
+## soak: 20,000 frames through the element with its settings changing; memory, frames, PTS (BENCHMARKS.md)
+soak: data
+	$(ENV) && SOAK_FRAMES=20000 cargo test -p gst-plugin-adainstyle --test soak -- --nocapture
 
 ## bench: the benchmark tables of BENCHMARKS.md on this machine
 bench: data build

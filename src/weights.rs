@@ -71,6 +71,34 @@ pub fn copy_checked(
     Ok(())
 }
 
+/// Fills every variable of `vs` with seeded pseudo-random values: He-uniform weights (bound
+/// sqrt(6 / fan-in)), as tch initialises convolutions, and biases within ±0.05, drawn from a sine
+/// hash of each element's index, `seed` and the variable's rank by name instead of libtorch's
+/// global generator, which every thread of a process shares (parallel tests would reorder each
+/// other's draws). For test weights whose values must not depend on what else runs.
+pub fn fill_seeded(vs: &nn::VarStore, seed: u64) -> Result<()> {
+    let mut vars: Vec<_> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let cpu = (tch::Kind::Double, tch::Device::Cpu);
+    for (rank, (_, mut var)) in vars.into_iter().enumerate() {
+        let fan_in: i64 = var.size().iter().skip(1).product();
+        let bound = if var.dim() > 1 {
+            (6.0 / fan_in.max(1) as f64).sqrt()
+        } else {
+            0.05
+        };
+        let step = 12.9898 + rank as f64 * 0.731 + (seed % 1000) as f64 * 0.0173;
+        let hash = (Tensor::f_arange(var.numel() as i64, cpu)? * step).f_sin()? * 43758.5453;
+        let uniform = (&hash - hash.f_floor()?) * (2.0 * bound) - bound;
+        let values = uniform
+            .f_to_kind(var.kind())?
+            .f_view(var.size().as_slice())?
+            .f_to(var.device())?;
+        tch::no_grad(|| var.f_copy_(&values))?;
+    }
+    Ok(())
+}
+
 /// Writes every variable of `vs` to `path` as fp32 safetensors, through a temporary file and a
 /// rename so that a crash never leaves a half-written checkpoint behind.
 pub fn save_atomic(vs: &nn::VarStore, path: &Path) -> Result<()> {

@@ -138,40 +138,27 @@ fn bad_style_while_playing_warns_and_keeps_the_old_style() {
     );
 }
 
+/// Hundreds of style and alpha changes from another thread while frames flow: none is lost
+/// between the threads (the frames change with them), and once they stop the output is the
+/// library's for the last style.
 #[test]
 fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
-    let pipeline = launch(&format!(
-        "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,format=BGRx,width=32,height=32,framerate=30/1 ! \
-         adainstyle name=s device=cpu style-size=32 decoder={} ! fakesink sync=false",
-        decoder_path().display()
-    ));
-    let el = pipeline.by_name("s").unwrap();
+    init();
+    let info = video_info(gst_video::VideoFormat::Rgb, 32, 32);
+    let el = element(&[]);
+    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
     let styles = [
         style("cafe-terrace-at-night.jpg"),
         style("night-cafe.jpg"),
         style("langlois-bridge.jpg"),
         style("painter-on-the-road.jpg"),
     ];
-    // Swaps are counted only while frames flow: from the first frame to the last.
-    let streaming = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
-    {
-        let (streaming, done) = (streaming.clone(), done.clone());
-        let counter = el.clone();
-        el.static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                let n: u64 = counter.property("frames-processed");
-                streaming.store(n < 60, Ordering::SeqCst);
-                done.store(n >= 60, Ordering::SeqCst);
-                gst::PadProbeReturn::Ok
-            });
-    }
     let swapper = {
-        let el = el.clone();
-        let (streaming, done) = (streaming.clone(), done.clone());
+        let (el, done) = (el.clone(), done.clone());
         std::thread::spawn(move || {
-            let (mut swaps, mut during) = (0usize, 0usize);
+            let mut swaps = 0usize;
             while !done.load(Ordering::SeqCst) {
                 let a = &styles[swaps % 4];
                 let b = &styles[(swaps + 1) % 4];
@@ -183,22 +170,61 @@ fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
                 el.set_property("style", spec);
                 el.set_property("alpha", (swaps % 10) as f64 / 10.0);
                 swaps += 1;
-                if streaming.load(Ordering::SeqCst) {
-                    during += 1;
-                }
                 std::thread::sleep(Duration::from_micros(500));
             }
-            during
+            swaps
         })
     };
-    let (error, warnings) = run(&pipeline, Duration::from_secs(300));
+    // The same input frame every time: the output changes only with the style and alpha.
+    let (_, data, _) = padded_buffer(&info, 0, 7, gst::ClockTime::ZERO);
+    let mut push = |i: u64| {
+        let mut buffer = gst::Buffer::from_slice(data.clone());
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(33 * i));
+        h.push(buffer).unwrap();
+        frame_pixels(h.pull().unwrap(), &info)
+    };
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut frames = 0u64;
+    while frames < 60 {
+        let out = push(frames);
+        if !seen.contains(&out) {
+            seen.push(out);
+        }
+        frames += 1;
+    }
     done.store(true, Ordering::SeqCst);
-    let during = swapper.join().unwrap();
-    assert!(error.is_none(), "{error:?}");
-    assert!(warnings.is_empty(), "{warnings:?}");
-    assert!(during >= 100, "only {during} swaps while frames flowed");
-    let frames: u64 = el.property("frames-processed");
-    assert_eq!(frames, 60);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps >= 100, "only {swaps} swaps while frames flowed");
+    // The changes reached the frames while they flowed (alpha alone gives ten outputs).
+    assert!(
+        seen.len() >= 5,
+        "{} different outputs over {frames} frames and {swaps} swaps",
+        seen.len()
+    );
+    // The last change wins: the output becomes the library's for it.
+    let night = style("night-cafe.jpg");
+    el.set_property("style", night.to_str().unwrap());
+    el.set_property("alpha", 1.0f64);
+    let layout = FrameLayout::packed(32, 32, PixelLayout::Rgb);
+    let expected = library_output(&data, &layout, &night, &StylizeOptions::default());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = push(frames);
+        frames += 1;
+        if max_diff(&out, &expected) <= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the output never became the last style's (off by {})",
+            max_diff(&out, &expected)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(el.property::<u64>("frames-processed"), frames);
 }
 
 #[test]

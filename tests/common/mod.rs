@@ -43,11 +43,12 @@ pub fn run_python(args: &[&Path]) {
     );
 }
 
-/// Writes a seeded, randomly initialised decoder (same keys and shapes as a trained one).
-pub fn random_decoder(path: &Path, seed: i64) {
-    tch::manual_seed(seed);
+/// Writes a seeded, randomly initialised decoder (same keys and shapes as a trained one); the
+/// seed, not libtorch's global generator, decides its values.
+pub fn random_decoder(path: &Path, seed: u64) {
     let vs = nn::VarStore::new(Device::Cpu);
     let _decoder = Decoder::new(&vs.root());
+    weights::fill_seeded(&vs, seed).expect("seeded weights");
     weights::save_atomic(&vs, path).expect("save random decoder");
 }
 

@@ -1,14 +1,21 @@
 // SPDX-License-Identifier: MIT
 //! Implementation of the `adainstyle` element.
+//!
+//! Locks: the element never holds two of its locks at once. A property change parses (and
+//! decodes a mask file) with no lock held, stores the value under `settings` alone, then asks
+//! the style worker for statistics under `worker` alone; a frame copies its settings, then takes
+//! the worker's finished statistics, then stylises under `state`, and asks the worker for
+//! recoloured styles after releasing it. (The worker's own lock is taken inside its methods and
+//! takes no other.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
 use adainstyle::{
-    DeviceSpec, MaskSource, Model, Network, Precision, Region, Stats, StyleBank, StyleSpec,
-    StylizeOptions, Stylizer, Temporal, data,
+    DeviceSpec, Model, Network, Precision, Region, Stats, StyleBank, StyleSpec, StylizeOptions,
+    Stylizer, Temporal,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -17,72 +24,17 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::enums::{ModelMode, PrecisionMode, PreserveColorMode};
+use super::enums::{ModelMode, PrecisionMode};
 use super::latency::Latency;
-use super::spatial::{self, MaskFile, Notice};
+use super::properties;
+use super::settings::{Effect, FrameSettings, Settings, Update};
+use super::spatial::{Mask, Notice};
+use super::sync::lock;
+use super::threads::ThreadCount;
 use super::worker::{Slot, StyleRequest, StyleWorker};
 
-const DEFAULT_ALPHA: f64 = 1.0;
-const DEFAULT_STYLE_SIZE: u32 = 512;
-const DEFAULT_PROCESSING_SIZE: u32 = 0;
-const DEFAULT_DEVICE: &str = "auto";
-const DEFAULT_PRECISION: PrecisionMode = PrecisionMode::Auto;
-const DEFAULT_MODEL: ModelMode = ModelMode::Auto;
-const DEFAULT_PRESERVE_COLOR: PreserveColorMode = PreserveColorMode::None;
-const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_MASK_FEATHER: u32 = 8;
-const DEFAULT_TEMPORAL_SMOOTHING: f64 = 0.5;
-/// With CORAL colour preservation, the style is recoloured to the content every this many frames.
-const CORAL_EVERY_FRAMES: u64 = 30;
 /// Longest edge of the content thumbnail used for CORAL.
 const CORAL_THUMBNAIL: i64 = 128;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    style: String,
-    /// Empty: the content is kept outside the mask.
-    style_outside: String,
-    /// Empty: no mask; `alpha`; or an image path.
-    mask: String,
-    mask_invert: bool,
-    mask_feather: u32,
-    temporal_smoothing: f64,
-    style_size: u32,
-    alpha: f64,
-    preserve_color: PreserveColorMode,
-    processing_size: u32,
-    device: String,
-    precision: PrecisionMode,
-    model: ModelMode,
-    encoder: String,
-    /// Empty: the shipped weights of the model in use.
-    decoder: String,
-    threads: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        let shipped = |rel: &str| data::find(rel).to_string_lossy().into_owned();
-        Self {
-            style: shipped(data::DEFAULT_STYLE),
-            style_outside: String::new(),
-            mask: String::new(),
-            mask_invert: false,
-            mask_feather: DEFAULT_MASK_FEATHER,
-            temporal_smoothing: DEFAULT_TEMPORAL_SMOOTHING,
-            style_size: DEFAULT_STYLE_SIZE,
-            alpha: DEFAULT_ALPHA,
-            preserve_color: DEFAULT_PRESERVE_COLOR,
-            processing_size: DEFAULT_PROCESSING_SIZE,
-            device: DEFAULT_DEVICE.into(),
-            precision: DEFAULT_PRECISION,
-            model: DEFAULT_MODEL,
-            encoder: shipped(data::ENCODER),
-            decoder: String::new(),
-            threads: DEFAULT_THREADS,
-        }
-    }
-}
 
 /// What `start()` builds: the networks on their device, and the style in use.
 struct State {
@@ -90,10 +42,14 @@ struct State {
     style: Stats,
     /// The statistics of `style-outside`, once it has been set and loaded.
     outside: Option<Stats>,
+    /// The mask in use (a file decoded at start, or when the property was set).
+    mask: Mask,
     /// Smoothing over time: reset by caps changes, flushes and scene cuts.
     temporal: Temporal,
     /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
     format: Option<(usize, usize, PixelLayout)>,
+    /// libtorch's thread count as the `threads` property set it; dropped (restored) at stop.
+    _threads: Option<ThreadCount>,
 }
 
 /// Figures readable as properties while streaming, kept outside the state lock.
@@ -104,17 +60,12 @@ struct Figures {
     total_ns: AtomicU64,
 }
 
-/// The element.
-///
-/// Lock order, where two are held at once: `settings` before `active_device`, and `state` before
-/// `worker` and before `mask_file`. No other lock is taken while one of these is held.
+/// The element. See the module's documentation for how its locks are taken.
 #[derive(Default)]
 pub struct AdainStyle {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     worker: Mutex<Option<StyleWorker>>,
-    /// The decoded `mask` file, loaded when the property is set while started, or at start.
-    mask_file: Mutex<MaskFile>,
     figures: Figures,
     latency: Latency,
     active_device: Mutex<String>,
@@ -137,368 +88,55 @@ impl ObjectSubclass for AdainStyle {
 
 impl ObjectImpl for AdainStyle {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("style")
-                    .nick("Style")
-                    .blurb(
-                        "Style image path, or several blended as PATH:WEIGHT,PATH:WEIGHT; \
-                         default: the shipped style. Changing it while PLAYING swaps styles \
-                         without stalling frames",
-                    )
-                    .default_value(Some(Settings::default().style.as_str()))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("style-outside")
-                    .nick("Style outside the mask")
-                    .blurb(
-                        "Style for the region outside the mask (same syntax as style); empty \
-                         keeps the original content there",
-                    )
-                    .default_value(Some(""))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("mask")
-                    .nick("Mask")
-                    .blurb(
-                        "Where the style goes: a grey image (white = styled, black = kept or \
-                         style-outside; resized to the frame), `alpha` for the input's alpha \
-                         channel (opaque = styled; needs RGBA or BGRA caps), or empty for \
-                         everywhere",
-                    )
-                    .default_value(Some(""))
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("mask-invert")
-                    .nick("Invert mask")
-                    .blurb("Swap the mask's inside and outside")
-                    .default_value(false)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("mask-feather")
-                    .nick("Mask feather")
-                    .blurb(
-                        "Half-width in pixels of the soft edge where styled output meets kept \
-                         content (0 = hard edge)",
-                    )
-                    .maximum(1024)
-                    .default_value(DEFAULT_MASK_FEATHER)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("style-size")
-                    .nick("Style size")
-                    .blurb("Longest edge the style image is resized to before encoding (0 = as is)")
-                    .maximum(8192)
-                    .default_value(DEFAULT_STYLE_SIZE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("alpha")
-                    .nick("Alpha")
-                    .blurb("Strength of the style: 1 = full style, 0 = the content reconstructed")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(DEFAULT_ALPHA)
-                    .mutable_playing()
-                    .controllable()
-                    .build(),
-                glib::ParamSpecDouble::builder("temporal-smoothing")
-                    .nick("Temporal smoothing")
-                    .blurb(
-                        "Steadiness over time, 0 = every frame on its own: averages the content \
-                         statistics over frames and blends the previous output in where the \
-                         input did not change; a scene cut starts afresh",
-                    )
-                    .minimum(0.0)
-                    .maximum(0.99)
-                    .default_value(DEFAULT_TEMPORAL_SMOOTHING)
-                    .mutable_playing()
-                    .controllable()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("preserve-color", DEFAULT_PRESERVE_COLOR)
-                    .nick("Preserve colour")
-                    .blurb("Keep the content's colours: none, coral (recolour the style) or luminance")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("processing-size")
-                    .nick("Processing size")
-                    .blurb(
-                        "Longest edge the network runs at (0 = the input's own size); the output \
-                         always has the input's size",
-                    )
-                    .maximum(8192)
-                    .default_value(DEFAULT_PROCESSING_SIZE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("device")
-                    .nick("Device")
-                    .blurb("Where the network runs: auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
-                    .default_value(Some(DEFAULT_DEVICE))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("precision", DEFAULT_PRECISION)
-                    .nick("Precision")
-                    .blurb(
-                        "Precision of the network: auto (fp16 on CUDA, bf16 on a CPU with \
-                         AVX-512 BF16, else fp32), fp32, fp16 or bf16; a precision the device \
-                         cannot run is an error. Statistics and AdaIN stay fp32",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("model", DEFAULT_MODEL)
-                    .nick("Model")
-                    .blurb(
-                        "Network that stylises: auto (the full model on CUDA; on a CPU the \
-                         CPU default, logged), full (VGG-19, AdaIN and its decoder) or lite (the \
-                         light network for real time on a CPU)",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("encoder")
-                    .nick("Encoder weights")
-                    .blurb(
-                        "Normalised VGG-19 safetensors (pytorch-AdaIN keys) of the full model; \
-                         default: the shipped one",
-                    )
-                    .default_value(Some(Settings::default().encoder.as_str()))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("decoder")
-                    .nick("Trained weights")
-                    .blurb(
-                        "Trained weights (safetensors): the full model's decoder (pytorch-AdaIN \
-                         keys), or with model=lite the light network's; empty: the shipped \
-                         weights of the model in use. Weights of the other model are an error",
-                    )
-                    .default_value(Some(""))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("CPU threads")
-                    .blurb(
-                        "Threads libtorch uses on the CPU (0 = libtorch's default, one per core); \
-                         libtorch has one thread pool per process, so this also applies to every \
-                         other user of libtorch in the process",
-                    )
-                    .maximum(1024)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("active-device")
-                    .nick("Active device")
-                    .blurb("The device the network runs on once started")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecDouble::builder("last-inference-ms")
-                    .nick("Last inference time")
-                    .blurb("Milliseconds the last frame took, upload to download")
-                    .minimum(0.0)
-                    .read_only()
-                    .build(),
-                glib::ParamSpecDouble::builder("mean-inference-ms")
-                    .nick("Mean inference time")
-                    .blurb("Mean milliseconds per frame since the element started")
-                    .minimum(0.0)
-                    .read_only()
-                    .build(),
-                glib::ParamSpecUInt64::builder("frames-processed")
-                    .nick("Frames processed")
-                    .blurb("Frames stylised since the element started")
-                    .read_only()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(properties::specs);
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = lock(&self.settings);
-        match pspec.name() {
-            "style" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                let text = text.unwrap_or_else(|| Settings::default().style);
-                // A malformed list is reported now; a missing or corrupt file is reported when
-                // it is loaded (at start, or by the style worker while playing).
-                let spec = match text.parse::<StyleSpec>() {
-                    Ok(spec) => spec,
-                    Err(err) => {
-                        drop(settings);
-                        gst::element_imp_warning!(
-                            self,
-                            gst::LibraryError::Settings,
-                            ("Style `{text}`: {err}; keeping the previous style")
-                        );
-                        return;
-                    }
-                };
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing style from {} to {}",
-                    settings.style,
-                    text
+        let started = lock(&self.worker).is_some();
+        let update = match Update::read(pspec.name(), value, started) {
+            Ok(update) => update,
+            Err(refused) if refused.unreadable => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    ("{}", refused.message)
                 );
-                settings.style = text;
-                let style_size = settings.style_size as i64;
-                drop(settings);
-                self.request_style(Slot::Inside, spec, style_size, None);
+                return;
             }
-            "style-outside" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                let text = text.unwrap_or_default();
-                let spec = if text.trim().is_empty() {
-                    None
-                } else {
-                    match text.parse::<StyleSpec>() {
-                        Ok(spec) => Some(spec),
-                        Err(err) => {
-                            drop(settings);
-                            gst::element_imp_warning!(
-                                self,
-                                gst::LibraryError::Settings,
-                                ("Style-outside `{text}`: {err}; keeping the previous one")
-                            );
-                            return;
-                        }
-                    }
-                };
-                gst::info!(CAT, imp = self, "Changing style-outside to `{text}`");
-                settings.style_outside = text;
-                let style_size = settings.style_size as i64;
-                drop(settings);
-                if let Some(spec) = spec {
-                    self.request_style(Slot::Outside, spec, style_size, None);
-                }
-            }
-            "mask" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                drop(settings);
-                self.set_mask(text.unwrap_or_default());
-            }
-            "mask-invert" => settings.mask_invert = value.get().expect("type checked upstream"),
-            "mask-feather" => settings.mask_feather = value.get().expect("type checked upstream"),
-            "temporal-smoothing" => {
-                settings.temporal_smoothing = value.get().expect("type checked upstream");
-            }
-            "style-size" => {
-                let size = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing style-size from {} to {}",
-                    settings.style_size,
-                    size
+            Err(refused) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("{}", refused.message)
                 );
-                settings.style_size = size;
-                let styles = [
-                    (Slot::Inside, settings.style.clone()),
-                    (Slot::Outside, settings.style_outside.clone()),
-                ];
-                drop(settings);
-                for (slot, style) in styles {
-                    if let Ok(spec) = style.parse() {
-                        self.request_style(slot, spec, size as i64, None);
-                    }
-                }
+                return;
             }
-            "alpha" => {
-                let alpha = value.get().expect("type checked upstream");
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "Changing alpha from {} to {}",
-                    settings.alpha,
-                    alpha
-                );
-                settings.alpha = alpha;
-            }
-            "preserve-color" => {
-                let mode = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing preserve-color from {:?} to {:?}",
-                    settings.preserve_color,
-                    mode
-                );
-                let was_coral = settings.preserve_color == PreserveColorMode::Coral;
-                settings.preserve_color = mode;
-                let styles = [
-                    (Slot::Inside, settings.style.clone()),
-                    (Slot::Outside, settings.style_outside.clone()),
-                ];
-                let size = settings.style_size as i64;
-                drop(settings);
-                // Leaving CORAL: go back to the styles' own colours.
-                if was_coral && mode != PreserveColorMode::Coral {
-                    for (slot, style) in styles {
-                        if let Ok(spec) = style.parse() {
-                            self.request_style(slot, spec, size, None);
-                        }
-                    }
-                }
-            }
-            "processing-size" => {
-                let size = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing processing-size from {} to {}",
-                    settings.processing_size,
-                    size
-                );
-                settings.processing_size = size;
-            }
-            "device" => {
-                let device: Option<String> = value.get().expect("type checked upstream");
-                settings.device = device.unwrap_or_else(|| DEFAULT_DEVICE.into());
-            }
-            "precision" => settings.precision = value.get().expect("type checked upstream"),
-            "model" => settings.model = value.get().expect("type checked upstream"),
-            "encoder" => {
-                let path: Option<String> = value.get().expect("type checked upstream");
-                settings.encoder = path.unwrap_or_else(|| Settings::default().encoder);
-            }
-            "decoder" => {
-                let path: Option<String> = value.get().expect("type checked upstream");
-                settings.decoder = path.unwrap_or_default();
-            }
-            "threads" => settings.threads = value.get().expect("type checked upstream"),
-            other => unreachable!("unknown property {other}"),
+        };
+        let change = lock(&self.settings).apply(update);
+        if change.per_frame {
+            gst::debug!(CAT, imp = self, "{}", change.message);
+        } else {
+            gst::info!(CAT, imp = self, "{}", change.message);
+        }
+        if let Effect::Styles { styles, size } = change.effect {
+            self.request_styles(styles, size, None);
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = lock(&self.settings);
+        let name = pspec.name();
+        if let Some(value) = lock(&self.settings).get(name) {
+            return value;
+        }
         let frames = self.figures.frames.load(Ordering::Relaxed);
-        match pspec.name() {
-            "style" => settings.style.to_value(),
-            "style-outside" => settings.style_outside.to_value(),
-            "mask" => settings.mask.to_value(),
-            "mask-invert" => settings.mask_invert.to_value(),
-            "mask-feather" => settings.mask_feather.to_value(),
-            "temporal-smoothing" => settings.temporal_smoothing.to_value(),
-            "style-size" => settings.style_size.to_value(),
-            "alpha" => settings.alpha.to_value(),
-            "preserve-color" => settings.preserve_color.to_value(),
-            "processing-size" => settings.processing_size.to_value(),
-            "device" => settings.device.to_value(),
-            "precision" => settings.precision.to_value(),
-            "model" => settings.model.to_value(),
-            "encoder" => settings.encoder.to_value(),
-            "decoder" => settings.decoder.to_value(),
-            "threads" => settings.threads.to_value(),
+        let ms = |ns: u64| ns as f64 / 1e6;
+        match name {
             "active-device" => lock(&self.active_device).to_value(),
-            "last-inference-ms" => {
-                (self.figures.last_ns.load(Ordering::Relaxed) as f64 / 1e6).to_value()
-            }
+            "last-inference-ms" => ms(self.figures.last_ns.load(Ordering::Relaxed)).to_value(),
             "mean-inference-ms" => {
-                let total = self.figures.total_ns.load(Ordering::Relaxed) as f64;
-                (if frames == 0 {
-                    0.0
-                } else {
-                    total / frames as f64 / 1e6
-                })
-                .to_value()
+                let total = self.figures.total_ns.load(Ordering::Relaxed);
+                (ms(total) / frames.max(1) as f64).to_value()
             }
             "frames-processed" => frames.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -566,11 +204,23 @@ impl BaseTransformImpl for AdainStyle {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = lock(&self.settings).clone();
+        let settings = {
+            let mut settings = lock(&self.settings);
+            // A mask decoded for a previous run: this run decodes the property's own.
+            settings.new_mask = None;
+            settings.clone()
+        };
+        let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
+        let load_error = |what: &str, err: adainstyle::Error| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Cannot load the {what}: {err}")
+            )
+        };
         let device_spec: DeviceSpec = settings
             .device
             .parse()
-            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ("{err}")))?;
+            .map_err(|err: adainstyle::Error| settings_error(err.to_string()))?;
         let device = device_spec.resolve().map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
@@ -586,7 +236,7 @@ impl BaseTransformImpl for AdainStyle {
         }
         let precision = Precision::from(settings.precision)
             .resolve(device)
-            .map_err(|err| gst::error_msg!(gst::LibraryError::Settings, ("{err}")))?;
+            .map_err(|err| settings_error(err.to_string()))?;
         if settings.precision == PrecisionMode::Auto {
             gst::info!(
                 CAT,
@@ -594,15 +244,16 @@ impl BaseTransformImpl for AdainStyle {
                 "precision=auto: running in {precision} on {device:?}"
             );
         }
-        if settings.threads > 0 {
-            tch::set_num_threads(settings.threads as i32);
+        let threads = ThreadCount::set(settings.threads);
+        if let Some(threads) = &threads {
+            gst::info!(
+                CAT,
+                imp = self,
+                "threads={}: libtorch's CPU threads changed from {} until the element stops",
+                settings.threads,
+                threads.previous()
+            );
         }
-        let load_error = |what: &str, err: adainstyle::Error| {
-            gst::error_msg!(
-                gst::ResourceError::OpenRead,
-                ("Cannot load the {what}: {err}")
-            )
-        };
         let model = Model::from(settings.model).resolve(device);
         if settings.model == ModelMode::Auto {
             gst::info!(
@@ -611,67 +262,34 @@ impl BaseTransformImpl for AdainStyle {
                 "model=auto: the {model} network on {device:?}"
             );
         }
-        let weights = if settings.decoder.trim().is_empty() {
-            data::find(model.shipped_weights())
-        } else {
-            settings.decoder.clone().into()
-        };
-        let stylizer = Stylizer::load(
-            model,
-            settings.encoder.as_ref(),
-            &weights,
-            device,
-            precision,
-        )
-        .map_err(|err| load_error("model", err))?;
-        let spec: StyleSpec = settings.style.parse().map_err(|err| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("Style `{}`: {err}", settings.style)
-            )
-        })?;
+        let (encoder, weights) = (settings.encoder_path(), settings.weights_path(model));
+        let stylizer = Stylizer::load(model, &encoder, &weights, device, precision)
+            .map_err(|err| load_error("model", err))?;
+        let spec = settings
+            .style_spec()
+            .map_err(|err| settings_error(format!("Style `{}`: {err}", settings.style.text)))?;
         // The style worker has its own encoder so that it never waits for a frame in flight.
-        let style_encoder = Network::load_style_encoder(
-            model,
-            settings.encoder.as_ref(),
-            &weights,
-            device,
-            precision.kind(),
-        )
-        .map_err(|err| load_error("encoder", err))?;
+        let style_encoder =
+            Network::load_style_encoder(model, &encoder, &weights, device, precision.kind())
+                .map_err(|err| load_error("encoder", err))?;
         let mut bank = StyleBank::new();
+        let size = settings.style_size as i64;
         let style = bank
-            .stats(
-                style_encoder.as_ref(),
-                &spec,
-                settings.style_size as i64,
-                None,
-            )
+            .stats(style_encoder.as_ref(), &spec, size, None)
             .map_err(|err| load_error("style image", err))?;
-        let outside = if settings.style_outside.trim().is_empty() {
-            None
-        } else {
-            let spec: StyleSpec = settings.style_outside.parse().map_err(|err| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    ("Style-outside `{}`: {err}", settings.style_outside)
-                )
-            })?;
-            Some(
-                bank.stats(
-                    style_encoder.as_ref(),
-                    &spec,
-                    settings.style_size as i64,
-                    None,
-                )
-                .map_err(|err| load_error("style-outside image", err))?,
-            )
+        let outside = match &settings.style_outside.value {
+            Ok(None) => None,
+            Ok(Some(spec)) => Some(
+                bank.stats(style_encoder.as_ref(), spec, size, None)
+                    .map_err(|err| load_error("style-outside image", err))?,
+            ),
+            Err(err) => {
+                let text = &settings.style_outside.text;
+                return Err(settings_error(format!("Style-outside `{text}`: {err}")));
+            }
         };
-        if let Some(MaskSource::File(path)) = spatial::parse(&settings.mask) {
-            lock(&self.mask_file)
-                .load(&path.to_string_lossy())
-                .map_err(|err| load_error("mask", err))?;
-        }
+        let mask_source = settings.mask.value.as_ref().ok().and_then(Option::as_ref);
+        let mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
         let weak = self.obj().downgrade();
         let worker = StyleWorker::spawn(
             style_encoder,
@@ -705,14 +323,17 @@ impl BaseTransformImpl for AdainStyle {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
-        *lock(&self.worker) = Some(worker);
         *lock(&self.state) = Some(State {
             stylizer,
             style,
             outside,
+            mask,
             temporal: Temporal::new(settings.temporal_smoothing),
             format: None,
+            _threads: threads,
         });
+        *lock(&self.worker) = Some(worker);
+        self.catch_up(&settings);
         Ok(())
     }
 
@@ -720,8 +341,10 @@ impl BaseTransformImpl for AdainStyle {
         // Join the worker first (it may still be encoding a style), without holding its lock.
         let worker = lock(&self.worker).take();
         drop(worker);
-        lock(&self.state).take();
-        lock(&self.mask_file).clear();
+        // Dropping the state puts libtorch's thread count back.
+        let state = lock(&self.state).take();
+        drop(state);
+        lock(&self.settings).new_mask = None;
         lock(&self.active_device).clear();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
@@ -786,7 +409,10 @@ impl VideoFilterImpl for AdainStyle {
                 "Output caps {outcaps} differ from input caps {incaps}"
             ));
         }
-        let wants_alpha = spatial::parse(&lock(&self.settings).mask) == Some(MaskSource::Alpha);
+        let (wants_alpha, processing_size) = {
+            let settings = lock(&self.settings);
+            (settings.wants_alpha(), settings.processing_size as i64)
+        };
         if wants_alpha && !pixels.has_alpha() {
             gst::element_imp_error!(
                 self,
@@ -811,7 +437,6 @@ impl VideoFilterImpl for AdainStyle {
         state.temporal.reset();
         // One frame at the negotiated size: the latency to report before real frames arrive
         // (and libtorch's first-run costs paid before the stream starts).
-        let processing_size = lock(&self.settings).processing_size as i64;
         let blank = tch::Tensor::f_zeros(
             [1, 3, in_info.height() as i64, in_info.width() as i64],
             (tch::Kind::Float, state.stylizer.device()),
@@ -848,97 +473,56 @@ impl VideoFilterImpl for AdainStyle {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (opts, coral, spatial, smoothing) = {
-            let settings = lock(&self.settings);
-            let opts = StylizeOptions {
-                alpha: settings.alpha,
-                processing_size: settings.processing_size as i64,
-                preserve_color: settings.preserve_color.into(),
-            };
-            let coral = (settings.preserve_color == PreserveColorMode::Coral).then(|| {
-                (
-                    settings.style.clone(),
-                    settings.style_outside.clone(),
-                    settings.style_size as i64,
-                )
-            });
-            let spatial = FrameSpatial {
-                source: spatial::parse(&settings.mask),
-                invert: settings.mask_invert,
-                feather: settings.mask_feather as i64,
-                outside: !settings.style_outside.trim().is_empty(),
-            };
-            (opts, coral, spatial, settings.temporal_smoothing)
+        let frame_no = self.figures.frames.load(Ordering::Relaxed);
+        let mut frame = lock(&self.settings).for_frame(frame_no);
+        // The worker's finished statistics, and whether it is free to recolour the styles.
+        let (inside, outside, coral) = match lock(&self.worker).as_ref() {
+            Some(worker) => (
+                worker.take_ready(Slot::Inside),
+                worker.take_ready(Slot::Outside),
+                frame.coral.take().filter(|_| !worker.is_busy()),
+            ),
+            None => (None, None, None),
         };
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if let Some(worker) = lock(&self.worker).as_ref() {
-            if let Some((spec, stats)) = worker.take_ready(Slot::Inside) {
-                gst::info!(CAT, imp = self, "Now using style {spec}");
-                state.style = stats;
-            }
-            if let Some((spec, stats)) = worker.take_ready(Slot::Outside) {
-                gst::info!(CAT, imp = self, "Now using style-outside {spec}");
-                state.outside = Some(stats);
-            }
+        if let Some((spec, stats)) = inside {
+            gst::info!(CAT, imp = self, "Now using style {spec}");
+            state.style = stats;
         }
-        let (width, height, pixels) = state.format.ok_or(gst::FlowError::NotNegotiated)?;
-        state.temporal.set_strength(smoothing);
-        let layout_with = |stride: i32| FrameLayout {
-            width,
-            height,
-            stride: stride as usize,
-            pixels,
-        };
-        let in_layout = layout_with(inframe.plane_stride()[0]);
-        let out_layout = layout_with(outframe.plane_stride()[0]);
-        let frame_no = self.figures.frames.load(Ordering::Relaxed);
+        if let Some((spec, stats)) = outside {
+            gst::info!(CAT, imp = self, "Now using style-outside {spec}");
+            state.outside = Some(stats);
+        }
+        if let Some(mask) = frame.new_mask.take() {
+            state.mask = mask;
+        }
+        let format = state.format.ok_or(gst::FlowError::NotNegotiated)?;
         let started = Instant::now();
         let mut notices = Vec::new();
-        let result = (|| -> adainstyle::Result<()> {
-            let input = inframe
-                .plane_data(0)
-                .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
-            let device = state.stylizer.device();
-            let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
-            let mask = spatial::frame_mask(
-                spatial.source.as_ref(),
-                &mut lock(&self.mask_file),
-                (width as i64, height as i64, pixels),
-                uploaded.extra.as_ref(),
-                spatial.invert,
-                device,
-                &mut notices,
-            )?;
-            let region = mask.as_ref().map(|mask| Region {
-                mask,
-                outside: state.outside.as_ref().filter(|_| spatial.outside),
-                feather: spatial.feather,
-            });
-            let stylized = state.stylizer.stylize_frame(
-                &uploaded.rgb,
-                &state.style,
-                region.as_ref(),
-                &opts,
-                &mut state.temporal,
-            )?;
-            if let Some((style, outside, size)) = &coral {
-                self.maybe_recolour_styles(frame_no, &uploaded.rgb, [style, outside], *size)?;
-            }
-            let output = outframe
-                .plane_data_mut(0)
-                .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
-            frame::download(&stylized, uploaded.extra.as_ref(), output, &out_layout)
-        })();
+        let result = stylize(
+            state,
+            format,
+            &frame,
+            coral.is_some(),
+            (inframe, outframe),
+            &mut notices,
+        );
         drop(guard);
         self.report(notices);
-        if let Err(err) = result {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Failed,
-                ("Style transfer failed: {err}")
-            );
-            return Err(gst::FlowError::Error);
+        let thumbnail = match result {
+            Ok(thumbnail) => thumbnail,
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("Style transfer failed: {err}")
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        if let (Some((styles, size)), Some(thumbnail)) = (coral, thumbnail) {
+            self.request_styles(styles, size, Some(thumbnail));
         }
         let elapsed = started.elapsed().as_nanos() as u64;
         self.figures.last_ns.store(elapsed, Ordering::Relaxed);
@@ -959,59 +543,125 @@ impl VideoFilterImpl for AdainStyle {
     }
 }
 
-/// A frame's view of the spatial-control settings.
-struct FrameSpatial {
-    source: Option<MaskSource>,
-    invert: bool,
-    feather: i64,
-    /// Whether `style-outside` is set (its statistics may still be on their way).
-    outside: bool,
+/// The input and output frames of one `transform_frame`.
+type Frames<'a, 'i, 'o> = (
+    &'a gst_video::VideoFrameRef<&'i gst::BufferRef>,
+    &'a mut gst_video::VideoFrameRef<&'o mut gst::BufferRef>,
+);
+
+/// Stylises one frame of `format` (width, height, pixels) into the output frame; with
+/// `thumbnail`, also returns a small CPU copy of the content for CORAL colour preservation.
+fn stylize(
+    state: &mut State,
+    format: (usize, usize, PixelLayout),
+    frame: &FrameSettings,
+    thumbnail: bool,
+    (inframe, outframe): Frames<'_, '_, '_>,
+    notices: &mut Vec<Notice>,
+) -> adainstyle::Result<Option<tch::Tensor>> {
+    let (width, height, pixels) = format;
+    state.temporal.set_strength(frame.temporal_smoothing);
+    let layout_with = |stride: i32| FrameLayout {
+        width,
+        height,
+        stride: stride as usize,
+        pixels,
+    };
+    let in_layout = layout_with(inframe.plane_stride()[0]);
+    let out_layout = layout_with(outframe.plane_stride()[0]);
+    let input = inframe
+        .plane_data(0)
+        .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
+    let device = state.stylizer.device();
+    let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
+    let mask = state.mask.for_frame(
+        (width as i64, height as i64, pixels),
+        uploaded.extra.as_ref(),
+        frame.mask_invert,
+        device,
+        notices,
+    )?;
+    let region = mask.as_ref().map(|mask| Region {
+        mask,
+        outside: state.outside.as_ref().filter(|_| frame.outside),
+        feather: frame.mask_feather,
+    });
+    let stylized = state.stylizer.stylize_frame(
+        &uploaded.rgb,
+        &state.style,
+        region.as_ref(),
+        &frame.opts,
+        &mut state.temporal,
+    )?;
+    let output = outframe
+        .plane_data_mut(0)
+        .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
+    frame::download(&stylized, uploaded.extra.as_ref(), output, &out_layout)?;
+    if !thumbnail {
+        return Ok(None);
+    }
+    let dims = uploaded.rgb.size();
+    let longest = CORAL_THUMBNAIL.min(dims[2].max(dims[3]));
+    let (h, w) = frame::fit_longest(dims[2], dims[3], longest);
+    let small = frame::resize(&uploaded.rgb, h, w)?;
+    Ok(Some(small.f_to_device_(
+        tch::Device::Cpu,
+        tch::Kind::Float,
+        false,
+        false,
+    )?))
 }
 
 impl AdainStyle {
-    /// Asks the style worker for new statistics; before `start()` the settings alone are updated
-    /// and `start()` loads the style.
-    fn request_style(
+    /// Asks the style worker for new statistics of `styles` encoded at `size` (recoloured to
+    /// `coral_to` when given); before `start()` there is no worker and `start()` loads them.
+    fn request_styles(
         &self,
-        slot: Slot,
-        spec: StyleSpec,
-        style_size: i64,
+        styles: Vec<(Slot, StyleSpec)>,
+        size: i64,
         coral_to: Option<tch::Tensor>,
     ) {
         if let Some(worker) = lock(&self.worker).as_ref() {
-            worker.request(StyleRequest {
-                slot,
-                spec,
-                style_size,
-                coral_to,
-            });
+            for (slot, spec) in styles {
+                worker.request(StyleRequest {
+                    slot,
+                    spec,
+                    style_size: size,
+                    coral_to: coral_to.as_ref().map(tch::Tensor::shallow_clone),
+                });
+            }
         }
     }
 
-    /// Applies the `mask` property: empty or `alpha` at once; a file is decoded now when the
-    /// element is started (a file that cannot be used is a warning naming it, and the previous
-    /// mask stays), else by `start()`.
-    fn set_mask(&self, text: String) {
-        let started = lock(&self.worker).is_some();
-        match spatial::parse(&text) {
-            Some(MaskSource::File(path)) if started => {
-                if let Err(err) = lock(&self.mask_file).load(&path.to_string_lossy()) {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::ResourceError::OpenRead,
-                        ("Cannot use mask `{text}`: {err}; keeping the previous mask")
-                    );
-                    return;
+    /// Applies what was set while `start()` ran, after it copied `loaded` and before the worker
+    /// existed (such changes reached neither the worker nor the state).
+    fn catch_up(&self, loaded: &Settings) {
+        let (styles, size, mask) = {
+            let settings = lock(&self.settings);
+            let mask = (settings.mask.text != loaded.mask.text).then(|| settings.mask.clone());
+            (settings.styles(), settings.style_size, mask)
+        };
+        if styles != loaded.styles() || size != loaded.style_size {
+            self.request_styles(styles, size as i64, None);
+        }
+        let Some(mask) = mask else { return };
+        match Mask::load(mask.value.as_ref().ok().and_then(Option::as_ref)) {
+            Ok(decoded) => {
+                let mut settings = lock(&self.settings);
+                // Unless it changed again (and that change decoded its own).
+                if settings.mask.text == mask.text {
+                    settings.new_mask = Some(decoded);
                 }
             }
-            Some(MaskSource::File(_)) => {}
-            _ => lock(&self.mask_file).clear(),
+            Err(err) => gst::element_imp_warning!(
+                self,
+                gst::ResourceError::OpenRead,
+                ("Cannot use mask `{}`: {err}", mask.text)
+            ),
         }
-        gst::info!(CAT, imp = self, "Changing mask to `{text}`");
-        lock(&self.settings).mask = text;
     }
 
-    /// Posts what a frame's mask could not be, each cause once until it changes.
+    /// Posts what a frame's mask could not be (the mask reports each cause once).
     fn report(&self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
@@ -1021,52 +671,14 @@ impl AdainStyle {
                     ("Mask `{path}` has another aspect ratio than the frame; it is stretched \
                          to the frame")
                 ),
-                Notice::NoAlpha(pixels) => {
-                    let mut reported = lock(&self.mask_file);
-                    if !reported.note_no_alpha() {
-                        continue;
-                    }
-                    drop(reported);
-                    gst::element_imp_warning!(
-                        self,
-                        gst::CoreError::Negotiation,
-                        ("mask=alpha needs video with an alpha channel, the caps are \
-                             {pixels:?}: stylising the whole frame")
-                    );
-                }
+                Notice::NoAlpha(pixels) => gst::element_imp_warning!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("mask=alpha needs video with an alpha channel, the caps are {pixels:?}: \
+                         stylising the whole frame")
+                ),
             }
         }
-    }
-
-    /// With CORAL colour preservation: every few frames, and only while the worker is idle, sends
-    /// a thumbnail of the content so the styles are recoloured to the current scene.
-    fn maybe_recolour_styles(
-        &self,
-        frame_no: u64,
-        content: &tch::Tensor,
-        styles: [&str; 2],
-        size: i64,
-    ) -> adainstyle::Result<()> {
-        if !frame_no.is_multiple_of(CORAL_EVERY_FRAMES)
-            || lock(&self.worker).as_ref().is_none_or(StyleWorker::is_busy)
-        {
-            return Ok(());
-        }
-        let dims = content.size();
-        let (h, w) =
-            frame::fit_longest(dims[2], dims[3], CORAL_THUMBNAIL.min(dims[2].max(dims[3])));
-        let thumb = frame::resize(content, h, w)?.f_to_device_(
-            tch::Device::Cpu,
-            tch::Kind::Float,
-            false,
-            false,
-        )?;
-        for (slot, style) in [Slot::Inside, Slot::Outside].into_iter().zip(styles) {
-            if let Ok(spec) = style.parse::<StyleSpec>() {
-                self.request_style(slot, spec, size, Some(thumb.shallow_clone()));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -1075,8 +687,4 @@ fn pixel_layout(format: gst_video::VideoFormat) -> Option<PixelLayout> {
         .iter()
         .find(|(f, _)| *f == format)
         .map(|(_, p)| *p)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -12,7 +12,11 @@ use gst::prelude::*;
 mod enums;
 mod imp;
 mod latency;
+mod properties;
+mod settings;
 mod spatial;
+mod sync;
+mod threads;
 mod worker;
 
 pub use enums::{PrecisionMode, PreserveColorMode};

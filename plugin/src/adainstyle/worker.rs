@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 use adainstyle::{Error, Stats, StyleBank, StyleEncode, StyleSpec};
 use tch::Tensor;
 
+use super::sync::lock;
+
 /// Which of the element's two styles a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -62,14 +64,8 @@ impl StyleWorker {
             .name("adainstyle-style".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
-                    // Only the newest request for each slot matters: skip the ones it supersedes.
-                    let mut newest: [Option<StyleRequest>; 2] = [None, None];
-                    let mut taken = 0;
-                    for req in std::iter::once(first).chain(rx.try_iter()) {
-                        let slot = req.slot as usize;
-                        newest[slot] = Some(req);
-                        taken += 1;
-                    }
+                    let (newest, taken) =
+                        newest_per_slot(std::iter::once(first).chain(rx.try_iter()));
                     for req in newest.into_iter().flatten() {
                         let coral_to = req.coral_to.as_ref();
                         match bank.stats(encoder.as_ref(), &req.spec, req.style_size, coral_to) {
@@ -119,6 +115,116 @@ impl Drop for StyleWorker {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Only the newest request for each slot matters: the newest of `requests` per slot, and how
+/// many requests that answers.
+fn newest_per_slot(
+    requests: impl IntoIterator<Item = StyleRequest>,
+) -> ([Option<StyleRequest>; 2], usize) {
+    let mut newest: [Option<StyleRequest>; 2] = [None, None];
+    let mut taken = 0;
+    for req in requests {
+        let slot = req.slot as usize;
+        newest[slot] = Some(req);
+        taken += 1;
+    }
+    (newest, taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::mpsc::{Receiver, Sender};
+    use std::time::{Duration, Instant};
+
+    fn request(slot: Slot, style_size: i64) -> StyleRequest {
+        StyleRequest {
+            slot,
+            spec: StyleSpec::single(shipped_style()),
+            style_size,
+            coral_to: None,
+        }
+    }
+
+    fn shipped_style() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../styles/cafe-terrace-at-night.jpg")
+    }
+
+    #[test]
+    fn only_the_newest_request_per_slot_is_kept() {
+        let sizes = |newest: &[Option<StyleRequest>; 2]| {
+            newest
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.style_size))
+                .collect::<Vec<_>>()
+        };
+        let (newest, taken) = newest_per_slot([
+            request(Slot::Inside, 1),
+            request(Slot::Outside, 2),
+            request(Slot::Inside, 3),
+            request(Slot::Inside, 4),
+        ]);
+        assert_eq!(taken, 4);
+        assert_eq!(sizes(&newest), [Some(4), Some(2)]);
+        let (newest, taken) = newest_per_slot([request(Slot::Outside, 5)]);
+        assert_eq!(taken, 1);
+        assert_eq!(sizes(&newest), [None, Some(5)]);
+    }
+
+    /// Statistics whose mean is the encoded image's height; the first call waits for a go.
+    struct Gated {
+        calls: Sender<i64>,
+        go: Mutex<Option<Receiver<()>>>,
+    }
+
+    impl StyleEncode for Gated {
+        fn style_stats(&self, image: &Tensor) -> adainstyle::Result<Stats> {
+            if let Some(go) = lock(&self.go).take() {
+                go.recv().expect("the test sends go");
+            }
+            let height = image.size()[2];
+            self.calls.send(height).expect("the test listens");
+            let opts = (tch::Kind::Float, tch::Device::Cpu);
+            Ok(Stats {
+                mean: Tensor::full([1, 1, 1, 1], height as f64, opts),
+                std: Tensor::ones([1, 1, 1, 1], opts),
+            })
+        }
+    }
+
+    #[test]
+    fn the_worker_skips_requests_superseded_while_it_was_busy() {
+        let (calls_tx, calls) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel();
+        let encoder = Gated {
+            calls: calls_tx,
+            go: Mutex::new(Some(go)),
+        };
+        let worker = StyleWorker::spawn(
+            Box::new(encoder),
+            StyleBank::new(),
+            Box::new(|spec, err| panic!("{spec}: {err}")),
+        )
+        .unwrap();
+        // The first request blocks the worker; three more for the same slot queue behind it.
+        worker.request(request(Slot::Inside, 40));
+        std::thread::sleep(Duration::from_millis(100));
+        for size in [41, 42, 43] {
+            worker.request(request(Slot::Inside, size));
+        }
+        assert!(worker.is_busy());
+        go_tx.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while worker.is_busy() {
+            assert!(Instant::now() < deadline, "the worker never finished");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The painting's longest edge is its height: 40, then only the newest, 43.
+        let encoded: Vec<i64> = calls.try_iter().collect();
+        assert_eq!(encoded, [40, 43]);
+        let (_, stats) = worker.take_ready(Slot::Inside).expect("statistics ready");
+        assert_eq!(stats.mean.double_value(&[0, 0, 0, 0]), 43.0);
+        assert!(worker.take_ready(Slot::Inside).is_none(), "taken once");
+        assert!(worker.take_ready(Slot::Outside).is_none());
+    }
 }

@@ -70,30 +70,8 @@ pub fn weights_path(model: Model) -> PathBuf {
                 let _net = Decoder::new(&vs.root());
             }
         });
-        // He-uniform weights and zero biases, as tch initialises convolutions, but with
-        // deterministic pseudo-random values (a sine hash of each element's index and the
-        // variable's rank by name) instead of libtorch's global generator, which parallel tests
-        // share.
-        let mut vars: Vec<_> = vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (rank, (_, mut var)) in vars.into_iter().enumerate() {
-            let fan_in: i64 = var.size().iter().skip(1).product();
-            let bound = if var.dim() > 1 {
-                (6.0 / fan_in.max(1) as f64).sqrt()
-            } else {
-                0.0
-            };
-            let hash =
-                (tch::Tensor::arange(var.numel() as i64, (tch::Kind::Double, tch::Device::Cpu))
-                    * (12.9898 + rank as f64 * 0.731))
-                    .sin()
-                    * 43758.5453;
-            let uniform = (&hash - hash.floor()) * (2.0 * bound) - bound;
-            let values = uniform
-                .to_kind(tch::Kind::Float)
-                .view(var.size().as_slice());
-            tch::no_grad(|| var.copy_(&values));
-        }
+        // Not libtorch's global generator, which parallel tests share.
+        weights::fill_seeded(&vs, 0).unwrap();
         weights::save_atomic_with(&vs, &model.metadata(), &path).unwrap();
     });
     path
@@ -310,23 +288,38 @@ pub fn test_pipeline(props: &str) -> gst::Pipeline {
     ))
 }
 
-/// Collects every buffer leaving element `name` of `pipeline` (as bytes).
-pub fn capture_output(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
-    let frames = Arc::new(Mutex::new(Vec::new()));
-    let sink = frames.clone();
+/// Collects `what` of every buffer leaving element `name` of `pipeline` (when it has it).
+pub fn capture<T: Send + 'static>(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    what: impl Fn(&gst::BufferRef) -> Option<T> + Send + Sync + 'static,
+) -> Arc<Mutex<Vec<T>>> {
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let sink = found.clone();
     pipeline
         .by_name(name)
         .unwrap()
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(buffer) = info.buffer() {
-                let map = buffer.map_readable().unwrap();
-                sink.lock().unwrap().push(map.as_slice().to_vec());
+            if let Some(value) = info.buffer().and_then(|buffer| what(buffer)) {
+                sink.lock().unwrap().push(value);
             }
             gst::PadProbeReturn::Ok
         });
-    frames
+    found
+}
+
+/// Collects every buffer leaving element `name` of `pipeline` (as bytes).
+pub fn capture_output(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    capture(pipeline, name, |buffer| {
+        Some(buffer.map_readable().ok()?.as_slice().to_vec())
+    })
+}
+
+/// Collects the PTS of every buffer leaving element `name` of `pipeline`.
+pub fn capture_pts(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<gst::ClockTime>>> {
+    capture(pipeline, name, gst::BufferRef::pts)
 }
 
 /// Video info for a `width` x `height` frame of `format` (GStreamer initialised first).
