@@ -13,8 +13,9 @@ and PID namespaces of its own: only loopback exists, and every process it starts
    the segment) and fail the broken input with a message naming it.
 5. Checks every output: the input's frame count, duration (within one frame) and audio, and
    frames matching the reference (PSNR bound below).
-6. Runs the job again: nothing is stylised, nothing rewritten. Then with another alpha for one
-   clip: all of its segments are redone.
+6. Runs the job again: nothing is stylised, nothing rewritten.
+7. Runs one clip with another alpha (none of the work is reused), kills that driver halfway, and
+   starts it again: the segments finished before are reused, the rest made.
 Ray is stopped at the end whatever happens. Exits 1 with the reason on the first failed check.
 """
 
@@ -119,9 +120,10 @@ def parent_of(pid):
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def batch(args, inputs, out, extra=(), kill_after_segments=None):
-    """Runs the driver; optionally SIGKILLs the worker of a running segment once
-    ``kill_after_segments`` segments are in the manifest. Returns (exit code, output, killed)."""
+def batch(args, inputs, out, extra=(), kill=None, after_segments=2):
+    """Runs the driver. With ``kill`` = "worker", SIGKILLs the Ray worker of a running segment
+    once ``after_segments`` segments are in the manifest; with "driver", the driver itself.
+    Returns (exit status, output, what was killed)."""
     cmd = [
         PY, "-m", "adainstyle_batch.cli", *inputs, "--output", out,
         "--address", args.address, "--bin-dir", args.bin_dir,
@@ -134,15 +136,20 @@ def batch(args, inputs, out, extra=(), kill_after_segments=None):
                             env=args.env)
     killed = None
     manifest = os.path.join(out, ".adainstyle-batch", "manifest.json")
-    while kill_after_segments is not None and killed is None and proc.poll() is None:
+    while kill is not None and killed is None and proc.poll() is None:
         time.sleep(0.2)
         try:
             with open(manifest) as f:
                 done = len(json.load(f)["segments"])
         except (OSError, ValueError, KeyError):
             done = 0
-        if done < kill_after_segments:
+        if done < after_segments:
             continue
+        if kill == "driver":
+            proc.kill()
+            killed = proc.pid
+            print(f"cluster_check: killed the driver after {done} segments")
+            break
         for pid in descendants_named("stylize-file"):
             try:
                 worker = parent_of(pid)
@@ -199,7 +206,7 @@ def main():
 
 def check(args, clips, inputs, out, refs):
     started = time.monotonic()
-    code, text, killed = batch(args, [inputs], out, kill_after_segments=2)
+    code, text, killed = batch(args, [inputs], out, kill="worker")
     seconds = time.monotonic() - started
     if killed is None:
         fail("no segment was running to kill: the job ended before")
@@ -263,11 +270,21 @@ def check(args, clips, inputs, out, refs):
         fail("the rerun rewrote files in the output folder")
 
     one = os.path.join(inputs, "sweep.mp4")
+    code, text, killed = batch(args, [one], out, extra=["--alpha", "0.8"], kill="driver")
+    if killed is None or code != -signal.SIGKILL:
+        fail(f"the driver was not killed in the middle of the job (exit status {code})")
+    if re.search(r"sweep\.mp4: \d+ frames, \d+ segments \(", text) or "kept" in text:
+        fail("a job with another --alpha reused work done with the first")
     code, text, _ = batch(args, [one], out, extra=["--alpha", "0.8"])
-    m = re.search(r"done\s+\S+sweep\.mp4: \d+ frames, (\d+) segments stylised, 0 reused", text)
-    if code != 0 or not m or int(m.group(1)) < 3:
-        fail("changing --alpha did not redo every segment")
-
+    m = re.search(r"done\s+\S+sweep\.mp4: \d+ frames, (\d+) segments stylised, (\d+) reused",
+                  text)
+    if code != 0 or not m or int(m.group(2)) < 2:
+        fail("the restarted driver did not reuse the segments finished before it was killed")
+    made, reused = int(m.group(1)), int(m.group(2))
+    got = index(args.bin_dir, os.path.join(out, "sweep.mp4"))
+    if got["frames"] != clips["sweep"]["frames"]:
+        fail(f"sweep: {got['frames']} frames after the restart")
+    print(f"cluster_check: restarted driver: {reused} segments reused, {made} stylised")
 
 if __name__ == "__main__":
     main()
