@@ -181,9 +181,11 @@ fn main() -> Result<()> {
     let started = Instant::now();
     pipeline.set_state(gst::State::Paused)?;
     let bus = pipeline.bus().expect("pipelines have a bus");
-    if let Some(gate) = &gate {
-        gate.seek(&pipeline)
-            .with_context(|| format!("{}", args.input.display()))?;
+    if let Some(gate) = &gate
+        && let Err(err) = gate.seek(&pipeline)
+    {
+        pipeline.set_state(gst::State::Null)?;
+        return Err(err.context(format!("{}", args.input.display())));
     }
     // Wait for preroll so the duration is known.
     wait_for(&bus, gst::MessageType::AsyncDone)?;

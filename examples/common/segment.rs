@@ -3,11 +3,14 @@
 //! `batch/` runs per segment): frames before the warm-up are dropped before the element, the
 //! warm-up frames are stylised (so temporal smoothing has settled) but not written, and the
 //! output starts with the frame at `start`.
+//!
+//! The probes drop a buffer or event by returning `Handled` (the binding has already released
+//! it): GStreamer 1.22 unrefs the item again after a `Drop`, with a critical warning.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use gst::prelude::*;
@@ -52,36 +55,71 @@ impl Range {
     }
 
     /// Installs the probes: `before` is the pad frames enter the stylising chain through,
-    /// `after` the element's source pad. Until the seek (see [`Gate::seek`]) every frame is
+    /// `after` the element's source pad. Until a seek lands (see [`Gate::seek`]) every frame is
     /// dropped before the element, so nothing stylised ahead of the range reaches the encoder.
     pub fn install(self, before: &gst::Pad, after: &gst::Pad) -> Gate {
-        let flushed = AtomicBool::new(false);
+        let phase = Arc::new(AtomicU8::new(WAITING));
+        let target = Arc::new(AtomicU64::new(self.warmup_from.nseconds()));
+        let (probe_phase, probe_target) = (phase.clone(), target.clone());
         let written = Arc::new(AtomicU64::new(0));
-        let (ready_tx, ready) = mpsc::sync_channel(1);
+        let (tx, outcomes) = mpsc::sync_channel(8);
         before.add_probe(
             gst::PadProbeType::BUFFER
                 | gst::PadProbeType::EVENT_FLUSH
                 | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |pad, info| {
+                let phase = &probe_phase;
+                let now = phase.load(Ordering::SeqCst);
                 if let Some(gst::PadProbeData::Event(ev)) = &info.data {
                     match ev.view() {
-                        gst::EventView::FlushStop(_) => flushed.store(true, Ordering::SeqCst),
-                        // A short file can end before the seek: that end is not the range's.
-                        gst::EventView::Eos(_) if !flushed.load(Ordering::SeqCst) => {
-                            return gst::PadProbeReturn::Drop;
+                        gst::EventView::FlushStop(_) => phase.store(LANDING, Ordering::SeqCst),
+                        // A short file can end before the seek, or after one that landed too
+                        // late: that end is not the range's.
+                        gst::EventView::Eos(_) if matches!(now, WAITING | READY | MISSED) => {
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        gst::EventView::Eos(_) if matches!(now, SEEKING | LANDING) => {
+                            let _ = tx.try_send(Outcome::NoFrames);
+                            return gst::PadProbeReturn::Handled;
                         }
                         _ => {}
                     }
                     return gst::PadProbeReturn::Ok;
                 }
-                if !flushed.load(Ordering::SeqCst) {
-                    // Data flows: the demuxer can seek now.
-                    let _ = ready_tx.try_send(());
-                    return gst::PadProbeReturn::Drop;
+                let t = stream_time(pad, info);
+                match now {
+                    WAITING => {
+                        // Data flows: the demuxer can seek now.
+                        if phase
+                            .compare_exchange(WAITING, READY, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                        {
+                            let _ = tx.try_send(Outcome::Ready);
+                        }
+                        return gst::PadProbeReturn::Handled;
+                    }
+                    READY | SEEKING | MISSED => return gst::PadProbeReturn::Handled,
+                    LANDING => {
+                        // A frame after the warm-up's start by a whole frame or more means the
+                        // demuxer skipped frames that belong to the range (MPEG program streams
+                        // land a GOP late): seek again, earlier.
+                        let duration = info.buffer().and_then(|b| b.duration());
+                        let late = t.is_some_and(|t| {
+                            t >= self.warmup_from + duration.unwrap_or(gst::ClockTime::MSECOND)
+                        });
+                        if late && probe_target.load(Ordering::SeqCst) > 0 {
+                            phase.store(MISSED, Ordering::SeqCst);
+                            let _ = tx.try_send(Outcome::Late(t.unwrap_or_default()));
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        phase.store(PASSING, Ordering::SeqCst);
+                        let _ = tx.try_send(Outcome::Landed);
+                    }
+                    _ => {}
                 }
-                match stream_time(pad, info) {
-                    Some(t) if t < self.warmup_from => gst::PadProbeReturn::Drop,
-                    Some(t) if self.end.is_some_and(|end| t >= end) => gst::PadProbeReturn::Drop,
+                match t {
+                    Some(t) if t < self.warmup_from => gst::PadProbeReturn::Handled,
+                    Some(t) if self.end.is_some_and(|end| t >= end) => gst::PadProbeReturn::Handled,
                     _ => gst::PadProbeReturn::Ok,
                 }
             },
@@ -90,7 +128,7 @@ impl Range {
         let first = OnceLock::new();
         after.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if stream_time(pad, info).is_some_and(|t| t < self.start) {
-                return gst::PadProbeReturn::Drop;
+                return gst::PadProbeReturn::Handled;
             }
             // The first written frame is put at the segment's start (running time 0 after the
             // seek), so the segment's file starts at 0 whatever the warm-up; `join-segments`
@@ -109,57 +147,111 @@ impl Range {
         Gate {
             range: self,
             pad: before.clone(),
-            ready,
+            phase,
+            target,
+            outcomes,
             written,
         }
     }
 }
 
+// Phases of the probe before the element.
+/// No frame yet.
+const WAITING: u8 = 0;
+/// Frames flow and are dropped until the seek.
+const READY: u8 = 1;
+/// A seek is on its way to the demuxer.
+const SEEKING: u8 = 2;
+/// A seek flushed the pipeline; its first frame says whether it landed early enough (a seek
+/// to 0 always does).
+const LANDING: u8 = 3;
+/// The seek landed too late; frames are dropped until the next one.
+const MISSED: u8 = 4;
+/// The range's frames pass.
+const PASSING: u8 = 5;
+
+/// What the probe before the element reports to [`Gate::seek`].
+enum Outcome {
+    /// The first frame arrived: the demuxer can seek.
+    Ready,
+    /// A seek landed at or before the warm-up's start (or at the file's start).
+    Landed,
+    /// A seek landed at this stream time, after frames of the range.
+    Late(gst::ClockTime),
+    /// Nothing after the seek.
+    NoFrames,
+}
+
 /// The installed probes of a [`Range`].
 pub struct Gate {
     range: Range,
-    /// Where the seek is sent upstream from (to the demuxer, not through the sinks).
+    /// Where seeks are sent upstream from (to the demuxer, not through the sinks).
     pad: gst::Pad,
-    ready: mpsc::Receiver<()>,
+    phase: Arc<AtomicU8>,
+    /// Where the latest seek went, in nanoseconds.
+    target: Arc<AtomicU64>,
+    outcomes: mpsc::Receiver<Outcome>,
     written: Arc<AtomicU64>,
 }
 
 impl Gate {
     /// Waits for the first frame (the pipeline must be going to PAUSED), then seeks the
-    /// demuxer to the warm-up's start with the range's end as the stop; errors on the bus end
-    /// the wait.
+    /// demuxer to the warm-up's start with the range's end as the stop, and again earlier
+    /// while it lands after frames of the range; errors on the bus end the wait.
     pub fn seek(&self, pipeline: &gst::Pipeline) -> Result<()> {
         let bus = pipeline.bus().expect("pipelines have a bus");
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while self.ready.recv_timeout(Duration::from_millis(50)).is_err() {
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
-                match msg.view() {
-                    gst::MessageView::Error(e) => {
-                        bail!("{} ({})", e.error(), e.debug().unwrap_or_default())
+        let wait = || -> Result<Outcome> {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                if let Ok(outcome) = self.outcomes.recv_timeout(Duration::from_millis(50)) {
+                    return Ok(outcome);
+                }
+                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        bail!("{} ({})", e.error(), e.debug().unwrap_or_default());
                     }
-                    _ => bail!("the input has no video frames"),
+                }
+                if Instant::now() > deadline {
+                    bail!("timed out waiting for video frames");
                 }
             }
-            if std::time::Instant::now() > deadline {
-                bail!("timed out waiting for the first video frame");
-            }
+        };
+        if !matches!(wait()?, Outcome::Ready) {
+            bail!("the input has no video frames");
         }
         let stop = self
             .range
             .end
             .map_or(gst::SeekType::None, |_| gst::SeekType::Set);
-        let seek = gst::event::Seek::new(
-            1.0,
-            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-            gst::SeekType::Set,
-            self.range.warmup_from,
-            stop,
-            self.range.end.unwrap_or(gst::ClockTime::ZERO),
-        );
-        if !self.pad.push_event(seek) {
-            bail!("the input cannot seek to {}", self.range.warmup_from);
+        let mut target = self.range.warmup_from;
+        let mut step = gst::ClockTime::SECOND;
+        loop {
+            let seek = gst::event::Seek::new(
+                1.0,
+                gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+                gst::SeekType::Set,
+                target,
+                stop,
+                self.range.end.unwrap_or(gst::ClockTime::ZERO),
+            );
+            self.target.store(target.nseconds(), Ordering::SeqCst);
+            self.phase.store(SEEKING, Ordering::SeqCst);
+            if !self.pad.push_event(seek) {
+                bail!("the input cannot seek to {target}");
+            }
+            // A seek that lands late, or past the range's end (an end of stream), goes again
+            // earlier: twice as far back as it missed by, and at least twice as far as before.
+            let back = match wait()? {
+                Outcome::Landed => return Ok(()),
+                _ if target == gst::ClockTime::ZERO => {
+                    bail!("no video frames from {} on", self.range.warmup_from)
+                }
+                Outcome::Late(at) => (at.saturating_sub(target) * 2).max(step),
+                Outcome::NoFrames | Outcome::Ready => step,
+            };
+            target = target.saturating_sub(back);
+            step = step * 2;
         }
-        Ok(())
     }
 
     /// Frames written so far (at or after the range's start).
