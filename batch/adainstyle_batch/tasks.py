@@ -38,18 +38,28 @@ def _die_with_parent():
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _run(cmd: List[str], what: str, env: Optional[dict] = None) -> str:
-    """Runs ``cmd``; returns its stdout, raises with the end of its stderr on failure."""
+def _run(
+    cmd: List[str], what: str, env: Optional[dict] = None, timeout: Optional[float] = None
+) -> str:
+    """Runs ``cmd``; returns its stdout, raises with its error report on failure, or when it
+    runs longer than ``timeout`` seconds."""
     # The binaries' errors are about their input: no Rust backtrace around them.
     env = dict(os.environ if env is None else env, RUST_BACKTRACE="0")
-    proc = subprocess.run(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=_die_with_parent,
-    )
+    try:
+        proc = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=_die_with_parent,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise TaskError(
+            f"{what}: {os.path.basename(cmd[0])} did not finish in {timeout:.0f} s"
+        ) from None
     if proc.returncode < 0:
         raise Killed(f"{what}: {os.path.basename(cmd[0])} killed by signal {-proc.returncode}")
     if proc.returncode != 0:
@@ -77,8 +87,11 @@ def error_text(stderr: str) -> str:
 
 
 def index(bin_dir: str, path: str) -> dict:
-    """The frames, keyframes and streams of ``path`` (``video-index``'s JSON)."""
-    out = _run([os.path.join(bin_dir, "video-index"), path], path)
+    """The frames, keyframes and streams of ``path`` (``video-index``'s JSON). Indexing only
+    parses the file (hundreds of MB/s): one that takes longer than a minute plus a second per
+    10 MB is given up, so a file that stalls the demuxer fails instead of stalling the job."""
+    limit = 60 + os.path.getsize(path) / 10e6
+    out = _run([os.path.join(bin_dir, "video-index"), path], path, timeout=limit)
     return json.loads(out)
 
 

@@ -43,6 +43,8 @@ PY = sys.executable
 # 4-5 pixels a frame, so a frame one away from where it belongs scores 24 dB at most (checked
 # below): the bound tells a misplaced frame or segment from coding differences.
 MIN_PSNR_DB = 30.0
+# The longest one run of the driver may take here (each takes 5-15 s on two busy cores).
+RUN_LIMIT_S = 120
 
 
 def fail(msg):
@@ -159,7 +161,15 @@ def batch(args, inputs, out, extra=(), kill=None, after_segments=2):
                 break
             except OSError:
                 continue
-    text, _ = proc.communicate(timeout=600)
+    try:
+        text, _ = proc.communicate(timeout=RUN_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        text, _ = proc.communicate()
+        print(text)
+        print(subprocess.run(["ps", "-eo", "pid,ppid,stat,etime,args"], text=True,
+                             stdout=subprocess.PIPE).stdout)
+        fail(f"a driver took more than {RUN_LIMIT_S} s")
     print(text, flush=True)
     return proc.returncode, text, killed
 
@@ -187,7 +197,9 @@ def main():
     for name, c in clips.items():
         make_clip(os.path.join(inputs, f"{name}.mp4"), **c)
     with open(os.path.join(inputs, "broken.mp4"), "wb") as f:
-        f.write(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
+        # An MP4 header, then an atom whose size runs past the end of the file.
+        f.write(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+                + b"\x7f\xff\xff\xffmoov" * 64)
 
     options = [
         "--model", "lite", "--decoder", args.weights, "--style", args.style,

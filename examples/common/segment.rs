@@ -119,7 +119,14 @@ impl Range {
                 }
                 match t {
                     Some(t) if t < self.warmup_from => gst::PadProbeReturn::Handled,
-                    Some(t) if self.end.is_some_and(|end| t >= end) => gst::PadProbeReturn::Handled,
+                    Some(t) if self.end.is_some_and(|end| t >= end) => {
+                        // The range is over: the stream ends here (and the demuxer stops at
+                        // the next frame, refused with EOS).
+                        if phase.swap(ENDED, Ordering::SeqCst) != ENDED {
+                            pad.send_event(gst::event::Eos::new());
+                        }
+                        gst::PadProbeReturn::Handled
+                    }
                     _ => gst::PadProbeReturn::Ok,
                 }
             },
@@ -169,6 +176,8 @@ const LANDING: u8 = 3;
 const MISSED: u8 = 4;
 /// The range's frames pass.
 const PASSING: u8 = 5;
+/// The range's end went by: the stream was ended.
+const ENDED: u8 = 6;
 
 /// What the probe before the element reports to [`Gate::seek`].
 enum Outcome {
@@ -219,10 +228,6 @@ impl Gate {
         if !matches!(wait()?, Outcome::Ready) {
             bail!("the input has no video frames");
         }
-        let stop = self
-            .range
-            .end
-            .map_or(gst::SeekType::None, |_| gst::SeekType::Set);
         let mut target = self.range.warmup_from;
         let mut step = gst::ClockTime::SECOND;
         loop {
@@ -231,8 +236,10 @@ impl Gate {
                 gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
                 gst::SeekType::Set,
                 target,
-                stop,
-                self.range.end.unwrap_or(gst::ClockTime::ZERO),
+                // No stop: a demuxer that lands late would land past it, and decoders fail a
+                // segment without frames. The probe ends the stream at the range's end.
+                gst::SeekType::None,
+                gst::ClockTime::NONE,
             );
             self.target.store(target.nseconds(), Ordering::SeqCst);
             self.phase.store(SEEKING, Ordering::SeqCst);
