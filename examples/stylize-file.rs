@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::segment::Range;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -43,11 +45,31 @@ struct Args {
     /// none, coral or luminance.
     #[arg(long, default_value = "none")]
     preserve_color: String,
+    /// Where the style goes: a grey image (white = styled), or `alpha` (the element's `mask`).
+    #[arg(long)]
+    mask: Option<String>,
+    /// Style outside the mask, same syntax as --style (default: the content is kept there).
+    #[arg(long)]
+    style_outside: Option<String>,
+    /// CPU threads for libtorch and x264 (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: u32,
     #[command(flatten)]
     network: common::NetworkArgs,
     /// x264 bitrate in kbit/s.
     #[arg(long, default_value_t = 4000)]
     bitrate: u32,
+    /// Write only the frames from this stream time on (seconds), without audio; with --end,
+    /// one segment of the file (the batch driver's unit of work).
+    #[arg(long)]
+    start: Option<f64>,
+    /// Stop before the frame at this stream time (seconds).
+    #[arg(long)]
+    end: Option<f64>,
+    /// Seconds before --start to stylise without writing, so temporal smoothing has settled
+    /// by the first written frame.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
 }
 
 fn main() -> Result<()> {
@@ -57,6 +79,7 @@ fn main() -> Result<()> {
     if !args.input.is_file() {
         bail!("{}: no such file", args.input.display());
     }
+    let range = Range::from_args(args.start, args.end, args.warmup)?;
 
     let pipeline = gst::Pipeline::new();
     let make = |factory: &str| {
@@ -76,10 +99,17 @@ fn main() -> Result<()> {
         .property("processing-size", args.processing_size)
         .property("temporal-smoothing", args.temporal_smoothing)
         .property_from_str("preserve-color", &args.preserve_color)
+        .property("threads", args.threads)
         .build()?;
     args.network.apply(&style)?;
-    if let Some(s) = &args.style {
-        style.set_property("style", s);
+    for (name, value) in [
+        ("style", &args.style),
+        ("mask", &args.mask),
+        ("style-outside", &args.style_outside),
+    ] {
+        if let Some(value) = value {
+            style.set_property(name, value);
+        }
     }
     let video_chain = [
         make("queue")?,
@@ -99,6 +129,7 @@ fn main() -> Result<()> {
             .build()?,
         gst::ElementFactory::make("x264enc")
             .property("bitrate", args.bitrate)
+            .property("threads", args.threads)
             .property_from_str("speed-preset", "faster")
             .build()?,
         make("queue")?,
@@ -121,6 +152,8 @@ fn main() -> Result<()> {
         .static_pad("sink")
         .expect("queue has a sink pad");
     let crop = video_chain[4].clone();
+    let gate = range.map(|r| r.install(&video_in, &style.static_pad("src").expect("src pad")));
+    let keep_audio = gate.is_none();
     let pipeline_weak = pipeline.downgrade();
     decode.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
@@ -138,6 +171,7 @@ fn main() -> Result<()> {
                 eprintln!("cannot link video: {err}");
             }
         } else if s.name().starts_with("audio/")
+            && keep_audio
             && let Err(err) = link_audio(&pipeline, pad)
         {
             eprintln!("audio dropped: {err}");
@@ -147,6 +181,12 @@ fn main() -> Result<()> {
     let started = Instant::now();
     pipeline.set_state(gst::State::Paused)?;
     let bus = pipeline.bus().expect("pipelines have a bus");
+    if let Some(gate) = &gate
+        && let Err(err) = gate.seek(&pipeline)
+    {
+        pipeline.set_state(gst::State::Null)?;
+        return Err(err.context(format!("{}", args.input.display())));
+    }
     // Wait for preroll so the duration is known.
     wait_for(&bus, gst::MessageType::AsyncDone)?;
     let duration = pipeline.query_duration::<gst::ClockTime>();
@@ -202,6 +242,9 @@ fn main() -> Result<()> {
     result?;
     let frames: u64 = style.property("frames-processed");
     let secs = started.elapsed().as_secs_f64();
+    if let Some(gate) = &gate {
+        println!("{} frames written", gate.written());
+    }
     println!(
         "{} -> {}: {frames} frames in {secs:.1} s ({:.2} fps, {:.1} ms/frame in the network) on {}",
         args.input.display(),

@@ -4,8 +4,8 @@
 # already in place, so a ready machine takes seconds).
 #
 #   - Debian packages: GStreamer (dev, tools, plugins, libav), meson, ninja, pkg-config
-#   - a Python venv outside the repository with torch==2.11.0 (libtorch for tch 0.24.0) and the
-#     small tools the project's Python scripts use
+#   - a Python venv outside the repository with torch==2.11.0 (libtorch for tch 0.24.0), the
+#     small tools the project's Python scripts use, Ray and the batch driver (batch/, editable)
 #   - $ADAINSTYLE_HOME/env and .cargo/config.toml (git-ignored) pointing cargo at that libtorch
 #
 # Environment: ADAINSTYLE_HOME (default ~/.cache/adainstyle), ADAINSTYLE_SKIP_APT=1 to skip apt.
@@ -16,6 +16,7 @@ HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
 VENV=$HOME_DIR/venv
 TORCH_VERSION=2.11.0
 PY_TOOLS=(numpy safetensors pillow matplotlib)
+RAY_VERSION=2.60.0
 DEB_PACKAGES=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav pkg-config meson ninja-build)
@@ -66,6 +67,17 @@ if ! installed "torch==$TORCH_VERSION"; then
 fi
 if ! installed "${PY_TOOLS[@]}"; then
   "$PY" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+fi
+if ! installed "ray==$RAY_VERSION"; then
+  say "installing ray==$RAY_VERSION into $VENV (the batch driver's cluster engine)"
+  "$PY" -m pip install -q --disable-pip-version-check "ray==$RAY_VERSION"
+fi
+# The batch driver, editable so `adainstyle-batch` runs this checkout (re-pointed when the venv's
+# install is another checkout's).
+if [ "$("$PY" -c 'import adainstyle_batch,os;print(os.path.dirname(adainstyle_batch.__file__))' 2>/dev/null)" \
+     != "$ROOT/batch/adainstyle_batch" ]; then
+  say "installing the batch driver (adainstyle-batch) from $ROOT/batch"
+  "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT/batch"
 fi
 LIBTORCH=$("$PY" -c 'import importlib.util,os;print(os.path.dirname(importlib.util.find_spec("torch").origin))')
 

@@ -67,6 +67,27 @@ def valid_mask(to_prev, to_next):
     return (lhs <= rhs) & inside
 
 
+def pair_errors(input_dir, output_dir, names):
+    """For each pair of consecutive frames ``names[t-1], names[t]``: the input's and the
+    output's warping error (None, None when the occlusion check keeps no pixel) and the share of
+    pixels kept."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    prev_in, prev_out = load(input_dir / names[0]), load(output_dir / names[0])
+    for name in names[1:]:
+        cur_in, cur_out = load(input_dir / name), load(output_dir / name)
+        if cur_out.shape != cur_in.shape:
+            raise SystemExit(f"{name}: output {cur_out.shape} != input {cur_in.shape}")
+        to_prev, to_next = flows(dis, grey(cur_in), grey(prev_in))
+        mask = valid_mask(to_prev, to_next)
+        errors = [None, None]
+        if mask.any():
+            for i, (prev, cur) in enumerate(((prev_in, cur_in), (prev_out, cur_out))):
+                diff = (cur - warp(prev, to_prev)) ** 2
+                errors[i] = float(diff[mask].mean())
+        yield errors[0], errors[1], float(mask.mean())
+        prev_in, prev_out = cur_in, cur_out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("input_dir", type=pathlib.Path)
@@ -79,21 +100,12 @@ def main():
     missing = [n for n in names if not (args.output_dir / n).exists()]
     if len(names) < 2 or missing:
         raise SystemExit(f"need >= 2 frames in both folders; missing outputs: {missing[:3]}")
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     errors_in, errors_out, kept = [], [], []
-    prev_in, prev_out = load(args.input_dir / names[0]), load(args.output_dir / names[0])
-    for name in names[1:]:
-        cur_in, cur_out = load(args.input_dir / name), load(args.output_dir / name)
-        if cur_out.shape != cur_in.shape:
-            raise SystemExit(f"{name}: output {cur_out.shape} != input {cur_in.shape}")
-        to_prev, to_next = flows(dis, grey(cur_in), grey(prev_in))
-        mask = valid_mask(to_prev, to_next)
-        kept.append(mask.mean())
-        if mask.any():
-            for prev, cur, errors in ((prev_in, cur_in, errors_in), (prev_out, cur_out, errors_out)):
-                diff = (cur - warp(prev, to_prev)) ** 2
-                errors.append(float(diff[mask].mean()))
-        prev_in, prev_out = cur_in, cur_out
+    for e_in, e_out, share in pair_errors(args.input_dir, args.output_dir, names):
+        kept.append(share)
+        if e_in is not None:
+            errors_in.append(e_in)
+            errors_out.append(e_out)
     e_in, e_out = float(np.mean(errors_in)), float(np.mean(errors_out))
     print(json.dumps({
         "ratio": e_out / e_in,

@@ -8,6 +8,9 @@ use adainstyle::{DeviceSpec, Model, Precision, Stylizer, data};
 use anyhow::{Context, Result};
 use gst::prelude::*;
 
+#[allow(dead_code)] // Only stylize-file takes a time range.
+pub mod segment;
+
 /// The network options shared by the examples.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetworkArgs {

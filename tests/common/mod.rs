@@ -61,3 +61,13 @@ pub fn heldout_dir() -> PathBuf {
         });
     home.join("data/heldout")
 }
+
+/// Writes seeded, randomly initialised weights of the light network, with the header the
+/// shipped light weights carry.
+pub fn random_lite(path: &Path, seed: u64) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = adainstyle::Lite::new(&vs.root());
+    weights::fill_seeded(&vs, seed).expect("seeded weights");
+    weights::save_atomic_with(&vs, &adainstyle::Model::Lite.metadata(), path)
+        .expect("save random light weights");
+}

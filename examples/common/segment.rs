@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+//! One time range of a file for `stylize-file --start/--end/--warmup` (what the batch driver in
+//! `batch/` runs per segment): frames before the warm-up are dropped before the element, the
+//! warm-up frames are stylised (so temporal smoothing has settled) but not written, and the
+//! output starts with the frame at `start`.
+//!
+//! The probes drop a buffer or event by returning `Handled` (the binding has already released
+//! it): GStreamer 1.22 unrefs the item again after a `Drop`, with a critical warning.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use gst::prelude::*;
+
+/// A time range of the input, in stream time.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    /// First stylised frame (start minus the warm-up).
+    pub warmup_from: gst::ClockTime,
+    /// First written frame.
+    pub start: gst::ClockTime,
+    /// Frames at or after this are not stylised.
+    pub end: Option<gst::ClockTime>,
+}
+
+impl Range {
+    /// The range `--start`, `--end`, `--warmup` ask for (seconds), or None for the whole file.
+    pub fn from_args(start: Option<f64>, end: Option<f64>, warmup: f64) -> Result<Option<Self>> {
+        if start.is_none() && end.is_none() {
+            if warmup != 0.0 {
+                bail!("--warmup needs --start");
+            }
+            return Ok(None);
+        }
+        let time = |secs: f64, name: &str| {
+            if !(secs.is_finite() && secs >= 0.0) {
+                bail!("--{name} must be a time in seconds >= 0, got {secs}");
+            }
+            Ok(gst::ClockTime::from_nseconds((secs * 1e9).round() as u64))
+        };
+        let start = time(start.unwrap_or(0.0), "start")?;
+        let end = end.map(|e| time(e, "end")).transpose()?;
+        let warmup = time(warmup, "warmup")?;
+        if end.is_some_and(|e| e <= start) {
+            bail!("--end must come after --start");
+        }
+        Ok(Some(Self {
+            warmup_from: start.saturating_sub(warmup),
+            start,
+            end,
+        }))
+    }
+
+    /// Installs the probes: `before` is the pad frames enter the stylising chain through,
+    /// `after` the element's source pad. Until a seek lands (see [`Gate::seek`]) every frame is
+    /// dropped before the element, so nothing stylised ahead of the range reaches the encoder.
+    pub fn install(self, before: &gst::Pad, after: &gst::Pad) -> Gate {
+        let phase = Arc::new(AtomicU8::new(WAITING));
+        let target = Arc::new(AtomicU64::new(self.warmup_from.nseconds()));
+        let (probe_phase, probe_target) = (phase.clone(), target.clone());
+        let written = Arc::new(AtomicU64::new(0));
+        let (tx, outcomes) = mpsc::sync_channel(8);
+        before.add_probe(
+            gst::PadProbeType::BUFFER
+                | gst::PadProbeType::EVENT_FLUSH
+                | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, info| {
+                let phase = &probe_phase;
+                let now = phase.load(Ordering::SeqCst);
+                if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+                    match ev.view() {
+                        gst::EventView::FlushStop(_) => phase.store(LANDING, Ordering::SeqCst),
+                        // A short file can end before the seek, or after one that landed too
+                        // late: that end is not the range's.
+                        gst::EventView::Eos(_) if matches!(now, WAITING | READY | MISSED) => {
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        gst::EventView::Eos(_) if matches!(now, SEEKING | LANDING) => {
+                            let _ = tx.try_send(Outcome::NoFrames);
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        _ => {}
+                    }
+                    return gst::PadProbeReturn::Ok;
+                }
+                let t = stream_time(pad, info);
+                match now {
+                    WAITING => {
+                        // Data flows: the demuxer can seek now.
+                        if phase
+                            .compare_exchange(WAITING, READY, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                        {
+                            let _ = tx.try_send(Outcome::Ready);
+                        }
+                        return gst::PadProbeReturn::Handled;
+                    }
+                    READY | SEEKING | MISSED => return gst::PadProbeReturn::Handled,
+                    LANDING => {
+                        // A frame after the warm-up's start by a whole frame or more means the
+                        // demuxer skipped frames that belong to the range (MPEG program streams
+                        // land a GOP late): seek again, earlier.
+                        let duration = info.buffer().and_then(|b| b.duration());
+                        let late = t.is_some_and(|t| {
+                            t >= self.warmup_from + duration.unwrap_or(gst::ClockTime::MSECOND)
+                        });
+                        if late && probe_target.load(Ordering::SeqCst) > 0 {
+                            phase.store(MISSED, Ordering::SeqCst);
+                            let _ = tx.try_send(Outcome::Late(t.unwrap_or_default()));
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        phase.store(PASSING, Ordering::SeqCst);
+                        let _ = tx.try_send(Outcome::Landed);
+                    }
+                    _ => {}
+                }
+                match t {
+                    Some(t) if t < self.warmup_from => gst::PadProbeReturn::Handled,
+                    Some(t) if self.end.is_some_and(|end| t >= end) => {
+                        // The range is over: the stream ends here (and the demuxer stops at
+                        // the next frame, refused with EOS).
+                        if phase.swap(ENDED, Ordering::SeqCst) != ENDED {
+                            pad.send_event(gst::event::Eos::new());
+                        }
+                        gst::PadProbeReturn::Handled
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                }
+            },
+        );
+        let count = written.clone();
+        let first = OnceLock::new();
+        after.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if stream_time(pad, info).is_some_and(|t| t < self.start) {
+                return gst::PadProbeReturn::Handled;
+            }
+            // The first written frame is put at the segment's start (running time 0 after the
+            // seek), so the segment's file starts at 0 whatever the warm-up; `join-segments`
+            // puts it back at its time.
+            if let Some(past) = past_segment_start(pad, info) {
+                let shift = *first.get_or_init(|| past);
+                if let Some(buffer) = info.buffer_mut() {
+                    let buffer = buffer.make_mut();
+                    buffer.set_pts(buffer.pts().map(|t| t.saturating_sub(shift)));
+                    buffer.set_dts(buffer.dts().map(|t| t.saturating_sub(shift)));
+                }
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+        Gate {
+            range: self,
+            pad: before.clone(),
+            phase,
+            target,
+            outcomes,
+            written,
+        }
+    }
+}
+
+// Phases of the probe before the element.
+/// No frame yet.
+const WAITING: u8 = 0;
+/// Frames flow and are dropped until the seek.
+const READY: u8 = 1;
+/// A seek is on its way to the demuxer.
+const SEEKING: u8 = 2;
+/// A seek flushed the pipeline; its first frame says whether it landed early enough (a seek
+/// to 0 always does).
+const LANDING: u8 = 3;
+/// The seek landed too late; frames are dropped until the next one.
+const MISSED: u8 = 4;
+/// The range's frames pass.
+const PASSING: u8 = 5;
+/// The range's end went by: the stream was ended.
+const ENDED: u8 = 6;
+
+/// What the probe before the element reports to [`Gate::seek`].
+enum Outcome {
+    /// The first frame arrived: the demuxer can seek.
+    Ready,
+    /// A seek landed at or before the warm-up's start (or at the file's start).
+    Landed,
+    /// A seek landed at this stream time, after frames of the range.
+    Late(gst::ClockTime),
+    /// Nothing after the seek.
+    NoFrames,
+}
+
+/// The installed probes of a [`Range`].
+pub struct Gate {
+    range: Range,
+    /// Where seeks are sent upstream from (to the demuxer, not through the sinks).
+    pad: gst::Pad,
+    phase: Arc<AtomicU8>,
+    /// Where the latest seek went, in nanoseconds.
+    target: Arc<AtomicU64>,
+    outcomes: mpsc::Receiver<Outcome>,
+    written: Arc<AtomicU64>,
+}
+
+impl Gate {
+    /// Waits for the first frame (the pipeline must be going to PAUSED), then seeks the
+    /// demuxer to the warm-up's start with the range's end as the stop, and again earlier
+    /// while it lands after frames of the range; errors on the bus end the wait.
+    pub fn seek(&self, pipeline: &gst::Pipeline) -> Result<()> {
+        let bus = pipeline.bus().expect("pipelines have a bus");
+        let wait = || -> Result<Outcome> {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                if let Ok(outcome) = self.outcomes.recv_timeout(Duration::from_millis(50)) {
+                    return Ok(outcome);
+                }
+                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        bail!("{} ({})", e.error(), e.debug().unwrap_or_default());
+                    }
+                }
+                if Instant::now() > deadline {
+                    bail!("timed out waiting for video frames");
+                }
+            }
+        };
+        if !matches!(wait()?, Outcome::Ready) {
+            bail!("the input has no video frames");
+        }
+        let mut target = self.range.warmup_from;
+        let mut step = gst::ClockTime::SECOND;
+        loop {
+            let seek = gst::event::Seek::new(
+                1.0,
+                gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+                gst::SeekType::Set,
+                target,
+                // No stop: a demuxer that lands late would land past it, and decoders fail a
+                // segment without frames. The probe ends the stream at the range's end.
+                gst::SeekType::None,
+                gst::ClockTime::NONE,
+            );
+            self.target.store(target.nseconds(), Ordering::SeqCst);
+            self.phase.store(SEEKING, Ordering::SeqCst);
+            if !self.pad.push_event(seek) {
+                bail!("the input cannot seek to {target}");
+            }
+            // A seek that lands late, or past the range's end (an end of stream), goes again
+            // earlier: twice as far back as it missed by, and at least twice as far as before.
+            let back = match wait()? {
+                Outcome::Landed => return Ok(()),
+                _ if target == gst::ClockTime::ZERO => {
+                    bail!("no video frames from {} on", self.range.warmup_from)
+                }
+                Outcome::Late(at) => (at.saturating_sub(target) * 2).max(step),
+                Outcome::NoFrames | Outcome::Ready => step,
+            };
+            target = target.saturating_sub(back);
+            step = step * 2;
+        }
+    }
+
+    /// Frames written so far (at or after the range's start).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// Stream time of the buffer a probe sees.
+fn stream_time(pad: &gst::Pad, info: &gst::PadProbeInfo) -> Option<gst::ClockTime> {
+    let pts = info.buffer()?.pts()?;
+    time_segment(pad)?.to_stream_time(pts)
+}
+
+/// How far the buffer a probe sees lies after its segment's start.
+fn past_segment_start(pad: &gst::Pad, info: &gst::PadProbeInfo) -> Option<gst::ClockTime> {
+    let pts = info.buffer()?.pts()?;
+    pts.checked_sub(time_segment(pad)?.start()?)
+}
+
+/// The pad's current segment, in time.
+fn time_segment(pad: &gst::Pad) -> Option<gst::FormattedSegment<gst::ClockTime>> {
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    segment
+        .segment()
+        .downcast_ref::<gst::format::Time>()
+        .cloned()
+}
