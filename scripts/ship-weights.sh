@@ -7,8 +7,8 @@
 # models/decoder.safetensors (full) or models/lite.safetensors (lite), measures the shipped file
 # on every held-out pair (fp32) with the grid models/<decoder|lite>-cpu/heldout-grid.jpg, and
 # copies the run's settings (paths relative), its losses up to ITERATION, its held-out figures
-# and its loss plot (the whole run so far) into that folder. The figures, the sha256 and the
-# curve in models/README.md are written by hand from what it prints.
+# and its loss plot (the whole run so far, when the run wrote one) into that folder. The figures,
+# the sha256 and the curve in models/README.md are written by hand from what it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
@@ -53,7 +53,14 @@ with open(f"{run}/losses.csv") as src, open(f"{out}/losses.csv", "w", newline=""
     w.writerow(next(rows))
     w.writerows(r for r in rows if int(r[0]) < upto)
 PY
-cp "$RUN/losses.png" "$OUT/losses.png"
+# The plot is written when a run ends; a run stopped by a kill has none (and an older one would
+# not match the losses shipped).
+if [[ -f $RUN/losses.png ]]; then
+  cp "$RUN/losses.png" "$OUT/losses.png"
+else
+  rm -f "$OUT/losses.png"
+  echo "no $RUN/losses.png (the run was killed before it ended): none shipped" >&2
+fi
 awk -F, -v upto="$ITER" 'NR == 1 || $1 <= upto' "$RUN/heldout.csv" > "$OUT/heldout.csv"
 if grep -rlF -e "$HOME" -e "$PWD" "$OUT"; then echo "machine paths left in $OUT" >&2; exit 1; fi
 sha256sum "$FILE"
