@@ -72,6 +72,34 @@ CANDIDATES = {
                          ("conv", 128, 256, 1, True), ("shuffle", 2), ("skip",),
                          ("conv", 128, 64, 1, True), ("conv", 64, 64, 1, True),
                          ("conv", 64, 48, 1, False), ("shuffle", 4)],
+    # skip4 (the shipped shape) ending with two convolutions at full size (3 -> 16 -> 3), so
+    # neighbouring 4x4 blocks of the final pixel-shuffle see each other.
+    "skip4-refine": [("pad", "reflect"), ("unshuffle", 2), ("conv", 12, 32, 1, True),
+                     ("conv", 32, 64, 2, True), ("conv", 64, 64, 1, True), ("save",),
+                     ("conv", 64, 128, 2, True), ("conv", 128, 128, 1, True), ("adain",),
+                     ("conv", 128, 128, 1, True), ("conv", 128, 256, 1, True),
+                     ("shuffle", 2), ("skip",), ("conv", 128, 64, 1, True),
+                     ("conv", 64, 64, 1, True), ("conv", 64, 48, 1, True), ("shuffle", 4),
+                     ("conv", 3, 16, 1, True), ("conv", 16, 3, 1, False)],
+    # skip4 ending at 1/2 size instead: a pixel-shuffle by 2 to 16 channels, two convolutions
+    # there (16 -> 32 -> 12), a pixel-shuffle by 2.
+    "skip4-up2": [("pad", "reflect"), ("unshuffle", 2), ("conv", 12, 32, 1, True),
+                  ("conv", 32, 64, 2, True), ("conv", 64, 64, 1, True), ("save",),
+                  ("conv", 64, 128, 2, True), ("conv", 128, 128, 1, True), ("adain",),
+                  ("conv", 128, 128, 1, True), ("conv", 128, 256, 1, True),
+                  ("shuffle", 2), ("skip",), ("conv", 128, 64, 1, True),
+                  ("conv", 64, 64, 1, True), ("shuffle", 2), ("conv", 16, 32, 1, True),
+                  ("conv", 32, 12, 1, False), ("shuffle", 2)],
+    # skip4-up2 with bilinear upsampling + a convolution at full size (12 -> 3) at the end
+    # instead of the last pixel-shuffle.
+    "skip4-up2-bilinear": [("pad", "reflect"), ("unshuffle", 2), ("conv", 12, 32, 1, True),
+                           ("conv", 32, 64, 2, True), ("conv", 64, 64, 1, True), ("save",),
+                           ("conv", 64, 128, 2, True), ("conv", 128, 128, 1, True), ("adain",),
+                           ("conv", 128, 128, 1, True), ("conv", 128, 256, 1, True),
+                           ("shuffle", 2), ("skip",), ("conv", 128, 64, 1, True),
+                           ("conv", 64, 64, 1, True), ("shuffle", 2), ("conv", 16, 32, 1, True),
+                           ("conv", 32, 12, 1, True), ("up", "bilinear"),
+                           ("conv", 12, 3, 1, False)],
     # u4-c64x8 with reflection padding (what the full network uses) instead of zeros.
     "u4-c64x8-reflect": [("pad", "reflect")],
 }
