@@ -210,9 +210,9 @@ mod tests {
 
     #[test]
     fn adain_gives_content_the_style_statistics() {
-        tch::manual_seed(1);
-        let content = Tensor::rand([2, 16, 9, 7], (Kind::Float, Device::Cpu)) * 3.0 + 1.0;
-        let style_feat = Tensor::randn([2, 16, 5, 6], (Kind::Float, Device::Cpu)) * 0.5 - 2.0;
+        let content = crate::weights::seeded_uniform(&[2, 16, 9, 7], 1) * 3.0 + 1.0;
+        let style_feat =
+            ((crate::weights::seeded_uniform(&[2, 16, 5, 6], 2) - 0.5) * 12f64.sqrt()) * 0.5 - 2.0;
         let s = mean_std(&style_feat).unwrap();
         let out = mean_std(&adain(&content, &s).unwrap()).unwrap();
         assert!(max_abs(&out.mean, &s.mean) < 1e-4);
@@ -221,8 +221,8 @@ mod tests {
 
     #[test]
     fn alpha_zero_returns_content() {
-        let content = Tensor::rand([1, 8, 4, 4], (Kind::Float, Device::Cpu));
-        let style = mean_std(&Tensor::rand([1, 8, 4, 4], (Kind::Float, Device::Cpu))).unwrap();
+        let content = crate::weights::seeded_uniform(&[1, 8, 4, 4], 3);
+        let style = mean_std(&crate::weights::seeded_uniform(&[1, 8, 4, 4], 4)).unwrap();
         let out = adain_mix(&content, &style, 0.0).unwrap();
         assert!(max_abs(&out, &content) < 1e-6);
         let half = adain_mix(&content, &style, 0.5).unwrap();
@@ -231,8 +231,8 @@ mod tests {
 
     #[test]
     fn masked_statistics_and_regions() {
-        tch::manual_seed(2);
-        let feat = Tensor::randn([1, 6, 8, 10], (Kind::Float, Device::Cpu)) * 2.0 + 0.5;
+        let feat =
+            ((crate::weights::seeded_uniform(&[1, 6, 8, 10], 5) - 0.5) * 12f64.sqrt()) * 2.0 + 0.5;
         let ones = Tensor::ones([1, 1, 8, 10], (Kind::Float, Device::Cpu));
         // All ones: the plain statistics and the plain AdaIN.
         let (a, b) = (
@@ -240,10 +240,11 @@ mod tests {
             mean_std(&feat).unwrap(),
         );
         assert!(max_abs(&a.mean, &b.mean) < 1e-5 && max_abs(&a.std, &b.std) < 1e-5);
-        let style =
-            mean_std(&(Tensor::randn([1, 6, 4, 4], (Kind::Float, Device::Cpu)) - 3.0)).unwrap();
-        let other =
-            mean_std(&(Tensor::rand([1, 6, 4, 4], (Kind::Float, Device::Cpu)) * 9.0)).unwrap();
+        let style = mean_std(
+            &(((crate::weights::seeded_uniform(&[1, 6, 4, 4], 6) - 0.5) * 12f64.sqrt()) - 3.0),
+        )
+        .unwrap();
+        let other = mean_std(&(crate::weights::seeded_uniform(&[1, 6, 4, 4], 7) * 9.0)).unwrap();
         let full = adain_masked(&feat, &ones, &style, Some(&other), 0.7).unwrap();
         assert!(max_abs(&full, &adain_mix(&feat, &style, 0.7).unwrap()) < 1e-4);
         // All zeros and nothing outside: the content features, untouched.
@@ -268,8 +269,8 @@ mod tests {
 
     #[test]
     fn levels_concatenate_and_split_back() {
-        let a = mean_std(&Tensor::rand([1, 4, 3, 3], (Kind::Float, Device::Cpu))).unwrap();
-        let b = mean_std(&Tensor::rand([1, 6, 3, 3], (Kind::Float, Device::Cpu))).unwrap();
+        let a = mean_std(&crate::weights::seeded_uniform(&[1, 4, 3, 3], 8)).unwrap();
+        let b = mean_std(&crate::weights::seeded_uniform(&[1, 6, 3, 3], 9)).unwrap();
         let both = Stats::cat(&[a.deep_clone(), b.deep_clone()]).unwrap();
         assert_eq!(both.channels(), 10);
         let parts = both.split(&[4, 6]).unwrap();
@@ -281,15 +282,15 @@ mod tests {
 
     #[test]
     fn blend_weights() {
-        let a = mean_std(&Tensor::rand([1, 8, 4, 4], (Kind::Float, Device::Cpu))).unwrap();
-        let b = mean_std(&(Tensor::rand([1, 8, 4, 4], (Kind::Float, Device::Cpu)) * 5.0)).unwrap();
+        let a = mean_std(&crate::weights::seeded_uniform(&[1, 8, 4, 4], 10)).unwrap();
+        let b = mean_std(&(crate::weights::seeded_uniform(&[1, 8, 4, 4], 11) * 5.0)).unwrap();
         let only_a = Stats::blend(&[(&a, 1.0), (&b, 0.0)]).unwrap();
         assert!(max_abs(&only_a.mean, &a.mean) < 1e-7);
         assert!(max_abs(&only_a.std, &a.std) < 1e-7);
         let mid = Stats::blend(&[(&a, 2.0), (&b, 2.0)]).unwrap();
         assert!(max_abs(&mid.mean, &((&a.mean + &b.mean) * 0.5)) < 1e-6);
         // Blending statistics equals blending the AdaIN targets.
-        let c = Tensor::rand([1, 8, 4, 4], (Kind::Float, Device::Cpu));
+        let c = crate::weights::seeded_uniform(&[1, 8, 4, 4], 12);
         let lhs = adain(&c, &Stats::blend(&[(&a, 0.3), (&b, 0.7)]).unwrap()).unwrap();
         let rhs = adain(&c, &a).unwrap() * 0.3 + adain(&c, &b).unwrap() * 0.7;
         assert!(max_abs(&lhs, &rhs) < 1e-5);

@@ -122,6 +122,20 @@ impl Model {
         }
     }
 
+    /// Writes seeded pseudo-random weights of a resolved model (the full model's decoder, or the
+    /// whole light network) to `path`, with the model's header: the weights of tests, whose
+    /// results must not depend on a trained file or on libtorch's global generator
+    /// ([`crate::weights::fill_seeded`]).
+    pub fn write_seeded_weights(self, seed: u64, path: &Path) -> Result<()> {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        tch::no_grad(|| match self {
+            Self::Lite => drop(Lite::new(&vs.root())),
+            Self::Auto | Self::Full => drop(Decoder::new(&vs.root())),
+        });
+        crate::weights::fill_seeded(&vs, seed)?;
+        crate::weights::save_atomic_with(&vs, &self.metadata(), path)
+    }
+
     /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
     /// `height` x `width`, at the padded size the network runs at.
     pub fn flops_per_frame(self, height: i64, width: i64) -> f64 {

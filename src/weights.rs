@@ -79,7 +79,6 @@ pub fn copy_checked(
 pub fn fill_seeded(vs: &nn::VarStore, seed: u64) -> Result<()> {
     let mut vars: Vec<_> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let cpu = (tch::Kind::Double, tch::Device::Cpu);
     for (rank, (_, mut var)) in vars.into_iter().enumerate() {
         let fan_in: i64 = var.size().iter().skip(1).product();
         let bound = if var.dim() > 1 {
@@ -88,8 +87,7 @@ pub fn fill_seeded(vs: &nn::VarStore, seed: u64) -> Result<()> {
             0.05
         };
         let step = 12.9898 + rank as f64 * 0.731 + (seed % 1000) as f64 * 0.0173;
-        let hash = (Tensor::f_arange(var.numel() as i64, cpu)? * step).f_sin()? * 43758.5453;
-        let uniform = (&hash - hash.f_floor()?) * (2.0 * bound) - bound;
+        let uniform = hash_uniform(var.numel() as i64, step)? * (2.0 * bound) - bound;
         let values = uniform
             .f_to_kind(var.kind())?
             .f_view(var.size().as_slice())?
@@ -97,6 +95,26 @@ pub fn fill_seeded(vs: &nn::VarStore, seed: u64) -> Result<()> {
         tch::no_grad(|| var.f_copy_(&values))?;
     }
     Ok(())
+}
+
+/// `n` pseudo-random values in [0, 1) (CPU, fp64): the fractional part of a scaled sine of each
+/// index times `step`, a hash that depends on nothing but its arguments.
+fn hash_uniform(n: i64, step: f64) -> Result<Tensor> {
+    let hash =
+        (Tensor::f_arange(n, (tch::Kind::Double, tch::Device::Cpu))? * step).f_sin()? * 43758.5453;
+    Ok(&hash - hash.f_floor()?)
+}
+
+/// A CPU fp32 tensor of `shape` with pseudo-random values in [0, 1) that depend only on `seed`,
+/// for unit tests (libtorch's global generator is shared by the tests running in parallel).
+#[cfg(test)]
+pub(crate) fn seeded_uniform(shape: &[i64], seed: u64) -> Tensor {
+    hash_uniform(
+        shape.iter().product(),
+        12.9898 + (seed % 1000) as f64 * 0.0173,
+    )
+    .and_then(|t| Ok(t.f_to_kind(tch::Kind::Float)?.f_view(shape)?))
+    .expect("seeded test tensor")
 }
 
 /// Writes every variable of `vs` to `path` as fp32 safetensors, through a temporary file and a

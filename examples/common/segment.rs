@@ -215,10 +215,10 @@ impl Gate {
                 if let Ok(outcome) = self.outcomes.recv_timeout(Duration::from_millis(50)) {
                     return Ok(outcome);
                 }
-                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                    if let gst::MessageView::Error(e) = msg.view() {
-                        bail!("{} ({})", e.error(), e.debug().unwrap_or_default());
-                    }
+                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+                    && let gst::MessageView::Error(e) = msg.view()
+                {
+                    bail!("{} ({})", e.error(), e.debug().unwrap_or_default());
                 }
                 if Instant::now() > deadline {
                     bail!("timed out waiting for video frames");
@@ -257,7 +257,7 @@ impl Gate {
                 Outcome::NoFrames | Outcome::Ready => step,
             };
             target = target.saturating_sub(back);
-            step = step * 2;
+            step *= 2;
         }
     }
 

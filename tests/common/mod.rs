@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use adainstyle::{Decoder, weights};
-use tch::{Device, nn};
+use adainstyle::Model;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -46,10 +45,9 @@ pub fn run_python(args: &[&Path]) {
 /// Writes a seeded, randomly initialised decoder (same keys and shapes as a trained one); the
 /// seed, not libtorch's global generator, decides its values.
 pub fn random_decoder(path: &Path, seed: u64) {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _decoder = Decoder::new(&vs.root());
-    weights::fill_seeded(&vs, seed).expect("seeded weights");
-    weights::save_atomic(&vs, path).expect("save random decoder");
+    Model::Full
+        .write_seeded_weights(seed, path)
+        .expect("save random decoder");
 }
 
 /// The held-out data folder made by scripts/fetch-data.sh.
@@ -65,9 +63,7 @@ pub fn heldout_dir() -> PathBuf {
 /// Writes seeded, randomly initialised weights of the light network, with the header the
 /// shipped light weights carry.
 pub fn random_lite(path: &Path, seed: u64) {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _net = adainstyle::Lite::new(&vs.root());
-    weights::fill_seeded(&vs, seed).expect("seeded weights");
-    weights::save_atomic_with(&vs, &adainstyle::Model::Lite.metadata(), path)
+    Model::Lite
+        .write_seeded_weights(seed, path)
         .expect("save random light weights");
 }

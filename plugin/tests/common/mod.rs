@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{
-    Decoder, Lite, Model, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer, weights,
-};
+use adainstyle::{Model, Precision, StyleBank, StyleSpec, StylizeOptions, Stylizer};
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::prelude::*;
@@ -61,19 +59,7 @@ pub fn weights_path(model: Model) -> PathBuf {
         std::process::id()
     ));
     let slot = usize::from(model == Model::Lite);
-    ONCE[slot].call_once(|| {
-        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        tch::no_grad(|| {
-            if model == Model::Lite {
-                let _net = Lite::new(&vs.root());
-            } else {
-                let _net = Decoder::new(&vs.root());
-            }
-        });
-        // Not libtorch's global generator, which parallel tests share.
-        weights::fill_seeded(&vs, 0).unwrap();
-        weights::save_atomic_with(&vs, &model.metadata(), &path).unwrap();
-    });
+    ONCE[slot].call_once(|| model.write_seeded_weights(0, &path).unwrap());
     path
 }
 
