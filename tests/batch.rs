@@ -26,7 +26,8 @@ fn examples_dir() -> PathBuf {
 /// Runs `cmd` to completion within `limit`, killing it past that; panics with its output when
 /// it fails or times out.
 fn run_within(mut cmd: Command, limit: Duration, what: &str) {
-    let out_path = common::temp_dir(&format!("log-{}", what.replace(' ', "-"))).join("log");
+    let scratch = common::Scratch::new(&format!("log-{}", what.replace(' ', "-")));
+    let out_path = scratch.join("log");
     let log = std::fs::File::create(&out_path).expect("log file");
     let mut child = cmd
         .stdin(Stdio::null())
@@ -71,7 +72,8 @@ fn batch_planning_and_manifest_unit_tests_pass() {
 
 #[test]
 fn a_two_node_ray_cluster_stylises_survives_a_killed_worker_and_resumes() {
-    let work = common::temp_dir("batch-cluster");
+    let scratch = common::Scratch::new("batch-cluster");
+    let work = scratch.path();
     let weights = work.join("lite.safetensors");
     common::random_lite(&weights, 7);
     let bin_dir = examples_dir();
@@ -96,8 +98,7 @@ fn a_two_node_ray_cluster_stylises_survives_a_killed_worker_and_resumes() {
         .arg("--style")
         .arg(&style)
         .arg("--work")
-        .arg(&work)
+        .arg(work)
         .env("PYTHONPATH", &batch);
     run_within(cmd, CLUSTER_LIMIT, "the cluster check");
-    let _ = std::fs::remove_dir_all(&work);
 }

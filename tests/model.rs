@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use adainstyle::{Decoder, Encoder, Error, Pretrained, adain, mean_std, weights};
+use common::Scratch;
 use tch::{Device, Kind, Tensor};
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
@@ -20,7 +21,8 @@ fn encoder_path() -> std::path::PathBuf {
 
 #[test]
 fn encoder_and_decoder_match_pytorch_at_an_odd_size() {
-    let dir = common::temp_dir("parity");
+    let scratch = Scratch::new("parity");
+    let dir = scratch.path();
     let decoder_path = dir.join("decoder.safetensors");
     let reference = dir.join("reference.safetensors");
     common::random_decoder(&decoder_path, 7);
@@ -64,12 +66,12 @@ fn encoder_and_decoder_match_pytorch_at_an_odd_size() {
     );
     assert_eq!(decoded.size(), [1, 3, 48, 72]);
     assert!(err < 1e-4, "decoder {err}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn checkpoint_errors_name_the_file_and_the_key() {
-    let dir = common::temp_dir("checkpoints");
+    let scratch = Scratch::new("checkpoints");
+    let dir = scratch.path();
     let good = dir.join("decoder.safetensors");
     common::random_decoder(&good, 1);
     let mut tensors = weights::read_tensors(&good).unwrap();
@@ -131,7 +133,6 @@ fn checkpoint_errors_name_the_file_and_the_key() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("absent.safetensors"), "{text}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Normalisation check on photos the normalisation never saw (scripts/fetch-data.sh holds them

@@ -164,7 +164,8 @@ fn half_masks_match_each_half_stylised_alone() {
 
 #[test]
 fn masks_resize_and_invert() {
-    let dir = common::temp_dir("mask-file");
+    let scratch = common::Scratch::new("mask-file");
+    let dir = scratch.path();
     let path = dir.join("mask.png");
     // A 4 x 2 mask, white on the left: it is stretched to the frame.
     let img = image::GrayImage::from_fn(4, 2, |x, _| image::Luma([if x < 2 { 255 } else { 0 }]));

@@ -17,9 +17,8 @@ use common::*;
 
 #[test]
 fn start_errors_name_the_file_and_the_cause() {
-    let dir =
-        std::env::temp_dir().join(format!("adainstyle-element-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("element-errors");
+    let dir = scratch.path();
     let corrupt = dir.join("corrupt-style.jpg");
     std::fs::write(&corrupt, b"\xFF\xD8\xFF\xE0 truncated").unwrap();
     let wrong = dir.join("wrong-shapes.safetensors");
@@ -71,7 +70,6 @@ fn start_errors_name_the_file_and_the_cause() {
             );
         }
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -262,8 +260,8 @@ fn a_new_style_takes_effect_while_playing() {
 
 #[test]
 fn three_hundred_frames_through_decodebin_x264_mp4mux() {
-    let dir = std::env::temp_dir().join(format!("adainstyle-element-mp4-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("element-mp4");
+    let dir = scratch.path();
     let input = dir.join("in.mp4");
     let output = dir.join("out.mp4");
     let (error, _) = run(
@@ -304,7 +302,6 @@ fn three_hundred_frames_through_decodebin_x264_mp4mux() {
     let (error, _) = run(&counter, Duration::from_secs(120));
     assert!(error.is_none(), "{error:?}");
     assert_eq!(frames.load(std::sync::atomic::Ordering::Relaxed), 300);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

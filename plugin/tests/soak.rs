@@ -62,8 +62,8 @@ fn frames_memory_and_timestamps_hold_while_settings_change() {
         .unwrap_or(2_000);
     let every = CHANGE_EVERY.min(frames / (2 * WARM_UP_CHANGES + 1)).max(1);
     let warm_up = (WARM_UP_CHANGES + 1) * every;
-    let dir = std::env::temp_dir().join(format!("adainstyle-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("soak");
+    let dir = scratch.path();
     // A mask with the frame's aspect ratio (another one would be stretched, with a warning).
     let mask_path = dir.join("half.png");
     image::GrayImage::from_fn(32, 24, |x, _| image::Luma([if x < 16 { 255 } else { 0 }]))
@@ -115,7 +115,6 @@ fn frames_memory_and_timestamps_hold_while_settings_change() {
     let started = Instant::now();
     let (error, warnings) = run(&pipeline, Duration::from_secs(60 + frames / 10));
     let seconds = started.elapsed().as_secs_f64();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(error.is_none(), "{error:?}");
     assert!(warnings.is_empty(), "{warnings:?}");
 

@@ -26,8 +26,8 @@ fn write_mask(path: &Path, w: u32, h: u32, white_until: u32) {
 #[test]
 fn mask_files_match_the_library_and_uniform_masks_are_exact() {
     init();
-    let dir = std::env::temp_dir().join(format!("adainstyle-element-mask-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("element-mask");
+    let dir = scratch.path();
     let (white, black, half) = (
         dir.join("white.png"),
         dir.join("black.png"),
@@ -126,7 +126,6 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
     assert!(max_diff(&arrived, &expected) <= 1);
     el.set_property("style-outside", "");
     assert!(max_diff(&next(), &kept) <= 1);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -181,11 +180,8 @@ fn alpha_mask_through_alpha_method_green() {
 
 #[test]
 fn mask_errors_and_warnings_name_the_cause() {
-    let dir = std::env::temp_dir().join(format!(
-        "adainstyle-element-mask-err-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("element-mask-err");
+    let dir = scratch.path();
     // Missing at start: an error naming the file.
     let missing = dir.join("no-such-mask.png");
     let (error, _) = run(
@@ -234,5 +230,4 @@ fn mask_errors_and_warnings_name_the_cause() {
     );
     assert_eq!(el.property::<String>("mask"), wide.to_str().unwrap());
     assert_eq!(el.property::<u64>("frames-processed"), 3);
-    std::fs::remove_dir_all(dir).unwrap();
 }

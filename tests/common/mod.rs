@@ -1,30 +1,18 @@
 // SPDX-License-Identifier: MIT
 //! Helpers shared by the workspace integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use adainstyle::Model;
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adainstyle-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+pub use adainstyle_test_support::{Scratch, root};
 
 /// The Python interpreter of the project venv (set up by scripts/setup.sh).
 pub fn python() -> PathBuf {
-    std::env::var_os("ADAINSTYLE_PYTHON")
-        .map(PathBuf::from)
-        .expect("ADAINSTYLE_PYTHON is not set: run scripts/setup.sh (make test does)")
+    adainstyle_test_support::python()
+        .expect("no project venv: run scripts/setup.sh (make test does), or set ADAINSTYLE_PYTHON")
 }
 
 /// Runs a project Python tool and panics with its output if it fails.

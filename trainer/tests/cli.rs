@@ -84,7 +84,7 @@ fn train_export_load_and_eval() {
                 "--run-dir".as_ref(),
                 run.as_os_str(),
                 "--heldout-dir".as_ref(),
-                dir.0.as_os_str(),
+                dir.path().as_os_str(),
             ])
             .args([
                 "--device",

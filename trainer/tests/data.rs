@@ -39,8 +39,8 @@ fn write_odd_images(dir: &std::path::Path) -> usize {
 #[test]
 fn odd_images_load_or_are_skipped_once() {
     let dir = Scratch::new("odd");
-    let readable = write_odd_images(&dir.0);
-    let folder = ImageFolder::open(&dir.0, 40, 1 << 20).unwrap();
+    let readable = write_odd_images(dir.path());
+    let folder = ImageFolder::open(dir.path(), 40, 1 << 20).unwrap();
     assert_eq!(folder.len(), readable + 3, "{:?}", folder.paths());
     let mut warnings = Vec::new();
     let mut loaded = 0;

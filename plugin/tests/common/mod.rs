@@ -2,7 +2,7 @@
 //! Helpers shared by the element's test binaries: a registered plugin, a seeded random decoder,
 //! padded test frames, the library's output for the same bytes, and pipeline runners.
 // Each test binary uses its own subset of the helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
@@ -23,13 +23,7 @@ pub fn init() {
     });
 }
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+pub use adainstyle_test_support::{Scratch, root};
 
 /// A shipped style image by file name.
 pub fn style(name: &str) -> PathBuf {

@@ -1,45 +1,16 @@
 // SPDX-License-Identifier: MIT
-//! Helpers shared by the trainer's integration tests: scratch folders, generated images and a
-//! tiny training configuration. Nothing here needs Python or the fetched data.
+//! Helpers shared by the trainer's integration tests: scratch folders (the workspace's), generated
+//! images and a tiny training configuration. Nothing here needs Python or the fetched data.
 
 // Each test binary uses its own subset of the helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use adainstyle_trainer::config::TrainConfig;
 use image::{ImageBuffer, Rgb, RgbImage};
 
-/// A scratch folder removed when dropped.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// A fresh, empty folder under the system temp dir, unique to this process and call (two
-    /// tests may pick the same name).
-    pub fn new(name: &str) -> Self {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "adain-train-test-{name}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("creating scratch dir");
-        Self(dir)
-    }
-
-    /// A path inside the folder.
-    pub fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use adainstyle_test_support::Scratch;
 
 /// A smooth colourful test image; `seed` varies the pattern.
 pub fn pattern(w: u32, h: u32, seed: u32) -> RgbImage {
