@@ -214,7 +214,7 @@ fn bench_element(args: &Args) -> Result<Vec<f64>> {
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = args.network.device.resolve()?;
-    let model = args.network.model.resolve(device);
+    let model = args.network.resolve_model(device)?;
     if (args.mask != MaskMode::None || args.temporal > 0.0) && args.mode != Mode::Model {
         bail!("--mask and --temporal are measured in --mode model only");
     }

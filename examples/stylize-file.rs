@@ -237,6 +237,9 @@ fn main() -> Result<()> {
             bar.set_message(format!("{frames} frames, {fps:.1} fps"));
         }
     };
+    // The element forgets its device and network when it stops.
+    let device = style.property::<String>("active-device");
+    let model = style.property::<String>("active-model");
     pipeline.set_state(gst::State::Null)?;
     bar.finish_and_clear();
     result?;
@@ -246,12 +249,13 @@ fn main() -> Result<()> {
         println!("{} frames written", gate.written());
     }
     println!(
-        "{} -> {}: {frames} frames in {secs:.1} s ({:.2} fps, {:.1} ms/frame in the network) on {}",
+        "{} -> {}: {frames} frames in {secs:.1} s ({:.2} fps, {:.1} ms/frame in the network), the {} network on {}",
         args.input.display(),
         args.output.display(),
         frames as f64 / secs,
         style.property::<f64>("mean-inference-ms"),
-        style.property::<String>("active-device"),
+        model,
+        device,
     );
     Ok(())
 }

@@ -39,7 +39,7 @@ impl NetworkArgs {
     /// Loads the network through the library, as the element would.
     pub fn load(&self) -> Result<Stylizer> {
         let device = self.device.resolve()?;
-        let model = self.model.resolve(device);
+        let model = self.resolve_model(device)?;
         let encoder = self
             .encoder
             .clone()
@@ -55,6 +55,13 @@ impl NetworkArgs {
             device,
             self.precision,
         )?)
+    }
+
+    /// The network `--model` means on `device` with the files given ([`Model::resolve_given`]).
+    pub fn resolve_model(&self, device: tch::Device) -> Result<Model> {
+        Ok(self
+            .model
+            .resolve_given(device, self.encoder.as_deref(), self.decoder.as_deref())?)
     }
 
     /// Sets the element's `model`, `device`, `precision`, `encoder` and `decoder` properties.

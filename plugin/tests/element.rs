@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use adainstyle::frame::{FrameLayout, PixelLayout};
-use adainstyle::{Precision, StylizeOptions};
+use adainstyle::{Model, Precision, StylizeOptions};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -109,6 +109,51 @@ fn threads_figures_and_active_device_are_reported() {
         before,
         "stopping did not restore libtorch's thread count"
     );
+}
+
+/// Runs one 32 x 32 frame through `el` and returns its `active-model` while started.
+fn model_that_runs(el: &gst::Element) -> String {
+    let info = video_info(gst_video::VideoFormat::Rgb, 32, 32);
+    assert_eq!(el.property::<String>("active-model"), "");
+    let mut h = Harness::with_element(el, Some("sink"), Some("src"));
+    h.set_src_caps(info.to_caps().unwrap());
+    let (buffer, _, _) = padded_buffer(&info, 0, 1, gst::ClockTime::ZERO);
+    h.push(buffer).unwrap();
+    let _ = h.pull().unwrap();
+    let model = el.property::<String>("active-model");
+    el.set_state(gst::State::Null).unwrap();
+    drop(h);
+    assert_eq!(
+        el.property::<String>("active-model"),
+        "",
+        "forgotten at stop"
+    );
+    model
+}
+
+#[test]
+fn model_auto_runs_lite_on_a_cpu_and_the_network_given_weights_hold() {
+    init();
+    // With weights given, auto runs the network their header names.
+    for model in MODELS {
+        let el = element_of(model, &[]);
+        el.set_property_from_str("model", "auto");
+        assert_eq!(
+            model_that_runs(&el),
+            model.to_string(),
+            "auto with {model} weights"
+        );
+    }
+    // Without, on a CPU: the light network and its shipped weights.
+    let el = gst::ElementFactory::make("adainstyle")
+        .property("device", "cpu")
+        .property("style-size", 64u32)
+        .build()
+        .unwrap();
+    assert_eq!(model_that_runs(&el), "lite");
+    // Asked for by name, the full model runs whatever auto would pick.
+    let el = element_of(Model::Full, &[]);
+    assert_eq!(model_that_runs(&el), "full");
 }
 
 #[test]

@@ -68,7 +68,15 @@ pub struct AdainStyle {
     worker: Mutex<Option<StyleWorker>>,
     figures: Figures,
     latency: Latency,
-    active_device: Mutex<String>,
+    active: Mutex<Active>,
+}
+
+/// What the element runs on while started (empty when stopped): its read-only `active-device`
+/// and `active-model`.
+#[derive(Debug, Default)]
+struct Active {
+    device: String,
+    model: String,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -132,7 +140,8 @@ impl ObjectImpl for AdainStyle {
         let frames = self.figures.frames.load(Ordering::Relaxed);
         let ms = |ns: u64| ns as f64 / 1e6;
         match name {
-            "active-device" => lock(&self.active_device).to_value(),
+            "active-device" => lock(&self.active).device.to_value(),
+            "active-model" => lock(&self.active).model.to_value(),
             "last-inference-ms" => ms(self.figures.last_ns.load(Ordering::Relaxed)).to_value(),
             "mean-inference-ms" => {
                 let total = self.figures.total_ns.load(Ordering::Relaxed);
@@ -254,7 +263,13 @@ impl BaseTransformImpl for AdainStyle {
                 threads.previous()
             );
         }
-        let model = Model::from(settings.model).resolve(device);
+        let model = Model::from(settings.model)
+            .resolve_given(
+                device,
+                settings.encoder_given().as_deref(),
+                settings.decoder_given().as_deref(),
+            )
+            .map_err(|err| load_error("model", err))?;
         if settings.model == ModelMode::Auto {
             gst::info!(
                 CAT,
@@ -310,7 +325,10 @@ impl BaseTransformImpl for AdainStyle {
                 ("Cannot start the style thread: {err}")
             )
         })?;
-        *lock(&self.active_device) = format!("{device:?}");
+        *lock(&self.active) = Active {
+            device: format!("{device:?}"),
+            model: model.to_string(),
+        };
         gst::info!(
             CAT,
             imp = self,
@@ -345,7 +363,7 @@ impl BaseTransformImpl for AdainStyle {
         let state = lock(&self.state).take();
         drop(state);
         lock(&self.settings).new_mask = None;
-        lock(&self.active_device).clear();
+        *lock(&self.active) = Active::default();
         gst::info!(CAT, imp = self, "Stopped");
         Ok(())
     }

@@ -159,6 +159,11 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .blurb("The device the network runs on once started")
             .read_only()
             .build(),
+        glib::ParamSpecString::builder("active-model")
+            .nick("Active model")
+            .blurb("The network running once started: full or lite (what model=auto picked)")
+            .read_only()
+            .build(),
         glib::ParamSpecDouble::builder("last-inference-ms")
             .nick("Last inference time")
             .blurb("Milliseconds the last frame took, upload to download")

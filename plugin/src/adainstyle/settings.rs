@@ -425,6 +425,16 @@ impl Settings {
         file_or_shipped(&self.encoder, data::ENCODER)
     }
 
+    /// The `encoder` property's file, when one is set.
+    pub fn encoder_given(&self) -> Option<PathBuf> {
+        given_file(&self.encoder)
+    }
+
+    /// The `decoder` property's file, when one is set.
+    pub fn decoder_given(&self) -> Option<PathBuf> {
+        given_file(&self.decoder)
+    }
+
     /// The weights file of `model` (resolved): the property's, or the model's shipped weights.
     pub fn weights_path(&self, model: Model) -> PathBuf {
         file_or_shipped(&self.decoder, model.shipped_weights())
@@ -460,11 +470,12 @@ fn changed<T: std::fmt::Debug>(name: &str, field: &mut T, new: T) -> String {
 
 /// `text` as a path, or the shipped file `relative` (found now) when it is empty.
 fn file_or_shipped(text: &str, relative: &str) -> PathBuf {
-    if text.trim().is_empty() {
-        data::find(relative)
-    } else {
-        PathBuf::from(text)
-    }
+    given_file(text).unwrap_or_else(|| data::find(relative))
+}
+
+/// A file property's path; `None` when empty (the shipped file).
+fn given_file(text: &str) -> Option<PathBuf> {
+    (!text.trim().is_empty()).then(|| PathBuf::from(text))
 }
 
 #[cfg(test)]
