@@ -18,7 +18,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+#[path = "common/playback.rs"]
+mod playback;
+
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gst::prelude::*;
 
@@ -99,26 +102,7 @@ fn main() -> Result<()> {
         add_audio(&pipeline, original)?;
     }
 
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().expect("pipelines have a bus");
-    let result = loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::NONE) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break Ok(()),
-            gst::MessageView::Error(e) => {
-                let from = e.src().map(|s| s.path_string()).unwrap_or_default();
-                break Err(anyhow!(
-                    "{} ({from}: {})",
-                    e.error(),
-                    e.debug().unwrap_or_default()
-                ));
-            }
-            _ => {}
-        }
-    };
-    pipeline.set_state(gst::State::Null)?;
+    let result = playback::play_to_eos(&pipeline, |_| {});
     result.with_context(|| format!("cannot join into {}", args.output.display()))
 }
 
@@ -170,7 +154,7 @@ fn add_audio(pipeline: &gst::Pipeline, original: &Path) -> Result<()> {
         let linked = if audio && !wanted.is_linked() {
             pad.link(&wanted).map(|_| ()).map_err(anyhow::Error::from)
         } else {
-            discard(&pipeline, pad)
+            playback::discard(&pipeline, pad)
         };
         if let Err(err) = linked {
             eprintln!("{name}: cannot follow stream {}: {err}", pad.name());
@@ -182,18 +166,6 @@ fn add_audio(pipeline: &gst::Pipeline, original: &Path) -> Result<()> {
             encoder_in.send_event(gst::event::Eos::new());
         }
     });
-    Ok(())
-}
-
-/// A stream of the original that is not wanted: parsed, then dropped.
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<()> {
-    let sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .property("async", false)
-        .build()?;
-    pipeline.add(&sink)?;
-    sink.sync_state_with_parent()?;
-    pad.link(&sink.static_pad("sink").context("fakesink pad")?)?;
     Ok(())
 }
 

@@ -15,7 +15,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, anyhow, bail};
+#[path = "common/playback.rs"]
+mod playback;
+
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gst::prelude::*;
 
@@ -109,26 +112,10 @@ fn run(input: &std::path::Path) -> Result<Index> {
             eprintln!("cannot follow stream {}: {err}", pad.name());
         }
     });
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().expect("pipelines have a bus");
-    let result = loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::NONE) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => {
-                let duration = pipeline.query_duration::<gst::ClockTime>();
-                index.lock().expect("probe panicked").duration = duration.map(|d| d.nseconds());
-                break Ok(());
-            }
-            gst::MessageView::Error(e) => {
-                break Err(anyhow!("{} ({})", e.error(), e.debug().unwrap_or_default()));
-            }
-            _ => {}
-        }
-    };
-    pipeline.set_state(gst::State::Null)?;
-    result?;
+    playback::play_to_eos(&pipeline, |pipeline| {
+        let duration = pipeline.query_duration::<gst::ClockTime>();
+        index.lock().expect("probe panicked").duration = duration.map(|d| d.nseconds());
+    })?;
     let index = std::mem::take(&mut *index.lock().expect("probe panicked"));
     Ok(index)
 }
@@ -137,15 +124,7 @@ fn run(input: &std::path::Path) -> Result<Index> {
 fn attach(pipeline: &gst::Pipeline, pad: &gst::Pad, index: &Arc<Mutex<Index>>) -> Result<()> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let s = caps.structure(0).context("stream without caps")?;
-    // Not prerolling (async=false): a sink holding the first buffer of one stream would stall
-    // the demuxer before the other streams' sinks got theirs.
-    let sink = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .property("async", false)
-        .build()?;
-    pipeline.add(&sink)?;
-    sink.sync_state_with_parent()?;
-    pad.link(&sink.static_pad("sink").context("fakesink pad")?)?;
+    playback::discard(pipeline, pad)?;
     let mut ix = index.lock().expect("probe panicked");
     if s.name().starts_with("audio/") {
         ix.audio_streams += 1;
