@@ -16,26 +16,40 @@ use common::*;
 #[test]
 fn preserve_color_luminance_and_coral_match_the_library() {
     init();
+    for model in MODELS {
+        preserve_color_matches_the_library(model);
+    }
+}
+
+fn preserve_color_matches_the_library(model: Model) {
     let info = video_info(gst_video::VideoFormat::Rgb, 40, 24);
     let layout = FrameLayout::packed(40, 24, PixelLayout::Rgb);
     let cafe = style("cafe-terrace-at-night.jpg");
-    let (plain, data) = stylize_frame(&[], &info, 6, None);
+    let (plain, data) = stylize_frame_of(model, &[], &info, 6, None);
 
-    let (luma, _) = stylize_frame(&[("preserve-color", "luminance")], &info, 6, None);
+    let (luma, _) = stylize_frame_of(model, &[("preserve-color", "luminance")], &info, 6, None);
     let opts = StylizeOptions {
         preserve_color: adainstyle::PreserveColor::Luminance,
         ..Default::default()
     };
-    assert!(max_diff(&luma, &library_output(&data, &layout, &cafe, &opts)) <= 1);
+    let expected = library_output_of(model, &data, &layout, &cafe, &opts, Precision::Auto, false);
+    assert!(max_diff(&luma, &expected) <= 1, "{model}");
     assert!(
         max_diff(&luma, &plain) > 10,
-        "luminance mode changed nothing"
+        "{model}: luminance mode changed nothing"
     );
 
     // CORAL: the style is recoloured to the scene off the streaming thread (on frame 0 and every
     // 30 frames), so the output switches to it a few frames in.
-    let (coral, _) = stylize_frame(&[("preserve-color", "coral")], &info, 6, Some(&plain));
-    let expected = library_output_with(
+    let (coral, _) = stylize_frame_of(
+        model,
+        &[("preserve-color", "coral")],
+        &info,
+        6,
+        Some(&plain),
+    );
+    let expected = library_output_of(
+        model,
         &data,
         &layout,
         &cafe,
@@ -43,34 +57,44 @@ fn preserve_color_luminance_and_coral_match_the_library() {
         Precision::Auto,
         true,
     );
-    assert!(max_diff(&coral, &expected) <= 1);
+    assert!(max_diff(&coral, &expected) <= 1, "{model}");
 }
 
 #[test]
 fn precision_bf16_stays_close_to_fp32_and_impossible_precisions_fail() {
     init();
+    for model in MODELS {
+        precisions_behave(model);
+    }
+}
+
+fn precisions_behave(model: Model) {
     let info = video_info(gst_video::VideoFormat::Rgbx, 64, 48);
-    let (fp32, data) = stylize_frame(&[("precision", "fp32")], &info, 2, None);
+    let (fp32, data) = stylize_frame_of(model, &[("precision", "fp32")], &info, 2, None);
     let layout = FrameLayout::packed(64, 48, PixelLayout::Rgbx);
     let cafe = style("cafe-terrace-at-night.jpg");
     let opts = StylizeOptions::default();
-    let lib_fp32 = library_output_with(&data, &layout, &cafe, &opts, Precision::Fp32, false);
-    assert!(max_diff(&fp32, &lib_fp32) <= 1);
+    let lib_fp32 = library_output_of(model, &data, &layout, &cafe, &opts, Precision::Fp32, false);
+    assert!(max_diff(&fp32, &lib_fp32) <= 1, "{model}");
+    let pipeline = |precision: &str| test_pipeline_of(model, &format!("precision={precision}"));
     if !adainstyle::precision::cpu_has_native_bf16() {
         // Nothing to compare: check the refusal instead.
         println!("precision test: this CPU has no AVX-512 BF16: checking that bf16 is refused");
-        let (error, _) = run(&test_pipeline("precision=bf16"), Duration::from_secs(60));
+        let (error, _) = run(&pipeline("bf16"), Duration::from_secs(60));
         let error = error.expect("bf16 on a CPU without AVX-512 BF16 must fail");
         assert!(error.contains("bf16") && error.contains("CPU"), "{error}");
     } else {
-        let (bf16, _) = stylize_frame(&[("precision", "bf16")], &info, 2, None);
+        let (bf16, _) = stylize_frame_of(model, &[("precision", "bf16")], &info, 2, None);
         let p = psnr(&bf16, &fp32);
         // bf16 really ran (not a silent fp32), and every cast is in place (a wrong one costs
         // far more than 30 dB).
-        assert!(bf16 != fp32, "bf16 gave the fp32 output bit for bit");
-        assert!(p >= 30.0, "bf16 against fp32: {p:.1} dB");
+        assert!(
+            bf16 != fp32,
+            "{model}: bf16 gave the fp32 output bit for bit"
+        );
+        assert!(p >= 30.0, "{model}: bf16 against fp32: {p:.1} dB");
     }
-    let (error, _) = run(&test_pipeline("precision=fp16"), Duration::from_secs(60));
+    let (error, _) = run(&pipeline("fp16"), Duration::from_secs(60));
     let error = error.expect("fp16 on the CPU must fail");
     assert!(error.contains("fp16") && error.contains("CPU"), "{error}");
 }
@@ -231,8 +255,14 @@ fn output_is_deterministic_and_sizes_down_to_16() {
 #[test]
 fn processing_size_keeps_the_output_size() {
     init();
+    for model in MODELS {
+        processing_size_holds(model);
+    }
+}
+
+fn processing_size_holds(model: Model) {
     let info = video_info(gst_video::VideoFormat::Bgrx, 96, 54);
-    let el = element(&[("processing-size", &32u32)]);
+    let el = element_of(model, &[("processing-size", &32u32)]);
     let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
     h.set_src_caps(info.to_caps().unwrap());
     let (buffer, data, stride) = padded_buffer(&info, 0, 5, gst::ClockTime::ZERO);
@@ -249,10 +279,18 @@ fn processing_size_keeps_the_output_size() {
         processing_size: 32,
         ..Default::default()
     };
-    let expected = library_output(&data, &layout, &cafe, &opts);
+    let expected = library_output_of(model, &data, &layout, &cafe, &opts, Precision::Auto, false);
     assert!(max_diff(&out, &expected) <= 1);
     // The network really ran at 32 px: the native-size result is another picture.
-    let native = library_output(&data, &layout, &cafe, &StylizeOptions::default());
+    let native = library_output_of(
+        model,
+        &data,
+        &layout,
+        &cafe,
+        &StylizeOptions::default(),
+        Precision::Auto,
+        false,
+    );
     assert!(
         max_diff(&out, &native) > 10,
         "processing-size had no effect"
@@ -261,10 +299,16 @@ fn processing_size_keeps_the_output_size() {
 
 #[test]
 fn alpha_changes_the_output_and_follows_a_controller() {
-    use gst_controller::prelude::*;
     init();
+    for model in MODELS {
+        alpha_follows_a_controller(model);
+    }
+}
+
+fn alpha_follows_a_controller(model: Model) {
+    use gst_controller::prelude::*;
     let info = video_info(gst_video::VideoFormat::Rgbx, 40, 24);
-    let el = element(&[]);
+    let el = element_of(model, &[]);
     let source = gst_controller::InterpolationControlSource::new();
     source.set_mode(gst_controller::InterpolationMode::Linear);
     source.set(gst::ClockTime::ZERO, 0.0);
@@ -290,16 +334,16 @@ fn alpha_changes_the_output_and_follows_a_controller() {
     let layout = FrameLayout::packed(40, 24, PixelLayout::Rgbx);
     let cafe = style("cafe-terrace-at-night.jpg");
     for (i, alpha) in [0.0, 0.5, 1.0].into_iter().enumerate() {
-        let expected = library_output(
-            &data,
-            &layout,
-            &cafe,
-            &StylizeOptions {
-                alpha,
-                ..Default::default()
-            },
+        let opts = StylizeOptions {
+            alpha,
+            ..Default::default()
+        };
+        let expected =
+            library_output_of(model, &data, &layout, &cafe, &opts, Precision::Auto, false);
+        assert!(
+            max_diff(&outputs[i], &expected) <= 1,
+            "{model}: alpha {alpha}"
         );
-        assert!(max_diff(&outputs[i], &expected) <= 1, "alpha {alpha}");
     }
     assert!(
         max_diff(&outputs[0], &outputs[2]) > 10,

@@ -17,6 +17,12 @@ use common::*;
 #[test]
 fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
     init();
+    for model in MODELS {
+        temporal_smoothing_holds(model);
+    }
+}
+
+fn temporal_smoothing_holds(model: Model) {
     let info = video_info(gst_video::VideoFormat::Rgb, 48, 32);
     let layout = FrameLayout::packed(48, 32, PixelLayout::Rgb);
     let (_, base, _) = padded_buffer(&info, 0, 9, gst::ClockTime::ZERO);
@@ -37,7 +43,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
         })
         .collect();
     let run_element = |strength: f64| -> Vec<Vec<u8>> {
-        let el = element(&[("temporal-smoothing", &strength)]);
+        let el = element_of(model, &[("temporal-smoothing", &strength)]);
         let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
         h.set_src_caps(info.to_caps().unwrap());
         frames
@@ -50,7 +56,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
     };
     let (steady, plain) = (run_element(0.7), run_element(0.0));
     // The library with the same state gives the same frames.
-    let stylizer = test_stylizer(Precision::Auto);
+    let stylizer = test_stylizer_of(model, Precision::Auto);
     let stats = StyleBank::new()
         .stats(
             &stylizer.network,
@@ -73,7 +79,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
             .unwrap();
         let mut bytes = vec![0u8; layout.min_len()];
         frame::download(&out, None, &mut bytes, &layout).unwrap();
-        assert!(max_diff(got, &bytes) <= 1);
+        assert!(max_diff(got, &bytes) <= 1, "{model}");
     }
     // The first frame is the per-frame result; later ones change less from frame to frame.
     assert!(max_diff(&steady[0], &plain[0]) <= 1);
@@ -94,7 +100,7 @@ fn temporal_smoothing_matches_the_library_and_steadies_the_output() {
     );
     assert!(
         f_steady < 0.6 * f_plain,
-        "smoothed {f_steady} vs per-frame {f_plain}"
+        "{model}: smoothed {f_steady} vs per-frame {f_plain}"
     );
 }
 

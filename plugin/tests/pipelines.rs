@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use adainstyle::frame::{FrameLayout, PixelLayout};
-use adainstyle::{StylizeOptions, weights};
+use adainstyle::{Model, Precision, StylizeOptions, weights};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -228,8 +228,14 @@ fn hundreds_of_style_swaps_from_another_thread_while_streaming() {
 #[test]
 fn a_new_style_takes_effect_while_playing() {
     init();
+    for model in MODELS {
+        new_style_takes_effect(model);
+    }
+}
+
+fn new_style_takes_effect(model: Model) {
     let info = video_info(gst_video::VideoFormat::Rgb, 40, 24);
-    let el = element(&[]);
+    let el = element_of(model, &[]);
     let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
     h.set_src_caps(info.to_caps().unwrap());
     let (buffer, data, _) = padded_buffer(&info, 0, 4, gst::ClockTime::ZERO);
@@ -254,8 +260,9 @@ fn a_new_style_takes_effect_while_playing() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let layout = FrameLayout::packed(40, 24, PixelLayout::Rgb);
-    let expected = library_output(&data, &layout, &night, &StylizeOptions::default());
-    assert!(max_diff(&after, &expected) <= 1);
+    let opts = StylizeOptions::default();
+    let expected = library_output_of(model, &data, &layout, &night, &opts, Precision::Auto, false);
+    assert!(max_diff(&after, &expected) <= 1, "{model}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
-use adainstyle::{Precision, StyleBank, StyleSpec, StylizeOptions};
+use adainstyle::{Model, Precision, StyleBank, StyleSpec, StylizeOptions};
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -26,6 +26,12 @@ fn write_mask(path: &Path, w: u32, h: u32, white_until: u32) {
 #[test]
 fn mask_files_match_the_library_and_uniform_masks_are_exact() {
     init();
+    for model in MODELS {
+        masks_match_the_library(model);
+    }
+}
+
+fn masks_match_the_library(model: Model) {
     let scratch = Scratch::new("element-mask");
     let dir = scratch.path();
     let (white, black, half) = (
@@ -37,16 +43,17 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
     write_mask(&black, 48, 32, 0);
     write_mask(&half, 48, 32, 24);
     let info = video_info(gst_video::VideoFormat::Bgra, 48, 32);
-    let (plain, data) = stylize_frame(&[], &info, 3, None);
-    let (all, _) = stylize_frame(&[("mask", white.to_str().unwrap())], &info, 3, None);
+    let (plain, data) = stylize_frame_of(model, &[], &info, 3, None);
+    let (all, _) = stylize_frame_of(model, &[("mask", white.to_str().unwrap())], &info, 3, None);
     assert!(max_diff(&all, &plain) <= 1, "all-white mask != no mask");
-    let (none, _) = stylize_frame(&[("mask", black.to_str().unwrap())], &info, 3, None);
+    let (none, _) = stylize_frame_of(model, &[("mask", black.to_str().unwrap())], &info, 3, None);
     assert!(
         max_diff(&none, &data) <= 1,
         "all-black mask changed the input"
     );
     // Inverted: black becomes white.
-    let (inv, _) = stylize_frame(
+    let (inv, _) = stylize_frame_of(
+        model,
         &[("mask", black.to_str().unwrap()), ("mask-invert", "true")],
         &info,
         3,
@@ -60,7 +67,8 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
 
     // Half mask with a second style: what the library computes for the same frame.
     let bridge = style("langlois-bridge.jpg");
-    let (two, _) = stylize_frame(
+    let (two, _) = stylize_frame_of(
+        model,
         &[
             ("mask", half.to_str().unwrap()),
             ("style-outside", bridge.to_str().unwrap()),
@@ -69,7 +77,7 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
         3,
         None,
     );
-    let stylizer = test_stylizer(Precision::Auto);
+    let stylizer = test_stylizer_of(model, Precision::Auto);
     let layout = FrameLayout::packed(48, 32, PixelLayout::Bgra);
     let f = frame::upload(&data, &layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = |path: &Path| {
@@ -100,7 +108,7 @@ fn mask_files_match_the_library_and_uniform_masks_are_exact() {
 
     // Set while PLAYING: the outside style arrives from the worker, and emptying it keeps the
     // content outside again from the next frame on.
-    let el = element(&[]);
+    let el = element_of(model, &[]);
     el.set_property("mask", half.to_str().unwrap());
     let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
     h.set_src_caps(info.to_caps().unwrap());

@@ -160,7 +160,28 @@ pub fn library_output_with(
     precision: Precision,
     coral: bool,
 ) -> Vec<u8> {
-    let stylizer = test_stylizer(precision);
+    library_output_of(
+        Model::Full,
+        data,
+        layout,
+        style_path,
+        opts,
+        precision,
+        coral,
+    )
+}
+
+/// [`library_output_with`] on `model` with its test weights.
+pub fn library_output_of(
+    model: Model,
+    data: &[u8],
+    layout: &FrameLayout,
+    style_path: &Path,
+    opts: &StylizeOptions,
+    precision: Precision,
+    coral: bool,
+) -> Vec<u8> {
+    let stylizer = test_stylizer_of(model, precision);
     let f = frame::upload(data, layout, tch::Device::Cpu, tch::Kind::Float).unwrap();
     let stats = StyleBank::new()
         .stats(
@@ -185,7 +206,18 @@ pub fn stylize_frame(
     seed: u8,
     until_not: Option<&[u8]>,
 ) -> (Vec<u8>, Vec<u8>) {
-    let el = element(&[]);
+    stylize_frame_of(Model::Full, props, info, seed, until_not)
+}
+
+/// [`stylize_frame`] through an element running `model` with its test weights.
+pub fn stylize_frame_of(
+    model: Model,
+    props: &[(&str, &str)],
+    info: &gst_video::VideoInfo,
+    seed: u8,
+    until_not: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>) {
+    let el = element_of(model, &[]);
     for (name, value) in props {
         el.set_property_from_str(name, value);
     }
@@ -261,10 +293,15 @@ pub fn launch(description: &str) -> gst::Pipeline {
 
 /// Three 32x32 RGB test frames through `adainstyle name=s` with `props` into a fakesink.
 pub fn test_pipeline(props: &str) -> gst::Pipeline {
+    test_pipeline_of(Model::Full, props)
+}
+
+/// [`test_pipeline`] running `model` with its test weights.
+pub fn test_pipeline_of(model: Model, props: &str) -> gst::Pipeline {
     launch(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=32,height=32 ! \
-         adainstyle name=s device=cpu style-size=64 decoder={} {props} ! fakesink",
-        decoder_path().display()
+         adainstyle name=s device=cpu style-size=64 model={model} decoder={} {props} ! fakesink",
+        weights_path(model).display()
     ))
 }
 
