@@ -14,8 +14,9 @@ pub mod segment;
 /// The network options shared by the examples.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetworkArgs {
-    /// Network: auto (the full model on CUDA; on a CPU the library's CPU default), full
-    /// (VGG-19, AdaIN and its decoder) or lite (the light network for real time on a CPU).
+    /// Network: auto (the full model on CUDA, the light network on a CPU; with --decoder, the
+    /// network that file holds), full (VGG-19, AdaIN and its decoder) or lite (the light network
+    /// for real time on a CPU).
     #[arg(long, default_value = "auto")]
     pub model: Model,
     /// auto, cpu, cuda or cuda:N.

@@ -73,10 +73,10 @@ impl From<PrecisionMode> for Precision {
 #[repr(u32)]
 #[enum_type(name = "GstAdainStyleModel")]
 pub enum ModelMode {
-    /// The full model on CUDA; on a CPU the library's CPU default.
+    /// The full model on CUDA; on a CPU the library's CPU default (the light network).
     #[default]
     #[enum_value(
-        name = "Auto: the full model on CUDA, the CPU default on a CPU",
+        name = "Auto: the full model on CUDA, the light network on a CPU",
         nick = "auto"
     )]
     Auto = 0,

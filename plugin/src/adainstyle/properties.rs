@@ -117,9 +117,10 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecEnum::builder_with_default("model", DEFAULT_MODEL)
             .nick("Model")
             .blurb(
-                "Network that stylises: auto (the full model on CUDA; on a CPU the \
-                 CPU default, logged), full (VGG-19, AdaIN and its decoder) or lite (the \
-                 light network for real time on a CPU)",
+                "Network that stylises: auto (the full model on CUDA, the light one on a \
+                 CPU; with decoder set, the network that file holds; logged, and shown by \
+                 active-model), full (VGG-19, AdaIN and its decoder) or lite (the light \
+                 network for real time on a CPU)",
             )
             .mutable_ready()
             .build(),
