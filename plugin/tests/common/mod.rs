@@ -147,31 +147,19 @@ pub fn library_output(
     style_path: &Path,
     opts: &StylizeOptions,
 ) -> Vec<u8> {
-    library_output_with(data, layout, style_path, opts, Precision::Auto, false)
-}
-
-/// [`library_output`] in a given precision, with the style recoloured to the frame (CORAL) when
-/// `coral` is set.
-pub fn library_output_with(
-    data: &[u8],
-    layout: &FrameLayout,
-    style_path: &Path,
-    opts: &StylizeOptions,
-    precision: Precision,
-    coral: bool,
-) -> Vec<u8> {
     library_output_of(
         Model::Full,
         data,
         layout,
         style_path,
         opts,
-        precision,
-        coral,
+        Precision::Auto,
+        false,
     )
 }
 
-/// [`library_output_with`] on `model` with its test weights.
+/// [`library_output`] on `model` with its test weights, in `precision`, with the style
+/// recoloured to the frame (CORAL) when `coral` is set.
 pub fn library_output_of(
     model: Model,
     data: &[u8],
