@@ -135,16 +135,23 @@ def element_options(args) -> tuple:
     """The stylize-file arguments for the element options given, and the identity of every
     file they name (for the fingerprint)."""
     argv, files = [], []
+
+    def identity(flag, path):
+        try:
+            return mf.file_identity(path)
+        except OSError as err:
+            raise SystemExit(f"adainstyle-batch: {flag} {path}: {err.strerror}") from None
+
     for flag, _, _ in ELEMENT_OPTIONS:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is None:
             continue
         if flag in FILE_OPTIONS and not (flag == "--mask" and value == "alpha"):
             value = os.path.abspath(value)
-            files.append(mf.file_identity(value))
+            files.append(identity(flag, value))
         if flag in STYLE_OPTIONS:
             for p in mf.style_paths(value):
-                files.append(mf.file_identity(p))
+                files.append(identity(flag, p))
             value = ",".join(
                 os.path.abspath(item) if os.path.exists(item) else item
                 for item in value.split(",")
@@ -175,13 +182,13 @@ class FileJob:
 class Job:
     """Drives every file through index, segments and join with one ``ray.wait`` loop."""
 
-    def __init__(self, args, ray, pairs, bin_dir):
+    def __init__(self, args, ray, pairs, bin_dir, options):
         self.args = args
         self.ray = ray
         self.pending: Dict = {}  # ObjectRef -> (kind, FileJob, segment number)
         self.bin_dir = bin_dir
         self.manifest = mf.Manifest(args.output)
-        self.options, files = element_options(args)
+        self.options, files = options
         self.threads = max(1, int(args.cpus_per_task))
         light = {"num_cpus": 0.5, "max_retries": args.retries}
         self.index_task = ray.remote(tasks.index).options(**light)
@@ -399,6 +406,8 @@ def main(argv=None) -> int:
     pairs = collect_inputs(args.inputs, args.output)
     if not pairs:
         raise SystemExit("adainstyle-batch: no video files in the inputs")
+    # Checked before a cluster is joined or started: a missing style or mask file ends here.
+    options = element_options(args)
     os.makedirs(args.output, exist_ok=True)
     import logging
 
@@ -411,7 +420,7 @@ def main(argv=None) -> int:
     else:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, **init)
     try:
-        job = Job(args, ray, pairs, bin_dir)
+        job = Job(args, ray, pairs, bin_dir, options)
         job.run()
         return job.summary()
     finally:
