@@ -28,10 +28,18 @@ def _ray(*args, env):
         raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout[-3000:]}")
 
 
+def environment(base=None) -> dict:
+    """The environment of every process of a test cluster (nodes and drivers alike): no usage
+    statistics, and no token authentication, whatever a token file a Ray run outside left in
+    ~/.ray (the cluster is reachable only inside its own network namespace)."""
+    return dict(os.environ if base is None else base, RAY_USAGE_STATS_ENABLED="0",
+                RAY_AUTH_MODE="disabled")
+
+
 @contextmanager
 def cluster(nodes: int, cpus: int, object_store_mb: int = 80, env=None):
     """Yields the head's address while ``nodes`` nodes run on 127.0.0.1; stops them after."""
-    env = dict(os.environ if env is None else env, RAY_USAGE_STATS_ENABLED="0")
+    env = environment(env)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     node = ["--num-cpus", str(cpus), "--object-store-memory", str(object_store_mb << 20),
             "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
@@ -59,7 +67,7 @@ def main():
     if not command:
         ap.error("no command")
     with cluster(args.nodes, args.cpus) as address:
-        code = subprocess.call(command, env=dict(os.environ, RAY_ADDRESS=address))
+        code = subprocess.call(command, env=dict(environment(), RAY_ADDRESS=address))
     sys.exit(code)
 
 

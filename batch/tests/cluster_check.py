@@ -181,7 +181,7 @@ def main():
     ap.add_argument("--style", required=True)
     ap.add_argument("--work", required=True)
     args = ap.parse_args()
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=BATCH)
+    env = loopback.environment(dict(os.environ, PYTHONPATH=BATCH))
     args.env = env
     inputs = os.path.join(args.work, "in")
     out = os.path.join(args.work, "out")
