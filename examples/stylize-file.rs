@@ -66,10 +66,14 @@ struct Args {
     /// Stop before the frame at this stream time (seconds).
     #[arg(long)]
     end: Option<f64>,
-    /// Seconds before --start to stylise without writing, so temporal smoothing has settled
-    /// by the first written frame.
+    /// Seconds before --start to stylise and encode without writing, so temporal smoothing and
+    /// x264's rate control have settled by the first written frame (a keyframe).
     #[arg(long, default_value_t = 0.0)]
     warmup: f64,
+    /// Seconds after --end to stylise and encode without writing, so x264 codes the last written
+    /// frames as in the middle of a stream (its lookahead sees the frames after them).
+    #[arg(long, default_value_t = 0.0)]
+    cooldown: f64,
 }
 
 fn main() -> Result<()> {
@@ -79,7 +83,7 @@ fn main() -> Result<()> {
     if !args.input.is_file() {
         bail!("{}: no such file", args.input.display());
     }
-    let range = Range::from_args(args.start, args.end, args.warmup)?;
+    let range = Range::from_args(args.start, args.end, args.warmup, args.cooldown)?;
 
     let pipeline = gst::Pipeline::new();
     let make = |factory: &str| {
@@ -111,6 +115,17 @@ fn main() -> Result<()> {
             style.set_property(name, value);
         }
     }
+    let encoder = gst::ElementFactory::make("x264enc")
+        .property("bitrate", args.bitrate)
+        .property("threads", args.threads)
+        .property_from_str("speed-preset", "faster")
+        .build()?;
+    // A segment: no B-frame may refer to a cool-down frame, and every segment of a file is
+    // coded alike (see common::segment).
+    if range.is_some() {
+        encoder.set_property("b-adapt", false);
+        encoder.set_property("bframes", 0u32);
+    }
     let video_chain = [
         make("queue")?,
         make("videoconvert")?,
@@ -127,11 +142,7 @@ fn main() -> Result<()> {
                     .build(),
             )
             .build()?,
-        gst::ElementFactory::make("x264enc")
-            .property("bitrate", args.bitrate)
-            .property("threads", args.threads)
-            .property_from_str("speed-preset", "faster")
-            .build()?,
+        encoder.clone(),
         make("queue")?,
     ];
     let mux = gst::ElementFactory::make("mp4mux").name("mux").build()?;
@@ -152,7 +163,13 @@ fn main() -> Result<()> {
         .static_pad("sink")
         .expect("queue has a sink pad");
     let crop = video_chain[4].clone();
-    let gate = range.map(|r| r.install(&video_in, &style.static_pad("src").expect("src pad")));
+    let gate = range.map(|r| {
+        r.install(
+            &video_in,
+            &style.static_pad("src").expect("src pad"),
+            &encoder.static_pad("src").expect("x264enc has a src pad"),
+        )
+    });
     let keep_audio = gate.is_none();
     let pipeline_weak = pipeline.downgrade();
     decode.connect_pad_added(move |_, pad| {
@@ -246,6 +263,12 @@ fn main() -> Result<()> {
     let frames: u64 = style.property("frames-processed");
     let secs = started.elapsed().as_secs_f64();
     if let Some(gate) = &gate {
+        if gate.written() > 0 && !gate.starts_with_keyframe() {
+            bail!(
+                "{}: the segment's first frame was not coded as a keyframe",
+                args.output.display()
+            );
+        }
         println!("{} frames written", gate.written());
     }
     println!(

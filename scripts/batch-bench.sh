@@ -3,15 +3,16 @@
 # The batch driver (batch/) on this machine, on a Ray cluster of one-CPU nodes on loopback (in a
 # network and PID namespace of its own, so it needs root): prints the two tables of BENCHMARKS.md.
 #   seams  the demo clip stylised in one process, and by adainstyle-batch cut into segments of
-#          SEAM_SEGMENT seconds (default 0.9: a cut every second keyframe) without and with
-#          WARMUP seconds of warm-up (default 1); the warping error at the seams against the rest
-#          of the clip (tools/join_seams.py, frames at 384x216).
+#          SEAM_SEGMENT seconds (default 0.9: a cut every second keyframe) with neither warm-up
+#          nor cool-down, with WARMUP seconds of warm-up (default 1), and with that warm-up and
+#          COOLDOWN seconds of cool-down (default 1); the warping error at the seams against the
+#          rest of the clip (tools/join_seams.py, frames at 384x216).
 #   scale  frames/s of one job over COPIES (default 2) copies of the clip on 1 and 2 nodes, cut
 #          into segments of SCALE_SEGMENT seconds (default 3), and of stylize-file alone on one
 #          thread.
-# PARTS (default "seams scale") picks the tables. Network options: OPTS (default: the shipped
-# model at processing-size 256 in bf16; add --bitrate N to change x264's 4000 kbit/s, for the
-# one-process runs too). Installs opencv-python-headless into the project venv if missing
+# PARTS (default "seams scale") picks the tables. Network options: OPTS (default: the network
+# model=auto picks, at processing-size 256 in bf16; add --bitrate N to change x264's 4000 kbit/s,
+# for the one-process runs too). Installs opencv-python-headless into the project venv if missing
 # (tools/warp_error.py needs it).
 #
 #   scripts/batch-bench.sh
@@ -24,6 +25,7 @@ CLIP=$ADAINSTYLE_HOME/data/cityCC0.mpg
 SEAM_SEGMENT=${SEAM_SEGMENT:-0.9}
 SCALE_SEGMENT=${SCALE_SEGMENT:-3}
 WARMUP=${WARMUP:-1}
+COOLDOWN=${COOLDOWN:-1}
 COPIES=${COPIES:-2}
 PARTS=${PARTS:-seams scale}
 read -r -a NET <<< "${OPTS:---processing-size 256 --precision bf16 --device cpu}"
@@ -70,20 +72,21 @@ print(",".join(str(pts.index(plan.first_frame_ns(ix, s)))
 PY
 )
 echo "segments begin at frames $seams"
-echo "| run | warm-up | seam pairs | warping-error ratio at the seams | elsewhere | seams / elsewhere |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| run | warm-up | cool-down | seam pairs | warping-error ratio at the seams | elsewhere | seams / elsewhere |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 row() {
   "$PY" tools/join_seams.py "$OUT/in" "$OUT/$1" --seams "$seams" | "$PY" -c "
 import json, sys
 r = json.load(sys.stdin)
-print(f\"| $2 | $3 | {r['seam_pairs']} | {r['seam_ratio']:.3f} | {r['rest_ratio']:.3f} | {r['seam_over_rest']:.3f} |\")"
+print(f\"| $2 | $3 | $4 | {r['seam_pairs']} | {r['seam_ratio']:.3f} | {r['rest_ratio']:.3f} | {r['seam_over_rest']:.3f} |\")"
 }
-row whole "one process (no seams)" "-"
-for w in 0 "$WARMUP"; do
-  batch 2 "$CLIP" --output "$OUT/w$w" --segment-seconds "$SEAM_SEGMENT" --warmup-seconds "$w" \
-    > "$OUT/w$w.log"
-  frames "$OUT/w$w/cityCC0.mp4" "$OUT/w$w/frames"
-  row "w$w/frames" "adainstyle-batch, 2 nodes" "$w s"
+row whole "one process (no seams)" "-" "-"
+for wc in "0 0" "$WARMUP 0" "$WARMUP $COOLDOWN"; do
+  read -r w c <<< "$wc"
+  batch 2 "$CLIP" --output "$OUT/w$w-c$c" --segment-seconds "$SEAM_SEGMENT" \
+    --warmup-seconds "$w" --cooldown-seconds "$c" > "$OUT/w$w-c$c.log"
+  frames "$OUT/w$w-c$c/cityCC0.mp4" "$OUT/w$w-c$c/frames"
+  row "w$w-c$c/frames" "adainstyle-batch, 2 nodes" "$w s" "$c s"
 done
 fi
 
@@ -103,7 +106,7 @@ echo "|---|---|---:|---:|"
 echo "| stylize-file, one process, 1 thread | 1 x 1 | $frames_one | $single |"
 for n in 1 2; do
   batch "$n" "$OUT/many" --output "$OUT/scale$n" --segment-seconds "$SCALE_SEGMENT" \
-    --warmup-seconds "$WARMUP" > "$OUT/scale$n.log"
+    --warmup-seconds "$WARMUP" --cooldown-seconds "$COOLDOWN" > "$OUT/scale$n.log"
   echo "| adainstyle-batch, $COPIES files | $n x 1 | $frames_total | $(fps "$OUT/scale$n.log") |"
 done
 fi

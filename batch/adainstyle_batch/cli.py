@@ -64,7 +64,11 @@ def parse_args(argv):
     ap.add_argument("--segment-seconds", type=float, default=30.0,
                     help="cut files at the first keyframe this long after the previous cut")
     ap.add_argument("--warmup-seconds", type=float, default=1.0,
-                    help="video before each segment stylised, not written, so smoothing settles")
+                    help="video before each segment stylised and encoded, not written, so "
+                    "smoothing and x264's rate control settle")
+    ap.add_argument("--cooldown-seconds", type=float, default=1.0,
+                    help="video after each segment stylised and encoded, not written, so x264 "
+                    "codes the segment's last frames as in the middle of a stream")
     ap.add_argument("--cpus-per-task", type=float, default=1.0,
                     help="CPUs reserved per segment task (libtorch gets that many threads)")
     ap.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs per segment task")
@@ -209,7 +213,13 @@ class Job:
                 self.files.append(job)
                 continue
             key = mf.fingerprint(
-                identity, out, self.options, files, args.segment_seconds, args.warmup_seconds
+                identity,
+                out,
+                self.options,
+                files,
+                args.segment_seconds,
+                args.warmup_seconds,
+                args.cooldown_seconds,
             )
             self.files.append(FileJob(path, out, key))
         self.total_frames = 0
@@ -268,7 +278,12 @@ class Job:
     def on_index(self, job: FileJob, _number, index: dict) -> None:
         job.index = index
         try:
-            job.segments = pl.plan(index, self.args.segment_seconds, self.args.warmup_seconds)
+            job.segments = pl.plan(
+                index,
+                self.args.segment_seconds,
+                self.args.warmup_seconds,
+                self.args.cooldown_seconds,
+            )
         except ValueError as err:
             self.fail(job, str(err))
             return
@@ -277,7 +292,9 @@ class Job:
         os.makedirs(os.path.dirname(job.output), exist_ok=True)
         job.status = "stylising"
         for seg in job.segments:
-            key = mf.fingerprint(job.key, seg.start_ns, seg.end_ns, seg.warmup_ns, seg.frames)
+            key = mf.fingerprint(
+                job.key, seg.start_ns, seg.end_ns, seg.warmup_ns, seg.cooldown_ns, seg.frames
+            )
             job.segment_keys.append(key)
             if self.manifest.finished_segment(key, seg.frames):
                 job.reused += 1
@@ -292,6 +309,7 @@ class Job:
                 seg.start_ns,
                 seg.end_ns,
                 seg.warmup_ns,
+                seg.cooldown_ns,
                 seg.frames,
                 self.threads,
             )

@@ -14,8 +14,10 @@ NS = 1_000_000_000
 class Segment:
     """One unit of work: the frames with stream time in ``[start_ns, end_ns)``.
 
-    ``warmup_ns`` is how much of the video before ``start_ns`` is stylised, not written, so
-    temporal smoothing has settled by the segment's first frame (0 for the first segment).
+    ``warmup_ns`` is how much of the video before ``start_ns`` is stylised and encoded, not
+    written, so temporal smoothing and the encoder's rate control have settled by the segment's
+    first frame (0 for the first segment); ``cooldown_ns`` how much after ``end_ns`` is, so the
+    encoder codes the segment's last frames as in the middle of a stream (0 for the last one).
     """
 
     index: int
@@ -23,9 +25,10 @@ class Segment:
     end_ns: Optional[int]
     frames: int
     warmup_ns: int
+    cooldown_ns: int = 0
 
 
-def plan(index: dict, segment_s: float, warmup_s: float) -> List[Segment]:
+def plan(index: dict, segment_s: float, warmup_s: float, cooldown_s: float = 0.0) -> List[Segment]:
     """Cuts the file ``index`` describes at the first keyframe at least ``segment_s`` after the
     previous cut; a cut that would leave a last segment shorter than a quarter of ``segment_s``
     is not made. ``segment_s <= 0`` keeps the file whole."""
@@ -45,6 +48,7 @@ def plan(index: dict, segment_s: float, warmup_s: float) -> List[Segment]:
                 previous = k
     bounds = [0] + cuts + [None]
     warmup = max(0, int(warmup_s * NS))
+    cooldown = max(0, int(cooldown_s * NS))
     segments = []
     for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
         count = sum(1 for t in pts if t >= start and (end is None or t < end))
@@ -55,6 +59,7 @@ def plan(index: dict, segment_s: float, warmup_s: float) -> List[Segment]:
                 end_ns=end,
                 frames=count,
                 warmup_ns=min(warmup, start),
+                cooldown_ns=0 if end is None else cooldown,
             )
         )
     return segments

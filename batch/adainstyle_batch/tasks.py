@@ -103,11 +103,13 @@ def stylise_segment(
     start_ns: int,
     end_ns: Optional[int],
     warmup_ns: int,
+    cooldown_ns: int,
     frames: int,
     threads: int,
 ) -> dict:
     """Stylises the frames of ``input_path`` in ``[start_ns, end_ns)`` into ``output_path``,
-    warming up on ``warmup_ns`` before them; checks exactly ``frames`` frames were written."""
+    warming up on ``warmup_ns`` before them and cooling down on ``cooldown_ns`` after them;
+    checks exactly ``frames`` frames were written."""
     tmp = f"{output_path}.part-{socket.gethostname()}-{os.getpid()}"
     cmd = [
         os.path.join(bin_dir, "stylize-file"),
@@ -122,7 +124,7 @@ def stylise_segment(
         seconds(warmup_ns),
     ]
     if end_ns is not None:
-        cmd += ["--end", seconds(end_ns)]
+        cmd += ["--end", seconds(end_ns), "--cooldown", seconds(cooldown_ns)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     what = f"{input_path} [{seconds(start_ns)} s, {seconds(end_ns) if end_ns else 'end'}]"
     began = time.monotonic()

@@ -47,6 +47,13 @@ class PlanTest(unittest.TestCase):
             self.assertEqual(s.warmup_ns, s.start_ns)
         self.assertEqual(pl.first_frame_ns(ix, segments[0]), 5 * MS)
 
+    def test_every_segment_but_the_last_cools_down(self):
+        segments = pl.plan(index(300, 30, 12), 2.0, 0.5, 0.75)
+        self.assertGreater(len(segments), 2)
+        for s in segments[:-1]:
+            self.assertEqual(s.cooldown_ns, 750 * MS)
+        self.assertEqual(segments[-1].cooldown_ns, 0)  # nothing after the file's end
+
     def test_seconds_are_exact(self):
         self.assertEqual(pl.seconds(66_666_667), "0.066666667")
         self.assertEqual(pl.seconds(12_000_000_001), "12.000000001")

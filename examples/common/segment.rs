@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: MIT
-//! One time range of a file for `stylize-file --start/--end/--warmup` (what the batch driver in
-//! `batch/` runs per segment): frames before the warm-up are dropped before the element, the
-//! warm-up frames are stylised (so temporal smoothing has settled) but not written, and the
-//! output starts with the frame at `start`.
+//! One time range of a file for `stylize-file --start/--end/--warmup/--cooldown` (what the batch
+//! driver in `batch/` runs per segment): frames before the warm-up are dropped before the element,
+//! the warm-up frames are stylised (so temporal smoothing has settled) and encoded (so the
+//! encoder's rate control has settled too) but not written: the encoder is told to start a
+//! keyframe at `start`, and the encoded frames before it are dropped, so the output starts with
+//! that keyframe. The cool-down frames after `end` are stylised and encoded but not written
+//! either, so the encoder codes the last written frames as it would in the middle of a stream
+//! rather than as the end of one (x264 gives a stream's last frames fewer bits). A written frame
+//! must not refer to a cool-down frame, so `stylize-file` encodes a range without B-frames (and
+//! every range alike, since the segments of a file are joined into one stream with one encoder
+//! configuration). (A keyframe requested at the end as well would do instead,
+//! but GStreamer 1.22's encoder base class refuses a second request while the first keyframe is
+//! still in x264's lookahead, or compares its running time with the 1000-hour offset x264enc
+//! gives its timestamps.)
 //!
 //! The probes drop a buffer or event by returning `Handled` (the binding has already released
 //! it): GStreamer 1.22 unrefs the item again after a `Drop`, with a critical warning.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,18 +32,32 @@ pub struct Range {
     pub warmup_from: gst::ClockTime,
     /// First written frame.
     pub start: gst::ClockTime,
-    /// Frames at or after this are not stylised.
+    /// Frames at or after this are not written.
     pub end: Option<gst::ClockTime>,
+    /// Frames at or after this are not stylised (the end plus the cool-down).
+    pub stop: Option<gst::ClockTime>,
 }
 
 impl Range {
-    /// The range `--start`, `--end`, `--warmup` ask for (seconds), or None for the whole file.
-    pub fn from_args(start: Option<f64>, end: Option<f64>, warmup: f64) -> Result<Option<Self>> {
+    /// The range `--start`, `--end`, `--warmup`, `--cooldown` ask for (seconds), or None for the
+    /// whole file.
+    pub fn from_args(
+        start: Option<f64>,
+        end: Option<f64>,
+        warmup: f64,
+        cooldown: f64,
+    ) -> Result<Option<Self>> {
         if start.is_none() && end.is_none() {
             if warmup != 0.0 {
                 bail!("--warmup needs --start");
             }
+            if cooldown != 0.0 {
+                bail!("--cooldown needs --end");
+            }
             return Ok(None);
+        }
+        if end.is_none() && cooldown != 0.0 {
+            bail!("--cooldown needs --end");
         }
         let time = |secs: f64, name: &str| {
             if !(secs.is_finite() && secs >= 0.0) {
@@ -44,6 +68,7 @@ impl Range {
         let start = time(start.unwrap_or(0.0), "start")?;
         let end = end.map(|e| time(e, "end")).transpose()?;
         let warmup = time(warmup, "warmup")?;
+        let cooldown = time(cooldown, "cooldown")?;
         if end.is_some_and(|e| e <= start) {
             bail!("--end must come after --start");
         }
@@ -51,13 +76,15 @@ impl Range {
             warmup_from: start.saturating_sub(warmup),
             start,
             end,
+            stop: end.map(|e| e + cooldown),
         }))
     }
 
     /// Installs the probes: `before` is the pad frames enter the stylising chain through,
-    /// `after` the element's source pad. Until a seek lands (see [`Gate::seek`]) every frame is
-    /// dropped before the element, so nothing stylised ahead of the range reaches the encoder.
-    pub fn install(self, before: &gst::Pad, after: &gst::Pad) -> Gate {
+    /// `after` the element's source pad (upstream of the encoder), `encoded` the encoder's
+    /// source pad. Until a seek lands (see [`Gate::seek`]) every frame is dropped before the
+    /// element, so nothing ahead of the warm-up reaches the encoder.
+    pub fn install(self, before: &gst::Pad, after: &gst::Pad, encoded: &gst::Pad) -> Gate {
         let phase = Arc::new(AtomicU8::new(WAITING));
         let target = Arc::new(AtomicU64::new(self.warmup_from.nseconds()));
         let (probe_phase, probe_target) = (phase.clone(), target.clone());
@@ -119,8 +146,8 @@ impl Range {
                 }
                 match t {
                     Some(t) if t < self.warmup_from => gst::PadProbeReturn::Handled,
-                    Some(t) if self.end.is_some_and(|end| t >= end) => {
-                        // The range is over: the stream ends here (and the demuxer stops at
+                    Some(t) if self.stop.is_some_and(|stop| t >= stop) => {
+                        // The range and its cool-down are over: the stream ends here (and the demuxer stops at
                         // the next frame, refused with EOS).
                         if phase.swap(ENDED, Ordering::SeqCst) != ENDED {
                             pad.send_event(gst::event::Eos::new());
@@ -131,17 +158,44 @@ impl Range {
                 }
             },
         );
+        // The first frame at or after the start begins a keyframe: the event travels in order
+        // with the frames to the encoder, which codes that frame as an IDR frame. Without a
+        // running time the request is for the next frame to reach the encoder: this one.
+        let keyframe_asked = AtomicBool::new(false);
+        after.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if stream_time(pad, info).is_some_and(|t| t >= self.start)
+                && !keyframe_asked.swap(true, Ordering::SeqCst)
+            {
+                let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build();
+                if !pad.push_event(event) {
+                    eprintln!("warning: the encoder did not take the keyframe request");
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
         let count = written.clone();
         let first = OnceLock::new();
-        after.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            if stream_time(pad, info).is_some_and(|t| t < self.start) {
+        let starts_with_keyframe = Arc::new(AtomicBool::new(false));
+        let keyframe_first = starts_with_keyframe.clone();
+        encoded.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if stream_time(pad, info)
+                .is_some_and(|t| t < self.start || self.end.is_some_and(|end| t >= end))
+            {
                 return gst::PadProbeReturn::Handled;
             }
             // The first written frame is put at the segment's start (running time 0 after the
             // seek), so the segment's file starts at 0 whatever the warm-up; `join-segments`
             // puts it back at its time.
             if let Some(past) = past_segment_start(pad, info) {
-                let shift = *first.get_or_init(|| past);
+                let shift = *first.get_or_init(|| {
+                    let delta = info
+                        .buffer()
+                        .is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                    starts_with_keyframe.store(!delta, Ordering::SeqCst);
+                    past
+                });
                 if let Some(buffer) = info.buffer_mut() {
                     let buffer = buffer.make_mut();
                     buffer.set_pts(buffer.pts().map(|t| t.saturating_sub(shift)));
@@ -158,6 +212,7 @@ impl Range {
             target,
             outcomes,
             written,
+            keyframe_first,
         }
     }
 }
@@ -201,6 +256,7 @@ pub struct Gate {
     target: Arc<AtomicU64>,
     outcomes: mpsc::Receiver<Outcome>,
     written: Arc<AtomicU64>,
+    keyframe_first: Arc<AtomicBool>,
 }
 
 impl Gate {
@@ -264,6 +320,12 @@ impl Gate {
     /// Frames written so far (at or after the range's start).
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// Whether the first written frame is a keyframe (what a segment must begin with to be
+    /// joined to the one before it); false before it is written.
+    pub fn starts_with_keyframe(&self) -> bool {
+        self.keyframe_first.load(Ordering::SeqCst)
     }
 }
 
