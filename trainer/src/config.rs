@@ -16,7 +16,7 @@ use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
 /// Everything that defines a run. The fields named in [`DEFINES_RUN`] cannot change on resume;
-/// the rest (loss weights but the content weight, crops, learning rate, how and for how long the
+/// the rest (loss weights, crops, learning rate, how and for how long the
 /// run goes) may, as a schedule.
 ///
 /// The field names are the flags (`batch_size` is `--batch-size`), the clap argument ids and the
@@ -147,10 +147,10 @@ pub struct TrainConfig {
 }
 
 /// The settings that define what a run learns from and with: the data, the network and its
-/// start, the encoder, the batch, the seed, the decay and the content weight. `--resume` refuses
+/// start, the encoder, the batch, the seed and the decay. `--resume` refuses
 /// to change them; every other setting of [`TrainConfig`] may be given anew on resume (the
 /// optimiser state carries over either way).
-pub const DEFINES_RUN: [&str; 11] = [
+pub const DEFINES_RUN: [&str; 10] = [
     "model",
     "upsample",
     "content_dir",
@@ -158,7 +158,6 @@ pub const DEFINES_RUN: [&str; 11] = [
     "encoder",
     "batch_size",
     "lr_decay",
-    "content_weight",
     "seed",
     "init_decoder",
     "cache_targets",
@@ -292,6 +291,9 @@ impl TrainConfig {
             if !v.is_finite() || v < 0.0 {
                 bail!("{name} must be a non-negative number, got {v}");
             }
+        }
+        if !crate::train::loss_weights(self).stylises() && self.identity_weight == 0.0 {
+            bail!("every loss weight is 0: nothing to train");
         }
         if self.model == adainstyle::Model::Auto {
             bail!("--model must be full or lite");
@@ -469,8 +471,8 @@ mod tests {
     }
 
     /// What `--resume` may change is what the trainer has let it change: the learning rate, the
-    /// loss weights but the content weight, the crop and resize, and how and for how long the
-    /// run goes; not the data, the network, the encoder, the batch, the seed, the decay.
+    /// loss weights, the crop and resize, and how and for how long the run goes; not the data,
+    /// the network, the encoder, the batch, the seed, the decay.
     #[test]
     fn resume_changes_the_schedule_not_what_defines_the_run() {
         let saved = base();
@@ -478,6 +480,7 @@ mod tests {
             ("--iterations", "iterations", "5"),
             ("--lr", "lr", "0.0003"),
             ("--style-weight", "style_weight", "0.25"),
+            ("--content-weight", "content_weight", "2"),
             ("--identity-weight", "identity_weight", "2"),
             ("--shallow-content-weight", "shallow_content_weight", "3"),
             ("--tv-weight", "tv_weight", "4"),
@@ -521,7 +524,6 @@ mod tests {
             ["--encoder", "other"],
             ["--batch-size", "3"],
             ["--lr-decay", "0"],
-            ["--content-weight", "2"],
             ["--seed", "1"],
             ["--init-decoder", "d"],
         ];

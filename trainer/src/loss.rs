@@ -53,6 +53,15 @@ pub struct Weights {
     pub tv: f64,
 }
 
+impl Weights {
+    /// Whether any term looks at the stylised output. When none does, a step only decodes the
+    /// photos' own features (the identity loss): no stylised output, no pass of the loss network
+    /// over it, about 2.5 times cheaper than a full step (a reconstruction warm-up).
+    pub fn stylises(&self) -> bool {
+        self.content > 0.0 || self.style > 0.0 || self.shallow > 0.0 || self.tv > 0.0
+    }
+}
+
 impl Losses {
     /// The weighted sum of every term.
     pub fn total(&self, w: &Weights) -> Result<Tensor> {
@@ -251,21 +260,26 @@ pub struct Pixels<'a> {
     pub style: &'a Tensor,
 }
 
-/// The network's output for a batch and, when `identity` is set, its reconstruction of the
-/// content (its stylisation with the content as the style).
+/// The network's output for a batch, when `stylise` is set, and, when `identity` is set, its
+/// reconstruction of the content (its stylisation with the content as the style).
 fn generate(
     trainee: &Trainee,
     targets: &Targets,
     pixels: Option<Pixels>,
     compute: Compute,
+    stylise: bool,
     identity: bool,
-) -> Result<(Tensor, Option<Tensor>)> {
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let kind = compute.encoder_kind();
     let to_net = |t: &Tensor| -> Result<Tensor> { Ok(to_channels_last(&t.f_to_kind(kind)?)?) };
     match trainee {
         Trainee::Full(decoder, _) => {
-            let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
-            let output = decoder.forward(&to_net(&target)?)?;
+            let output = if stylise {
+                let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
+                Some(decoder.forward(&to_net(&target)?)?)
+            } else {
+                None
+            };
             let identity = if identity {
                 Some(decoder.forward(&to_net(&targets.content)?)?)
             } else {
@@ -278,13 +292,17 @@ fn generate(
                 bail!("the light network trains on pixels, not on cached features");
             };
             let content = lite.levels(&net_input(px.content, compute)?)?;
-            let style = lite.levels(&net_input(px.style, compute)?)?;
-            let normalised = content
-                .iter()
-                .zip(&style)
-                .map(|(c, s)| to_net(&adain(&float(c)?, &mean_std(&float(s)?)?)?))
-                .collect::<Result<Vec<_>>>()?;
-            let output = lite.decode(&normalised)?;
+            let output = if stylise {
+                let style = lite.levels(&net_input(px.style, compute)?)?;
+                let normalised = content
+                    .iter()
+                    .zip(&style)
+                    .map(|(c, s)| to_net(&adain(&float(c)?, &mean_std(&float(s)?)?)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(lite.decode(&normalised)?)
+            } else {
+                None
+            };
             // AdaIN of the content with its own statistics is the content: the plain decode.
             let identity = if identity {
                 Some(lite.decode(&content)?)
@@ -299,7 +317,9 @@ fn generate(
 /// Computes every loss term of a batch from its `targets` (and `pixels`, which the light
 /// network and the identity loss need). The VGG-19 is frozen; gradients flow into the trained
 /// network only. The convolutions run as `compute` says, in channels-last; the AdaIN targets,
-/// the statistics and the losses in fp32. Terms whose weight is 0 are not computed.
+/// the statistics and the losses in fp32. Terms whose weight is 0 are not computed; when only
+/// the identity loss counts ([`Weights::stylises`] is false), the content and style losses are
+/// reported as 0 and `output` is the reconstruction.
 pub fn compute_from(
     encoder: &Encoder,
     trainee: &Trainee,
@@ -310,16 +330,32 @@ pub fn compute_from(
 ) -> Result<Losses> {
     tch::autocast(compute == Compute::Fp16Autocast, || {
         let want_identity = weights.identity > 0.0;
-        let (output, reconstruction) = generate(trainee, targets, pixels, compute, want_identity)?;
+        let stylise = weights.stylises();
+        if !stylise && !want_identity {
+            bail!("every loss weight is 0: nothing to train");
+        }
+        let (output, reconstruction) =
+            generate(trainee, targets, pixels, compute, stylise, want_identity)?;
+        let identity = match (&reconstruction, pixels) {
+            (Some(r), Some(px)) => Some(float(r)?.f_mse_loss(px.content, Reduction::Mean)?),
+            (Some(_), None) => bail!("the identity loss needs the batch's pixels"),
+            _ => None,
+        };
+        let Some(output) = output else {
+            let zero = Tensor::f_zeros([], (Kind::Float, targets.content.device()))?;
+            return Ok(Losses {
+                content: zero.shallow_clone(),
+                style: zero,
+                identity,
+                shallow: None,
+                tv: None,
+                output: float(&reconstruction.expect("the identity loss is asked for"))?,
+            });
+        };
         let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
         let out_feat = encoder.features(&output)?;
         let content_loss = float(&out_feat.relu4_1)?.f_mse_loss(&target, Reduction::Mean)?;
         let style_loss = style_distance(&tap_stats(&out_feat)?, &targets.style)?;
-        let identity = match (reconstruction, pixels) {
-            (Some(r), Some(px)) => Some(float(&r)?.f_mse_loss(px.content, Reduction::Mean)?),
-            (Some(_), None) => bail!("the identity loss needs the batch's pixels"),
-            _ => None,
-        };
         let shallow = if weights.shallow > 0.0 {
             if targets.content_shallow.len() != 2 {
                 bail!("the shallow content loss needs relu2_1 and relu3_1 of the content");

@@ -143,6 +143,72 @@ fn loss_falls_on_tiny_images() {
     }
 }
 
+/// With only the identity loss weighted, a step decodes the photos' own features: the content
+/// and style losses are not computed (logged as 0), the reconstruction error falls, and the
+/// step's output is the reconstruction.
+#[test]
+fn identity_alone_trains_the_reconstruction() {
+    let dir = Scratch::new("identity-alone");
+    write_images(&dir.join("content"), 6, 21);
+    write_images(&dir.join("style"), 3, 22);
+    let mut config = tiny_config(&dir.join("content"), &dir.join("style"), 16);
+    (
+        config.content_weight,
+        config.style_weight,
+        config.identity_weight,
+    ) = (0.0, 0.0, 1.0);
+    config.lr = 1e-3;
+    let mut session = Session::open(&config, &dir.join("run"), false).unwrap();
+    let (device, compute) = session.device();
+    let batch = session.dataset().batch(0).unwrap();
+    let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device).unwrap();
+    let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device).unwrap();
+    let first = tch::no_grad(|| {
+        loss::compute(
+            session.encoder(),
+            session.trainee(),
+            &content,
+            &style,
+            compute,
+            session.loss_weights(),
+        )
+    })
+    .unwrap();
+    let identity = first
+        .identity
+        .as_ref()
+        .expect("the identity loss")
+        .double_value(&[]);
+    assert_eq!(first.content.double_value(&[]), 0.0);
+    assert_eq!(first.style.double_value(&[]), 0.0);
+    assert!(first.shallow.is_none() && first.tv.is_none());
+    let mse = first
+        .output
+        .mse_loss(&content, tch::Reduction::Mean)
+        .double_value(&[]);
+    assert!(
+        (mse - identity).abs() <= 1e-6 * identity.max(1e-6),
+        "the output is not the reconstruction: {mse} against {identity}"
+    );
+    for _ in 0..16 {
+        session.step().unwrap();
+    }
+    session.finish(StopReason::Finished).unwrap();
+    let rows = losses(&dir.join("run"));
+    assert!(rows.iter().all(|r| r.content == 0.0 && r.style == 0.0));
+    let mean = |r: &[LossRow]| r.iter().map(|x| x.total).sum::<f64>() / r.len() as f64;
+    let (early, late) = (mean(&rows[..4]), mean(&rows[12..]));
+    assert!(
+        late < 0.75 * early,
+        "reconstruction error did not fall: {early} -> {late}"
+    );
+
+    // Every weight 0 is refused rather than run.
+    config.identity_weight = 0.0;
+    let err = train::run(&config, &dir.join("none"), false, &AtomicBool::new(false)).unwrap_err();
+    assert!(format!("{err:#}").contains("nothing to train"), "{err:#}");
+}
+
 #[test]
 fn resume_equals_uninterrupted() {
     let dir = Scratch::new("resume");
