@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Ships weights measured during training:
-#   scripts/ship-weights.sh full|lite RUN ITERATION
+#   scripts/ship-weights.sh full|lite RUN ITERATION [ITERATION...]
 # exports RUN/heldout/decoder-<ITERATION>.safetensors (the copy the held-out evaluation at that
 # iteration kept; pick it from RUN/heldout.csv; its header says which network) as fp16 into
-# models/decoder.safetensors (full) or models/lite.safetensors (lite), measures the shipped file
-# on every held-out pair (fp32) with the grid models/<decoder|lite>-cpu/heldout-grid.jpg, and
-# copies the run's settings (paths relative), its losses up to ITERATION, its held-out figures
-# and its loss plot (the whole run so far, when the run wrote one) into that folder. The figures,
-# the sha256 and the curve in models/README.md are written by hand from what it prints.
+# models/decoder.safetensors (full) or models/lite.safetensors (lite); with several iterations,
+# the mean of their copies (`adain-train export --average-with`), and the last one given is the
+# run's point the shipped losses and figures end at. It measures the shipped file on every
+# held-out pair (fp32) with the grid models/<decoder|lite>-cpu/heldout-grid.jpg, and copies the
+# run's settings (paths relative), its losses up to that iteration, its held-out figures and its
+# loss plot (the whole run so far, when the run wrote one) into that folder. The figures, the
+# sha256 and the curve in models/README.md are written by hand from what it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
-[[ $# -eq 3 ]] || { sed -n 3,11p "$0" >&2; exit 2; }
-MODEL=$1 RUN=$2 ITER=$3
+[[ $# -ge 3 ]] || { sed -n 3,13p "$0" >&2; exit 2; }
+MODEL=$1 RUN=$2
+shift 2
+ITERS=("$@")
+ITER=${ITERS[-1]}
 case $MODEL in
   full) FILE=models/decoder.safetensors OUT=models/decoder-cpu ;;
   lite) FILE=models/lite.safetensors OUT=models/lite-cpu ;;
   *) echo "the network is full or lite, not $MODEL" >&2; exit 2 ;;
 esac
-KEPT=$RUN/heldout/decoder-$(printf %07d "$ITER").safetensors
-[[ -f $KEPT ]] || { echo "no $KEPT: $RUN/heldout.csv lists the evaluated iterations" >&2; exit 1; }
+kept() { printf '%s/heldout/decoder-%07d.safetensors' "$RUN" "$1"; }
+KEPT=$(kept "$ITER")
+AVERAGE=()
+for i in "${ITERS[@]}"; do
+  [[ -f $(kept "$i") ]] ||
+    { echo "no $(kept "$i"): $RUN/heldout.csv lists the evaluated iterations" >&2; exit 1; }
+  [[ $i == "$ITER" ]] || AVERAGE+=(--average-with "$(kept "$i")")
+done
 TRAIN=target/release/adain-train
 [[ -x $TRAIN ]] || cargo build --release -p adainstyle-trainer
 mkdir -p "$OUT"
@@ -28,7 +39,7 @@ HELDOUT=$ADAINSTYLE_HOME/data/heldout
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-"$TRAIN" export --half "$KEPT" "$FILE"
+"$TRAIN" export --half "$KEPT" "$FILE" "${AVERAGE[@]}"
 "$TRAIN" eval --decoder "$FILE" --device cpu \
   --content-dir "$HELDOUT/content" --style-dir "$HELDOUT/style" --grid "$TMP/grid.png"
 "$ADAINSTYLE_PYTHON" - "$RUN" "$ITER" "$OUT" "$TMP/grid.png" "$ADAINSTYLE_HOME" "$PWD" <<'PY'

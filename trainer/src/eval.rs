@@ -23,25 +23,48 @@ use crate::report;
 /// network, and how a full decoder upsamples; the copy keeps it).
 /// Returns the number of tensors written. With `half` the file stores fp16 (half the size; the
 /// library loads it as fp32), and the check is against the fp16-rounded weights.
-pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
-    // The header (architecture, upsampling) comes from the weights file itself, or from the
-    // plain weights a run directory keeps beside its checkpoint.
-    let (tensors, header) = if source.is_dir() {
-        (
-            checkpoint::load(source)?.decoder,
-            source.join(checkpoint::DECODER_FILE),
-        )
-    } else {
-        let tensors = adainstyle::weights::read_tensors(source)
-            .with_context(|| format!("reading weights {}", source.display()))?;
-        (tensors, source.to_owned())
-    };
+///
+/// With `average_with` the written weights are the mean of `source` and those files (the same
+/// network with the same header, such as several copies a run kept): the decoder of one run
+/// wanders between iterations, and the mean of a few of its copies wanders less than any one.
+pub fn export(source: &Path, average_with: &[PathBuf], out: &Path, half: bool) -> Result<usize> {
+    let (mut tensors, header) = read_source(source)?;
     let model = Model::of_weights(&header)?;
-    let metadata: std::collections::HashMap<String, String> =
-        adainstyle::weights::read_metadata(&header)?
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("adainstyle."))
-            .collect();
+    let metadata = header_entries(&header)?;
+    if !average_with.is_empty() {
+        for other in average_with {
+            let (more, other_header) = read_source(other)?;
+            if header_entries(&other_header)? != metadata {
+                bail!(
+                    "{} and {} hold different networks (their headers differ): they cannot be \
+                     averaged",
+                    source.display(),
+                    other.display()
+                );
+            }
+            for (key, sum) in tensors.iter_mut() {
+                let add = more
+                    .get(key)
+                    .with_context(|| format!("{} has no `{key}` to average", other.display()))?;
+                *sum = sum
+                    .f_to_kind(Kind::Float)?
+                    .f_add(&add.f_to_kind(Kind::Float)?)?;
+            }
+            if more.len() != tensors.len() {
+                bail!(
+                    "{} holds {} tensors, {} holds {}: they cannot be averaged",
+                    other.display(),
+                    more.len(),
+                    source.display(),
+                    tensors.len()
+                );
+            }
+        }
+        let n = (average_with.len() + 1) as f64;
+        for sum in tensors.values_mut() {
+            *sum = sum.f_div_scalar(n)?;
+        }
+    }
     let stored = if half { Kind::Half } else { Kind::Float };
     let mut weights: Vec<(String, Tensor)> = tensors
         .iter()
@@ -76,6 +99,30 @@ pub fn export(source: &Path, out: &Path, half: bool) -> Result<usize> {
         }
     }
     Ok(weights.len())
+}
+
+/// The weights of `source` (a run directory's checkpoint or a weights file) and the file whose
+/// header describes them: the file itself, or the plain weights a run directory keeps beside its
+/// checkpoint.
+fn read_source(source: &Path) -> Result<(std::collections::HashMap<String, Tensor>, PathBuf)> {
+    Ok(if source.is_dir() {
+        (
+            checkpoint::load(source)?.decoder,
+            source.join(checkpoint::DECODER_FILE),
+        )
+    } else {
+        let tensors = adainstyle::weights::read_tensors(source)
+            .with_context(|| format!("reading weights {}", source.display()))?;
+        (tensors, source.to_owned())
+    })
+}
+
+/// The project's entries of a weights file's header (architecture, upsampling).
+fn header_entries(path: &Path) -> Result<std::collections::HashMap<String, String>> {
+    Ok(adainstyle::weights::read_metadata(path)?
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("adainstyle."))
+        .collect())
 }
 
 /// Folder of a run directory where every held-out evaluation during training keeps the decoder

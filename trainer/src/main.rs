@@ -109,6 +109,11 @@ struct ExportArgs {
     /// Store fp16 instead of fp32 (half the size; loaded as fp32 by the element).
     #[arg(long)]
     half: bool,
+    /// Export the mean of the source and these weights (repeat the flag; the same network, such
+    /// as other copies one run kept): a run's decoder wanders between iterations, and the mean
+    /// of a few copies wanders less than any one of them.
+    #[arg(long, value_name = "WEIGHTS")]
+    average_with: Vec<PathBuf>,
 }
 
 /// Flags of `eval`.
@@ -193,11 +198,19 @@ fn run_train(args: &TrainArgs, m: &ArgMatches) -> Result<()> {
 }
 
 fn run_export(args: &ExportArgs) -> Result<()> {
-    let n = eval::export(&args.source, &args.out, args.half)?;
+    let n = eval::export(&args.source, &args.average_with, &args.out, args.half)?;
     println!(
-        "exported {} ({n} tensors, {}); it loads with adainstyle::Pretrained::decoder",
+        "exported {} ({n} tensors, {}{}); it loads with adainstyle::Pretrained::decoder",
         args.out.display(),
-        if args.half { "fp16" } else { "fp32" }
+        if args.half { "fp16" } else { "fp32" },
+        if args.average_with.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", the mean of {} weights files",
+                args.average_with.len() + 1
+            )
+        }
     );
     Ok(())
 }

@@ -705,7 +705,7 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
     report::append_heldout(run_dir, state.iteration, state.train_seconds, &r)?;
     // A copy for picking the best decoder later: failing to write it must not stop the run.
     let kept = eval::kept_decoder(run_dir, state.iteration);
-    if let Err(e) = eval::export(&decoder_path(run_dir), &kept, true) {
+    if let Err(e) = eval::export(&decoder_path(run_dir), &[], &kept, true) {
         eprintln!("warning: could not keep {}: {e:#}", kept.display());
     }
     Ok(Some(format!(

@@ -192,6 +192,42 @@ fn train_export_load_and_eval() {
         assert!(vars[key].equal(&rounded), "{key} differs in the kept copy");
     }
 
+    // The mean of the run and its kept copy: (t + fp16(t)) / 2 for every weight.
+    let mean = dir.join("exported/decoder-mean.safetensors");
+    let text = run_ok(
+        adain_train()
+            .arg("export")
+            .arg(&run)
+            .arg(&mean)
+            .arg("--average-with")
+            .arg(&kept),
+    );
+    assert!(text.contains("the mean of 2 weights files"), "{text}");
+    let loaded = Pretrained::decoder(&mean, Device::Cpu, Kind::Float).unwrap();
+    let vars = loaded.vs.variables();
+    assert_eq!(vars.len(), trained.len());
+    for (key, t) in &trained {
+        let expected = (t + t.to_kind(Kind::Half).to_kind(Kind::Float)) / 2.0;
+        assert!(vars[key].equal(&expected), "{key} is not the mean");
+    }
+    // Weights of another network are not averaged in.
+    let lite = dir.join("lite.safetensors");
+    adainstyle::Model::Lite
+        .write_seeded_weights(3, &lite)
+        .unwrap();
+    let refused = adain_train()
+        .arg("export")
+        .arg(&run)
+        .arg(dir.join("exported/mixed.safetensors"))
+        .arg("--average-with")
+        .arg(&lite)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("cannot be averaged"), "{err}");
+    assert!(!dir.join("exported/mixed.safetensors").exists());
+
     let text = run_ok(
         adain_train()
             .arg("eval")
