@@ -178,7 +178,8 @@ pub fn adain_mix_with(content: &Tensor, own: &Stats, style: &Stats, alpha: f64) 
 /// `inside`, the rest gets `outside` (or keeps the content features when it is `None`). Each
 /// region is normalised with its own content statistics, computed over its own pixels (the
 /// masked AdaIN of Huang & Belongie's original implementation); a soft mask blends the two
-/// targets. `alpha` applies to both regions. An all-ones mask gives [`adain_mix`].
+/// targets. `alpha` applies to both regions. An all-ones mask gives [`adain_mix`] up to
+/// rounding (the stylizer does not call this for one).
 pub fn adain_masked(
     content: &Tensor,
     mask: &Tensor,

@@ -86,6 +86,12 @@ pub fn from_alpha(alpha: &Tensor) -> Result<Tensor> {
         .f_div_scalar(255.0)?)
 }
 
+/// Whether `mask` selects every pixel fully (all ones): such a mask is no mask, and the
+/// stylizer takes the unmasked path so that its output is the same, bit for bit.
+pub fn selects_all(mask: &Tensor) -> Result<bool> {
+    Ok(mask.f_min()?.double_value(&[]) >= 1.0)
+}
+
 /// `1 - mask`.
 pub fn invert(mask: &Tensor) -> Result<Tensor> {
     Ok(mask.f_neg()?.f_add_scalar(1.0)?)
@@ -162,6 +168,16 @@ mod tests {
         assert_eq!(v, [0.0, 1.0, 0.2, 1.0]);
         let inv: Vec<f32> = Vec::try_from(invert(&m).unwrap().flatten(0, -1)).unwrap();
         assert!((inv[2] - 0.8).abs() < 1e-6 && inv[0] == 1.0);
+    }
+
+    #[test]
+    fn only_an_all_ones_mask_selects_all() {
+        let ones = Tensor::ones([1, 1, 4, 6], (Kind::Float, Device::Cpu));
+        assert!(selects_all(&ones).unwrap());
+        let mut dented = ones.copy();
+        let _ = dented.get(0).get(0).get(3).get(5).fill_(0.999);
+        assert!(!selects_all(&dented).unwrap());
+        assert!(!selects_all(&ones.zeros_like()).unwrap());
     }
 
     #[test]

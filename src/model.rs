@@ -193,6 +193,11 @@ impl Stylizer {
                 region.mask.size()
             )));
         }
+        // A mask over everything leaves nothing outside: the unmasked path, the unmasked bits.
+        let region = match region {
+            Some(r) if mask::selects_all(r.mask)? => None,
+            other => other,
+        };
         let (net_h, net_w) = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
             frame::fit_longest(h, w, opts.processing_size)
         } else {
