@@ -174,7 +174,7 @@ mod tests {
     fn only_an_all_ones_mask_selects_all() {
         let ones = Tensor::ones([1, 1, 4, 6], (Kind::Float, Device::Cpu));
         assert!(selects_all(&ones).unwrap());
-        let mut dented = ones.copy();
+        let dented = ones.copy();
         let _ = dented.get(0).get(0).get(3).get(5).fill_(0.999);
         assert!(!selects_all(&dented).unwrap());
         assert!(!selects_all(&ones.zeros_like()).unwrap());
