@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Spatial control on two held-out photos with the shipped model: docs/spatial-control.jpg and the
-# seam figures of docs/README.md (tools/seam.py), hard edge against the default soft edge.
+# Spatial control on two held-out photos with a shipped network (SPATIAL_MODEL, the full model by
+# default): docs/spatial-control.jpg and the seam figures of docs/README.md (tools/seam.py), hard
+# edge against the default soft edge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
@@ -40,7 +41,7 @@ PY
 
 NIGHT=styles/night-cafe.jpg
 BRIDGE=styles/langlois-bridge.jpg
-run() { "$STYLIZE" "$@" >/dev/null; }
+run() { "$STYLIZE" --model "${SPATIAL_MODEL:-full}" "$@" >/dev/null; }
 run "$OUT/valley.png" --style "$NIGHT" --mask "$OUT/valley-mask.png" --mask-feather 0 -o "$OUT/valley-hard.png"
 run "$OUT/valley.png" --style "$NIGHT" --mask "$OUT/valley-mask.png" -o "$OUT/valley-soft.png"
 run "$OUT/valley.png" --style "$NIGHT" --style-outside "$BRIDGE" --mask "$OUT/valley-mask.png" -o "$OUT/valley-two.png"
