@@ -31,6 +31,27 @@ fn snapshot(session: &Session) -> Vec<(String, Tensor)> {
     vars
 }
 
+/// The losses of the session's first batch under its weights as they are, and that batch's
+/// content and style images.
+fn first_batch_losses(session: &Session) -> (loss::Losses, Tensor, Tensor) {
+    let (device, compute) = session.device();
+    let batch = session.dataset().batch(0).unwrap();
+    let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device).unwrap();
+    let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device).unwrap();
+    let losses = tch::no_grad(|| {
+        loss::compute(
+            session.encoder(),
+            session.trainee(),
+            &content,
+            &style,
+            compute,
+            session.loss_weights(),
+        )
+    })
+    .unwrap();
+    (losses, content, style)
+}
+
 /// One step on its own: it reports the loss of its iteration's batch under the weights it
 /// started from, and applies Adam's first update with that iteration's learning rate.
 #[test]
@@ -42,26 +63,14 @@ fn one_step_is_the_loss_of_its_batch_and_an_adam_update() {
     let mut session = Session::open(&config, &dir.join("run"), false).unwrap();
     assert_eq!(session.state().iteration, 0);
 
-    let (device, compute) = session.device();
-    let batch = session.dataset().batch(0).unwrap();
-    let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device).unwrap();
-    let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device).unwrap();
-    let expected = tch::no_grad(|| {
-        let l = loss::compute(
-            session.encoder(),
-            session.trainee(),
-            &content,
-            &style,
-            compute,
-            session.loss_weights(),
-        )?;
-        Ok::<_, anyhow::Error>((
-            l.content.double_value(&[]),
-            l.style.double_value(&[]),
-            l.total(session.loss_weights())?.double_value(&[]),
-        ))
-    })
-    .unwrap();
+    let (l, content, style) = first_batch_losses(&session);
+    let expected = (
+        l.content.double_value(&[]),
+        l.style.double_value(&[]),
+        tch::no_grad(|| l.total(session.loss_weights()))
+            .unwrap()
+            .double_value(&[]),
+    );
     let before = snapshot(&session);
 
     let step = session.step().unwrap();
@@ -159,21 +168,7 @@ fn identity_alone_trains_the_reconstruction() {
     ) = (0.0, 0.0, 1.0);
     config.lr = 1e-3;
     let mut session = Session::open(&config, &dir.join("run"), false).unwrap();
-    let (device, compute) = session.device();
-    let batch = session.dataset().batch(0).unwrap();
-    let content = HostBatch::to_device(&batch.content, batch.batch, batch.crop, device).unwrap();
-    let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device).unwrap();
-    let first = tch::no_grad(|| {
-        loss::compute(
-            session.encoder(),
-            session.trainee(),
-            &content,
-            &style,
-            compute,
-            session.loss_weights(),
-        )
-    })
-    .unwrap();
+    let (first, content, _) = first_batch_losses(&session);
     let identity = first
         .identity
         .as_ref()
