@@ -18,7 +18,7 @@ use adainstyle::arch::Upsample;
 use adainstyle::{
     Decoder, Encoder, Features, Lite, Model, Stats, adain, mean_std, to_channels_last,
 };
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use tch::{Kind, Reduction, Tensor, nn};
 
 /// The loss terms of one batch (scalar tensors, still attached to the graph).
@@ -349,7 +349,11 @@ pub fn compute_from(
                 identity,
                 shallow: None,
                 tv: None,
-                output: float(&reconstruction.expect("the identity loss is asked for"))?,
+                output: float(
+                    reconstruction
+                        .as_ref()
+                        .context("no stylised output and no reconstruction")?,
+                )?,
             });
         };
         let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
