@@ -6,7 +6,8 @@
 #          SEAM_SEGMENT seconds (default 0.9: a cut every second keyframe) with neither warm-up
 #          nor cool-down, with WARMUP seconds of warm-up (default 1), and with that warm-up and
 #          COOLDOWN seconds of cool-down (default 1); the warping error at the seams against the
-#          rest of the clip (tools/join_seams.py, frames at 384x216).
+#          rest of the clip (tools/join_seams.py, frames at 384x216), with its 95 % bootstrap
+#          interval and where each seam pair ranks among the clip's other pairs.
 #   scale  frames/s of one job over COPIES (default 2) copies of the clip on 1 and 2 nodes, cut
 #          into segments of SCALE_SEGMENT seconds (default 3), and of stylize-file alone on one
 #          thread.
@@ -72,13 +73,15 @@ print(",".join(str(pts.index(plan.first_frame_ns(ix, s)))
 PY
 )
 echo "segments begin at frames $seams"
-echo "| run | warm-up | cool-down | seam pairs | warping-error ratio at the seams | elsewhere | seams / elsewhere |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| run | warm-up | cool-down | seam pairs | warping-error ratio at the seams | elsewhere | seams / elsewhere | 95 % interval | seams' ranks among the other pairs |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
 row() {
   "$PY" tools/join_seams.py "$OUT/in" "$OUT/$1" --seams "$seams" | "$PY" -c "
 import json, sys
 r = json.load(sys.stdin)
-print(f\"| $2 | $3 | $4 | {r['seam_pairs']} | {r['seam_ratio']:.3f} | {r['rest_ratio']:.3f} | {r['seam_over_rest']:.3f} |\")"
+lo, hi = r['seam_over_rest_95']
+ranks = ' '.join(f'{p:.2f}' for p in sorted(r['seam_percentiles']))
+print(f\"| $2 | $3 | $4 | {r['seam_pairs']} | {r['seam_ratio']:.3f} | {r['rest_ratio']:.3f} | {r['seam_over_rest']:.3f} | {lo:.2f}-{hi:.2f} | {ranks} |\")"
 }
 row whole "one process (no seams)" "-" "-"
 for wc in "0 0" "$WARMUP 0" "$WARMUP $COOLDOWN"; do
