@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tch::{Kind, Tensor};
 
+use crate::loss::Weights;
+
 /// File name of the loss log in a run directory.
 pub const LOSSES_FILE: &str = "losses.csv";
 /// Header of the loss log.
-pub const LOSSES_HEADER: &str = "iteration,lr,content,style,total,seconds";
+pub const LOSSES_HEADER: &str = "iteration,lr,content,style,identity,shallow,tv,total,seconds";
 
 /// One row of `losses.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +27,13 @@ pub struct LossRow {
     pub content: f64,
     /// Style loss (unweighted).
     pub style: f64,
-    /// `content_weight * content + style_weight * style`.
+    /// Identity loss (unweighted; 0 when its weight is 0).
+    pub identity: f64,
+    /// Shallow content loss (unweighted; 0 when its weight is 0).
+    pub shallow: f64,
+    /// Total variation (unweighted; 0 when its weight is 0).
+    pub tv: f64,
+    /// The weighted sum of every term.
     pub total: f64,
     /// Training seconds since the run began (all invocations together).
     pub seconds: f64,
@@ -34,23 +42,39 @@ pub struct LossRow {
 impl LossRow {
     fn to_csv(self) -> String {
         format!(
-            "{},{:e},{},{},{},{:.3}",
-            self.iteration, self.lr, self.content, self.style, self.total, self.seconds
+            "{},{:e},{},{},{},{},{},{},{:.3}",
+            self.iteration,
+            self.lr,
+            self.content,
+            self.style,
+            self.identity,
+            self.shallow,
+            self.tv,
+            self.total,
+            self.seconds
         )
     }
 
+    /// A row of the log; rows of logs written before the identity, shallow and TV columns
+    /// (six fields) read with those terms at 0.
     fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 6 {
-            return None;
-        }
+        let num = |i: usize| f[i].parse::<f64>().ok();
+        let (identity, shallow, tv, rest) = match f.len() {
+            6 => (0.0, 0.0, 0.0, 4),
+            9 => (num(4)?, num(5)?, num(6)?, 7),
+            _ => return None,
+        };
         Some(Self {
             iteration: f[0].parse().ok()?,
-            lr: f[1].parse().ok()?,
-            content: f[2].parse().ok()?,
-            style: f[3].parse().ok()?,
-            total: f[4].parse().ok()?,
-            seconds: f[5].parse().ok()?,
+            lr: num(1)?,
+            content: num(2)?,
+            style: num(3)?,
+            identity,
+            shallow,
+            tv,
+            total: num(rest)?,
+            seconds: num(rest + 1)?,
         })
     }
 }
@@ -254,15 +278,11 @@ fn smooth(values: &[f64], window: usize) -> Vec<f64> {
     out
 }
 
-/// Plots the weighted content, weighted style and total loss (log scale, smoothed) against the
-/// iteration as a PNG. Labels need a system font; without one the curves are drawn alone
-/// (content blue, style red, total black).
-pub fn plot_losses(
-    rows: &[LossRow],
-    content_weight: f64,
-    style_weight: f64,
-    path: &Path,
-) -> Result<()> {
+/// Plots every weighted term with a weight above 0 and the total loss (log scale, smoothed)
+/// against the iteration as a PNG. Labels need a system font; without one the curves are drawn
+/// alone (content blue, style red, identity green, shallow content magenta, TV cyan, total
+/// black).
+pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<()> {
     use plotters::prelude::*;
 
     const W: u32 = 900;
@@ -272,35 +292,31 @@ pub fn plot_losses(
     }
     let window = (rows.len() / 50).clamp(1, 200);
     let x: Vec<f64> = rows.iter().map(|r| r.iteration as f64).collect();
-    let series = [
+    let weighted = |term: fn(&LossRow) -> f64, weight: f64| {
+        smooth(
+            &rows.iter().map(|r| term(r) * weight).collect::<Vec<_>>(),
+            window,
+        )
+    };
+    type Term = (&'static str, RGBColor, fn(&LossRow) -> f64, f64);
+    let terms: [Term; 6] = [
+        ("content x weight", BLUE, |r| r.content, weights.content),
+        ("style x weight", RED, |r| r.style, weights.style),
+        ("identity x weight", GREEN, |r| r.identity, weights.identity),
         (
-            "content x weight",
-            BLUE,
-            smooth(
-                &rows
-                    .iter()
-                    .map(|r| r.content * content_weight)
-                    .collect::<Vec<_>>(),
-                window,
-            ),
+            "shallow content x weight",
+            MAGENTA,
+            |r| r.shallow,
+            weights.shallow,
         ),
-        (
-            "style x weight",
-            RED,
-            smooth(
-                &rows
-                    .iter()
-                    .map(|r| r.style * style_weight)
-                    .collect::<Vec<_>>(),
-                window,
-            ),
-        ),
-        (
-            "total",
-            BLACK,
-            smooth(&rows.iter().map(|r| r.total).collect::<Vec<_>>(), window),
-        ),
+        ("TV x weight", CYAN, |r| r.tv, weights.tv),
+        ("total", BLACK, |r| r.total, 1.0),
     ];
+    let series: Vec<_> = terms
+        .into_iter()
+        .filter(|(.., weight)| *weight > 0.0)
+        .map(|(name, color, term, weight)| (name, color, weighted(term, weight)))
+        .collect();
     let positive = series
         .iter()
         .flat_map(|s| s.2.iter().copied())
@@ -391,10 +407,16 @@ mod tests {
             lr: 9.5e-5,
             content: 1.25,
             style: 0.1 + 0.2,
+            identity: 0.0625,
+            shallow: 2.5,
+            tv: 0.0,
             total: 4.0,
             seconds: 12.5,
         };
         assert_eq!(LossRow::parse(&row.to_csv()), Some(row));
         assert_eq!(LossRow::parse(LOSSES_HEADER), None);
+        // A row of a log from before the identity, shallow and TV columns.
+        let old = LossRow::parse("3,1e-4,2.0,0.5,2.75,1.5").unwrap();
+        assert_eq!((old.total, old.seconds, old.identity), (2.75, 1.5, 0.0));
     }
 }

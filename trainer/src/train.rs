@@ -472,10 +472,27 @@ impl Session {
         } else {
             Tensor::f_ones([], (Kind::Float, device))?
         };
+        // One read back to the host per step: the terms, the total and whether the gradients
+        // are finite (terms not asked for read as 0).
+        let zero = Tensor::f_zeros([], (Kind::Float, device))?;
+        let term = |t: &Option<Tensor>| -> Result<Tensor> {
+            Ok(t.as_ref().unwrap_or(&zero).f_to_kind(Kind::Float)?)
+        };
         let values: Vec<f64> = Vec::<f64>::try_from(
-            &Tensor::f_stack(&[&losses.content, &losses.style, &total, &finite], 0)?
-                .f_to_kind(Kind::Double)?
-                .f_to(Device::Cpu)?,
+            &Tensor::f_stack(
+                &[
+                    losses.content.f_to_kind(Kind::Float)?,
+                    losses.style.f_to_kind(Kind::Float)?,
+                    total.f_to_kind(Kind::Float)?,
+                    finite,
+                    term(&losses.identity)?,
+                    term(&losses.shallow)?,
+                    term(&losses.tv)?,
+                ],
+                0,
+            )?
+            .f_to_kind(Kind::Double)?
+            .f_to(Device::Cpu)?,
         )?;
         let grads_ok = values[3] > 0.5;
         if amp {
@@ -499,6 +516,9 @@ impl Session {
             lr,
             content: values[0],
             style: values[1],
+            identity: values[4],
+            shallow: values[5],
+            tv: values[6],
             total: values[2],
             seconds: self.state.train_seconds,
         };
@@ -635,12 +655,7 @@ impl Session {
             println!("{line}");
         }
         let rows = report::read_losses(&self.run_dir.join(report::LOSSES_FILE))?;
-        if let Err(e) = report::plot_losses(
-            &rows,
-            self.config.content_weight,
-            self.config.style_weight,
-            &self.run_dir.join(PLOT_FILE),
-        ) {
+        if let Err(e) = report::plot_losses(&rows, &self.weights, &self.run_dir.join(PLOT_FILE)) {
             eprintln!("warning: no loss plot: {e:#}");
         }
         let outcome = Outcome {

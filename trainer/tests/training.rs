@@ -191,6 +191,13 @@ fn identity_alone_trains_the_reconstruction() {
     session.finish(StopReason::Finished).unwrap();
     let rows = losses(&dir.join("run"));
     assert!(rows.iter().all(|r| r.content == 0.0 && r.style == 0.0));
+    // The log keeps the identity term itself: with only its weight set, total = weight x term.
+    assert!(rows.iter().all(|r| r.identity > 0.0 && r.shallow == 0.0));
+    assert!(
+        rows.iter()
+            .all(|r| (r.total - r.identity * config.identity_weight).abs() <= 1e-4 * r.total),
+        "the logged identity term is not the one trained on"
+    );
     let mean = |r: &[LossRow]| r.iter().map(|x| x.total).sum::<f64>() / r.len() as f64;
     let (early, late) = (mean(&rows[..4]), mean(&rows[12..]));
     assert!(
