@@ -7,7 +7,8 @@
 #   pan   a camera pan and zoom over a held-out photo (2.6 px right, 0.9 px down and 0.2 % in
 #         per frame).
 # Prints one markdown table. Installs opencv-python-headless into the project venv if missing.
-# FRAMES (default 60), STYLE and CLIPS ("city pan") can be set in the environment.
+# FRAMES (default 60), STYLE, CLIPS ("city pan") and MODEL (the element's `model`, default full:
+# model=auto would be the light network on a CPU) can be set in the environment.
 #
 #   scripts/temporal-bench.sh [STRENGTH...]     (default: 0 0.5)
 set -euo pipefail
@@ -18,6 +19,7 @@ STRENGTHS=("$@")
 [ ${#STRENGTHS[@]} -gt 0 ] || STRENGTHS=(0 0.5)
 FRAMES=${FRAMES:-60}
 STYLE=${STYLE:-styles/cafe-terrace-at-night.jpg}
+MODEL=${MODEL:-full}
 OUT=out/temporal
 export GST_PLUGIN_PATH=$PWD/target/release
 "$PY" -c 'import cv2' 2>/dev/null ||
@@ -53,7 +55,7 @@ for clip in ${CLIPS:-city pan}; do
     mkdir -p "$dir"
     gst-launch-1.0 -q multifilesrc location="$OUT/$clip/in/%05d.png" index=0 \
       caps=image/png,framerate=30/1 ! pngdec ! videoconvert ! \
-      adainstyle temporal-smoothing="$s" style="$STYLE" ! videoconvert ! \
+      adainstyle model="$MODEL" temporal-smoothing="$s" style="$STYLE" ! videoconvert ! \
       video/x-raw,format=RGB ! pngenc ! multifilesink location="$dir/%05d.png" >/dev/null
     warp=$("$PY" tools/warp_error.py "$OUT/$clip/in" "$dir")
     style=$(target/release/adain-train frames-eval --content "$OUT/$clip/in" --output "$dir" \
