@@ -84,18 +84,20 @@ fn main() -> Result<()> {
     let mask = match &args.mask {
         Some(path) => {
             let size = content.size();
-            let (fitted, stretched) = mask::fit(&mask::load(path)?, size[2], size[3], device)?;
+            let (fitted, stretched) = mask::fit_inverted(
+                &mask::load(path)?,
+                size[2],
+                size[3],
+                args.mask_invert,
+                device,
+            )?;
             if stretched {
                 eprintln!(
                     "warning: {} has another aspect ratio than the content; stretched",
                     path.display()
                 );
             }
-            Some(if args.mask_invert {
-                mask::invert(&fitted)?
-            } else {
-                fitted
-            })
+            fitted
         }
         None => None,
     };

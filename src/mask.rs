@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adain::Stats;
 use crate::error::{Error, Result};
-use crate::frame;
+use crate::frame::{self, FrameLayout};
 use crate::image_io;
 
 /// Where a mask comes from.
@@ -77,6 +77,25 @@ pub fn fit(mask: &Tensor, height: i64, width: i64, device: Device) -> Result<(Te
     ))
 }
 
+/// A decoded mask file made ready for frames of `height` x `width` on `device`: fitted
+/// ([`fit`]), inverted when asked, and `None` when it then selects every pixel (no mask, so the
+/// unmasked path's bits; see [`selects_all`]). The flag says it was stretched.
+pub fn fit_inverted(
+    mask: &Tensor,
+    height: i64,
+    width: i64,
+    invert: bool,
+    device: Device,
+) -> Result<(Option<Tensor>, bool)> {
+    let (fitted, stretched) = fit(mask, height, width, device)?;
+    let fitted = if invert {
+        self::invert(&fitted)?
+    } else {
+        fitted
+    };
+    Ok(((!selects_all(&fitted)?).then_some(fitted), stretched))
+}
+
 /// The alpha bytes of a frame ((H, W, 1) u8, as [`frame::upload`] keeps them) as a mask.
 pub fn from_alpha(alpha: &Tensor) -> Result<Tensor> {
     Ok(alpha
@@ -86,10 +105,28 @@ pub fn from_alpha(alpha: &Tensor) -> Result<Tensor> {
         .f_div_scalar(255.0)?)
 }
 
-/// Whether `mask` selects every pixel fully (all ones): such a mask is no mask, and the
-/// stylizer takes the unmasked path so that its output is the same, bit for bit.
+/// Whether `mask` selects every pixel fully (all ones): such a mask is no mask. The stylizer
+/// takes whatever region it is given (the masked path, whose statistics round differently in
+/// bf16); a caller that wants the unmasked path's bits for such a mask passes no region. This
+/// reads one value back to the host: decide it once per mask, not per frame.
 pub fn selects_all(mask: &Tensor) -> Result<bool> {
     Ok(mask.f_min()?.double_value(&[]) >= 1.0)
+}
+
+/// Whether the alpha bytes of a packed frame in host memory, as a mask, select every pixel
+/// fully: all 255, or all 0 when the mask is inverted. Read on the host before the upload, so
+/// no device waits for it. Layouts without alpha select nothing this way (false).
+pub fn alpha_selects_all(data: &[u8], layout: &FrameLayout, invert: bool) -> bool {
+    if !layout.pixels.has_alpha() {
+        return false;
+    }
+    let want = if invert { 0 } else { 255 };
+    let row = layout.width * layout.pixels.channels();
+    let rows = data.chunks(layout.stride).take(layout.height);
+    rows.len() == layout.height
+        && rows
+            .into_iter()
+            .all(|r| r.len() >= row && r[..row].chunks_exact(4).all(|p| p[3] == want))
 }
 
 /// `1 - mask`.
@@ -168,6 +205,55 @@ mod tests {
         assert_eq!(v, [0.0, 1.0, 0.2, 1.0]);
         let inv: Vec<f32> = Vec::try_from(invert(&m).unwrap().flatten(0, -1)).unwrap();
         assert!((inv[2] - 0.8).abs() < 1e-6 && inv[0] == 1.0);
+    }
+
+    #[test]
+    fn opaque_alpha_selects_all_on_the_host() {
+        use crate::frame::PixelLayout;
+        // 3 x 2 BGRA with 4 bytes of row padding (padding bytes are not pixels).
+        let layout = FrameLayout {
+            width: 3,
+            height: 2,
+            stride: 16,
+            pixels: PixelLayout::Bgra,
+        };
+        let mut data = vec![7u8; 32];
+        for y in 0..2 {
+            for x in 0..3 {
+                data[y * 16 + x * 4 + 3] = 255;
+            }
+        }
+        assert!(alpha_selects_all(&data, &layout, false));
+        assert!(!alpha_selects_all(&data, &layout, true));
+        data[16 + 2 * 4 + 3] = 254;
+        assert!(!alpha_selects_all(&data, &layout, false));
+        let clear = vec![0u8; 32];
+        assert!(alpha_selects_all(&clear, &layout, true));
+        // A frame shorter than its layout, and padding bytes instead of alpha.
+        assert!(!alpha_selects_all(&clear[..12], &layout, true));
+        let bgrx = FrameLayout {
+            pixels: PixelLayout::Bgrx,
+            ..layout
+        };
+        assert!(!alpha_selects_all(&clear, &bgrx, true));
+    }
+
+    #[test]
+    fn a_fitted_mask_that_selects_every_pixel_is_no_mask() {
+        let ones = Tensor::ones([1, 1, 4, 6], (Kind::Float, Device::Cpu));
+        let fit = |m: &Tensor, invert| fit_inverted(m, 8, 12, invert, Device::Cpu).unwrap();
+        assert!(fit(&ones, false).0.is_none());
+        assert!(fit(&ones.zeros_like(), true).0.is_none());
+        let (half, stretched) = fit(
+            &ones
+                .f_narrow(3, 0, 3)
+                .unwrap()
+                .f_pad([0, 3], "constant", 0.0)
+                .unwrap(),
+            false,
+        );
+        assert_eq!(half.expect("a half mask is a mask").size(), [1, 1, 8, 12]);
+        assert!(!stretched);
     }
 
     #[test]

@@ -148,7 +148,9 @@ impl Stylizer {
 
     /// [`Stylizer::stylize`] with spatial control: `style` goes where `region.mask` says, the
     /// rest gets `region.outside` or keeps the content (composited over the output through the
-    /// feathered mask, so it equals the input there). `None` stylises every pixel.
+    /// feathered mask, so it equals the input there). `None` stylises every pixel; a mask of all
+    /// ones does too, through the masked statistics (equal up to rounding; pass `None` for the
+    /// unmasked path's bits, [`mask::selects_all`] tells).
     pub fn stylize_region(
         &self,
         content: &Tensor,
@@ -193,11 +195,6 @@ impl Stylizer {
                 region.mask.size()
             )));
         }
-        // A mask over everything leaves nothing outside: the unmasked path, the unmasked bits.
-        let region = match region {
-            Some(r) if mask::selects_all(r.mask)? => None,
-            other => other,
-        };
         let (net_h, net_w) = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
             frame::fit_longest(h, w, opts.processing_size)
         } else {

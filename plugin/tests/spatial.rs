@@ -136,6 +136,59 @@ fn masks_match_the_library(model: Model) {
     assert!(max_diff(&next(), &kept) <= 1);
 }
 
+/// An alpha channel opaque everywhere (or clear everywhere, with `mask-invert`) is no mask: the
+/// frame takes the unmasked path and gives its bits (the masked path's statistics round
+/// differently in bf16). One transparent pixel makes it a mask again.
+#[test]
+fn uniform_alpha_is_no_mask() {
+    let info = video_info(gst_video::VideoFormat::Bgra, 48, 32);
+    let (_, pattern, _) = padded_buffer(&info, 0, 3, gst::ClockTime::ZERO);
+    let with_alpha = |a: u8| {
+        let mut data = pattern.clone();
+        data.chunks_exact_mut(4).for_each(|p| p[3] = a);
+        data
+    };
+    for model in MODELS {
+        let run = |props: &[(&str, &str)], data: Vec<u8>| {
+            let el = element_of(model, &[]);
+            for (name, value) in props {
+                el.set_property_from_str(name, value);
+            }
+            let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+            h.set_src_caps(info.to_caps().unwrap());
+            let mut buffer = gst::Buffer::from_slice(data);
+            buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+            h.push(buffer).unwrap();
+            frame_pixels(h.pull().unwrap(), &info)
+        };
+        let opaque = run(&[], with_alpha(255));
+        let masked = run(&[("mask", "alpha")], with_alpha(255));
+        assert_eq!(
+            max_diff(&masked, &opaque),
+            0,
+            "{model}: opaque alpha != no mask"
+        );
+        let clear = run(&[], with_alpha(0));
+        let inverted = run(&[("mask", "alpha"), ("mask-invert", "true")], with_alpha(0));
+        assert_eq!(
+            max_diff(&inverted, &clear),
+            0,
+            "{model}: clear inverted != no mask"
+        );
+        let mut dented = with_alpha(255);
+        dented[3] = 0;
+        let out = run(&[("mask", "alpha"), ("mask-feather", "0")], dented.clone());
+        assert!(
+            max_diff(&out[..4], &dented[..4]) <= 1,
+            "{model}: the clear pixel was styled"
+        );
+        assert!(
+            max_diff(&opaque[..3], &dented[..3]) > 1,
+            "{model}: styling kept the pixel"
+        );
+    }
+}
+
 #[test]
 fn alpha_mask_through_alpha_method_green() {
     // SMPTE bars through `alpha method=green`: the green bar becomes transparent and is kept,

@@ -593,7 +593,7 @@ fn stylize(
     let device = state.stylizer.device();
     let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
     let mask = state.mask.for_frame(
-        (width as i64, height as i64, pixels),
+        (input, &in_layout),
         uploaded.extra.as_ref(),
         frame.mask_invert,
         device,

@@ -2,9 +2,11 @@
 //! The element's spatial control: which mask applies to a frame. A mask file is decoded when the
 //! property is set while the element runs (or at start), outside every lock, and handed to the
 //! streaming thread whole; it is fitted to the frame size once per size. An alpha mask is read
-//! from each frame.
+//! from each frame. A mask that selects every pixel is no mask: the frame takes the unmasked
+//! path (and its bits), decided once per fitted file and on the host bytes for alpha, so no
+//! device is waited for.
 
-use adainstyle::frame::PixelLayout;
+use adainstyle::frame::{FrameLayout, PixelLayout};
 use adainstyle::{MaskSource, mask};
 use tch::{Device, Tensor};
 
@@ -25,13 +27,17 @@ enum Source {
     File { path: String, decoded: Tensor },
 }
 
+/// What a file mask was fitted for: the frame's width and height, the inversion, the device.
+type FitKey = (i64, i64, bool, Device);
+
 /// The mask in use: its source, its copy fitted to the frame, and whether the lack of an alpha
 /// channel has been reported.
 #[derive(Debug, Default)]
 pub struct Mask {
     source: Source,
-    /// The file fitted to a frame: (width, height, invert, device) and the mask.
-    fitted: Option<((i64, i64, bool, Device), Tensor)>,
+    /// The file fitted to a frame: (width, height, invert, device) and the mask, `None` when it
+    /// selects every pixel.
+    fitted: Option<(FitKey, Option<Tensor>)>,
     warned_no_alpha: bool,
 }
 
@@ -51,7 +57,7 @@ impl Clone for Mask {
             fitted: self
                 .fitted
                 .as_ref()
-                .map(|(key, t)| (*key, t.shallow_clone())),
+                .map(|(key, t)| (*key, t.as_ref().map(Tensor::shallow_clone))),
             warned_no_alpha: self.warned_no_alpha,
         }
     }
@@ -74,22 +80,24 @@ impl Mask {
         })
     }
 
-    /// The mask (1, 1, H, W) for one frame of `width` x `height` on `device`, or `None` for no
-    /// spatial control. `alpha` is the frame's fourth byte per pixel as uploaded. What the mask
-    /// could not be is pushed to `notices`: a stretched file once per frame size, a missing
-    /// alpha channel once.
+    /// The mask (1, 1, H, W) for one frame on `device`, or `None` for no spatial control (or a
+    /// mask that selects every pixel). `input` is the frame in host memory, `alpha` its fourth
+    /// byte per pixel as uploaded. What the mask could not be is pushed to `notices`: a
+    /// stretched file once per frame size, a missing alpha channel once.
     pub fn for_frame(
         &mut self,
-        frame: (i64, i64, PixelLayout),
+        input: (&[u8], &FrameLayout),
         alpha: Option<&Tensor>,
         invert: bool,
         device: Device,
         notices: &mut Vec<Notice>,
     ) -> adainstyle::Result<Option<Tensor>> {
-        let (width, height, pixels) = frame;
+        let (data, layout) = input;
+        let (width, height, pixels) = (layout.width as i64, layout.height as i64, layout.pixels);
         let base = match &self.source {
             Source::None => return Ok(None),
             Source::Alpha => match alpha {
+                Some(_) if mask::alpha_selects_all(data, layout, invert) => return Ok(None),
                 Some(alpha) if pixels.has_alpha() => mask::from_alpha(alpha)?,
                 _ => {
                     if !std::mem::replace(&mut self.warned_no_alpha, true) {
@@ -103,19 +111,15 @@ impl Mask {
                 if let Some((k, fitted)) = &self.fitted
                     && *k == key
                 {
-                    return Ok(Some(fitted.shallow_clone()));
+                    return Ok(fitted.as_ref().map(Tensor::shallow_clone));
                 }
-                let (fitted, stretched) = mask::fit(decoded, height, width, device)?;
+                let (fitted, stretched) =
+                    mask::fit_inverted(decoded, height, width, invert, device)?;
                 if stretched {
                     notices.push(Notice::Stretched(path.clone()));
                 }
-                let fitted = if invert {
-                    mask::invert(&fitted)?
-                } else {
-                    fitted
-                };
-                self.fitted = Some((key, fitted.shallow_clone()));
-                return Ok(Some(fitted));
+                self.fitted = Some((key, fitted.as_ref().map(Tensor::shallow_clone)));
+                return Ok(fitted);
             }
         };
         Ok(Some(if invert { mask::invert(&base)? } else { base }))
