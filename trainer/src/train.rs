@@ -473,21 +473,19 @@ impl Session {
             Tensor::f_ones([], (Kind::Float, device))?
         };
         // One read back to the host per step: the terms, the total and whether the gradients
-        // are finite (terms not asked for read as 0).
+        // are finite (terms not asked for read as 0; every term is fp32).
         let zero = Tensor::f_zeros([], (Kind::Float, device))?;
-        let term = |t: &Option<Tensor>| -> Result<Tensor> {
-            Ok(t.as_ref().unwrap_or(&zero).f_to_kind(Kind::Float)?)
-        };
+        let or_zero = |t: &Option<Tensor>| t.as_ref().unwrap_or(&zero).shallow_clone();
         let values: Vec<f64> = Vec::<f64>::try_from(
             &Tensor::f_stack(
                 &[
-                    losses.content.f_to_kind(Kind::Float)?,
-                    losses.style.f_to_kind(Kind::Float)?,
-                    total.f_to_kind(Kind::Float)?,
+                    losses.content.shallow_clone(),
+                    losses.style.shallow_clone(),
+                    total.shallow_clone(),
                     finite,
-                    term(&losses.identity)?,
-                    term(&losses.shallow)?,
-                    term(&losses.tv)?,
+                    or_zero(&losses.identity),
+                    or_zero(&losses.shallow),
+                    or_zero(&losses.tv),
                 ],
                 0,
             )?
