@@ -24,6 +24,14 @@ import torch.nn.functional as F
 # skip connection and ("skip",) concatenates the kept one (normalised by AdaIN, with the style's
 # statistics at that level) to the current one; ("pad", "zero"|"reflect") sets the padding of the
 # 3x3 convolutions that follow.
+# The body of u2-s2s2-c128-skip4 (the shipped light network) up to the convolution after its join
+# at 1/4 size (64 channels there), reflection-padded.
+SKIP4_BODY = [("pad", "reflect"), ("unshuffle", 2), ("conv", 12, 32, 1, True),
+              ("conv", 32, 64, 2, True), ("conv", 64, 64, 1, True), ("save",),
+              ("conv", 64, 128, 2, True), ("conv", 128, 128, 1, True), ("adain",),
+              ("conv", 128, 128, 1, True), ("conv", 128, 256, 1, True),
+              ("shuffle", 2), ("skip",), ("conv", 128, 64, 1, True), ("conv", 64, 64, 1, True)]
+
 CANDIDATES = {
     # Pixel-unshuffle by 4, a body of 64 channels at 1/4 size, pixel-shuffle back.
     "u4-c64x8": [("unshuffle", 4), ("conv", 48, 64, 1, True), ("conv", 64, 64, 1, True),
@@ -100,6 +108,30 @@ CANDIDATES = {
                            ("conv", 64, 64, 1, True), ("shuffle", 2), ("conv", 16, 32, 1, True),
                            ("conv", 32, 12, 1, True), ("up", "bilinear"),
                            ("conv", 12, 3, 1, False)],
+    # Light network v2 endings (issue: the light network without its mosaic). The body of
+    # u2-s2s2-c128-skip4 up to its join at 1/4 size, then no pixel shuffle to full size:
+    # bilinear x2, a convolution at 1/2, bilinear x2, a convolution at full size (32 -> 16 -> 3).
+    "v2-bilinear": SKIP4_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                 ("conv", 32, 16, 1, True), ("up", "bilinear"),
+                                 ("conv", 16, 3, 1, False)],
+    # The same with one more 16-channel convolution at full size.
+    "v2-bilinear-full2": SKIP4_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                       ("conv", 32, 16, 1, True), ("up", "bilinear"),
+                                       ("conv", 16, 16, 1, True), ("conv", 16, 3, 1, False)],
+    # 8 channels at full size: bilinear x2 to 1/2 (32 -> 16), bilinear x2, 16 -> 8 -> 3.
+    "v2-bilinear-8": SKIP4_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                   ("conv", 32, 16, 1, True), ("up", "bilinear"),
+                                   ("conv", 16, 8, 1, True), ("conv", 8, 3, 1, False)],
+    # The least work at full size: 64 -> 16 at 1/4, bilinear x4, 16 -> 3 at full size.
+    "v2-bilinear4": SKIP4_BODY + [("conv", 64, 16, 1, True), ("up", "bilinear", 4),
+                                  ("conv", 16, 3, 1, False)],
+    # Bilinear x2 twice with 8 channels at full size: 64 -> 32 at 1/4, 32 -> 8 at 1/2, 8 -> 3.
+    "v2-bilinear-c8": SKIP4_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                    ("conv", 32, 8, 1, True), ("up", "bilinear"),
+                                    ("conv", 8, 3, 1, False)],
+    # Content-guided: per-pixel affine colour coefficients (3 x 4) and an RGB residual predicted
+    # at 1/4 size, upsampled bilinearly by 4 and applied to the full-size input.
+    "v2-guided": SKIP4_BODY + [("conv", 64, 15, 1, False), ("up", "bilinear", 4), ("guide",)],
     # u4-c64x8 with reflection padding (what the full network uses) instead of zeros.
     "u4-c64x8-reflect": [("pad", "reflect")],
 }
@@ -123,6 +155,7 @@ class Net(torch.nn.Module):
                 self.convs.append(torch.nn.Conv2d(s[1], s[2], 3, stride=s[3], padding=0))
 
     def forward(self, x, style_mean, style_std):
+        image = x
         pad = "zero"
         i = 0
         saved = None
@@ -145,7 +178,15 @@ class Net(torch.nn.Module):
             elif kind == "shuffle":
                 x = F.pixel_shuffle(x, s[1]).contiguous(memory_format=torch.channels_last)
             elif kind == "up":
-                x = F.interpolate(x, scale_factor=2, mode=s[1])
+                factor = s[2] if len(s) > 2 else 2
+                x = F.interpolate(x, scale_factor=factor, mode=s[1])
+            elif kind == "guide":
+                # x: 12 affine coefficients (3 x [r, g, b, 1]) and 3 residual channels.
+                rgb = image.float()
+                a = x.float()
+                out = [a[:, 4 * i + 3:4 * i + 4] + a[:, 12 + i:13 + i]
+                       + (a[:, 4 * i:4 * i + 3] * rgb).sum(1, keepdim=True) for i in range(3)]
+                x = torch.cat(out, 1).to(image.dtype)
             elif kind == "adain":
                 x = adain(x, style_mean[:, : x.shape[1]], style_std[:, : x.shape[1]])
             elif kind == "save":
@@ -168,7 +209,8 @@ def flops(steps, h, w):
         elif s[0] == "shuffle":
             c_h, c_w = c_h * s[1], c_w * s[1]
         elif s[0] == "up":
-            c_h, c_w = c_h * 2, c_w * 2
+            factor = s[2] if len(s) > 2 else 2
+            c_h, c_w = c_h * factor, c_w * factor
     return total
 
 

@@ -145,6 +145,7 @@ fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
     for _ in 0..args.warmup {
         frame(region.as_ref(), temporal.as_mut())?;
     }
+    adainstyle::profile::enable(true);
     let (mut measured, mut plain) = (Vec::new(), Vec::new());
     for _ in 0..args.frames {
         measured.push(frame(region.as_ref(), temporal.as_mut())?);
@@ -167,8 +168,9 @@ fn bench_element(args: &Args) -> Result<Vec<f64>> {
     gstadainstyle::plugin_register_static()?;
     let total = args.warmup + args.frames;
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers={total} pattern=smpte ! \
-         video/x-raw,format=RGBx,width={},height={},framerate=1000/1 ! queue max-size-buffers=4 ! \
+        "videotestsrc num-buffers=1 pattern=snow ! \
+         video/x-raw,format=RGBx,width={},height={},framerate=1000/1 ! \
+         imagefreeze num-buffers={total} ! queue max-size-buffers=4 ! \
          adainstyle name=s ! fakesink name=sink sync=false",
         args.width, args.height,
     ))?
@@ -179,10 +181,16 @@ fn bench_element(args: &Args) -> Result<Vec<f64>> {
     let arrivals = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let sink = pipeline.by_name("sink").context("sink")?;
     let a = arrivals.clone();
+    let warmup = args.warmup as usize;
     sink.static_pad("sink").context("sink pad")?.add_probe(
         gst::PadProbeType::BUFFER,
         move |_, _| {
-            a.lock().expect("not poisoned").push(Instant::now());
+            let mut arrivals = a.lock().expect("not poisoned");
+            arrivals.push(Instant::now());
+            // The stage timings cover the measured frames (those after the warm-up's last).
+            if arrivals.len() == warmup {
+                adainstyle::profile::enable(true);
+            }
             gst::PadProbeReturn::Ok
         },
     );
@@ -240,11 +248,20 @@ fn main() -> Result<()> {
             (seconds / plain_s - 1.0) * 100.0
         )
     };
-    let flops = model.flops_per_frame(args.height, args.width);
+    // Milliseconds per measured frame in each stage of the hot path (plain frames included).
+    let measured = (frames.len() + plain.len()) as f64;
+    let stages = adainstyle::profile::summary()
+        .iter()
+        .map(|(stage, ms, _)| format!("\"{}\": {:.2}", stage.name(), ms / measured))
+        .collect::<Vec<_>>()
+        .join(", ");
+    adainstyle::profile::enable(false);
+    let flops = adainstyle::network::Shape::of_weights(&args.network.weights(model))?
+        .flops_per_frame(args.height, args.width);
     println!(
         "{{\"impl\": \"{}\", \"model\": \"{model}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
          \"ms\": {:.2}, \"ms_min\": {:.2}, \"frames\": {}, \"fps\": {:.3}, \"gflop_per_frame\": {:.1}, \
-         \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}{mask_fields}}}",
+         \"gflops\": {:.1}, \"peak_rss_mb\": {:.0}, \"threads\": {}{mask_fields}, \"stages\": {{{}}}}}",
         match args.mode {
             Mode::Model => "model",
             Mode::Element => "element",
@@ -261,6 +278,7 @@ fn main() -> Result<()> {
         flops / seconds / 1e9,
         peak_rss_mb(),
         tch::get_num_threads(),
+        stages,
     );
     Ok(())
 }

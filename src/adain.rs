@@ -106,10 +106,20 @@ impl Stats {
 
 /// Channel mean and std of `feat` (N, C, H, W) over H and W (unbiased variance, as
 /// pytorch-AdaIN; a 1x1 map, which has no unbiased variance, counts as variance 0).
+///
+/// Two passes (the mean, then the squared deviations from it): as stable as a one-pass Welford
+/// reduction and, on a CPU, several times faster than libtorch's `var_mean` over two dimensions.
 pub fn mean_std(feat: &Tensor) -> Result<Stats> {
     let size = feat.size();
-    let correction = i64::from(size[2] * size[3] > 1);
-    let (var, mean) = feat.f_var_mean_correction(Some([2i64, 3].as_slice()), correction, true)?;
+    let n = size[2] * size[3];
+    let correction = i64::from(n > 1);
+    let dims = Some([2i64, 3].as_slice());
+    let mean = feat.f_mean_dim(dims, true, None::<tch::Kind>)?;
+    let var = feat
+        .f_sub(&mean)?
+        .f_square()?
+        .f_sum_dim_intlist(dims, true, None::<tch::Kind>)?
+        .f_div_scalar((n - correction).max(1) as f64)?;
     Ok(Stats {
         mean,
         std: var.f_add_scalar(EPS)?.f_sqrt()?,
@@ -141,37 +151,43 @@ pub fn masked_mean_std(feat: &Tensor, weight: &Tensor) -> Result<Stats> {
 
 /// `std_s * (c - mean_c) / std_c + mean_s`: the content features with the style's statistics.
 pub fn adain(content: &Tensor, style: &Stats) -> Result<Tensor> {
-    renormalise(content, &mean_std(content)?, style)
+    transfer(content, &mean_std(content)?, style, 1.0)
 }
 
-/// `content`, whose statistics are `own`, with the statistics `style` instead.
-fn renormalise(content: &Tensor, own: &Stats, style: &Stats) -> Result<Tensor> {
-    Ok(content
-        .f_sub(&own.mean)?
-        .f_div(&own.std)?
-        .f_mul(&style.std)?
-        .f_add(&style.mean)?)
-}
-
-/// `alpha * target + (1 - alpha) * content`.
-fn mix(target: Tensor, content: &Tensor, alpha: f64) -> Result<Tensor> {
-    if alpha >= 1.0 {
-        return Ok(target);
-    }
-    Ok(target
-        .f_mul_scalar(alpha)?
-        .f_add(&content.f_mul_scalar(1.0 - alpha)?)?)
+/// `alpha * adain + (1 - alpha) * content` for `content` whose statistics are `own`, computed as
+/// the per-channel affine map it is, `content * scale + shift` (two passes over the features,
+/// whatever `alpha`): `scale = alpha * std_s / std_c + 1 - alpha`,
+/// `shift = alpha * (mean_s - mean_c * std_s / std_c)`.
+fn transfer(content: &Tensor, own: &Stats, style: &Stats, alpha: f64) -> Result<Tensor> {
+    let ratio = style.std.f_div(&own.std)?;
+    let (scale, shift) = if alpha >= 1.0 {
+        (
+            ratio.shallow_clone(),
+            style.mean.f_sub(&own.mean.f_mul(&ratio)?)?,
+        )
+    } else {
+        (
+            ratio.f_mul_scalar(alpha)?.f_add_scalar(1.0 - alpha)?,
+            style
+                .mean
+                .f_sub(&own.mean.f_mul(&ratio)?)?
+                .f_mul_scalar(alpha)?,
+        )
+    };
+    let mut out = content.f_mul(&scale.f_to_kind(content.kind())?)?;
+    let _ = out.f_add_(&shift.f_to_kind(content.kind())?)?;
+    Ok(out)
 }
 
 /// `alpha * adain(content, style) + (1 - alpha) * content`: the decoder's input.
 pub fn adain_mix(content: &Tensor, style: &Stats, alpha: f64) -> Result<Tensor> {
-    mix(adain(content, style)?, content, alpha)
+    transfer(content, &mean_std(content)?, style, alpha)
 }
 
 /// [`adain_mix`] normalising with given content statistics `own` instead of the content's own
 /// (for instance statistics smoothed over time, [`crate::temporal`]).
 pub fn adain_mix_with(content: &Tensor, own: &Stats, style: &Stats, alpha: f64) -> Result<Tensor> {
-    mix(renormalise(content, own, style)?, content, alpha)
+    transfer(content, own, style, alpha)
 }
 
 /// AdaIN with spatial control: the region that `mask` (N, 1, H, W) in [0, 1] selects gets
@@ -188,8 +204,7 @@ pub fn adain_masked(
     alpha: f64,
 ) -> Result<Tensor> {
     let styled = |weight: &Tensor, style: &Stats| -> Result<Tensor> {
-        let own = masked_mean_std(content, weight)?;
-        mix(renormalise(content, &own, style)?, content, alpha)
+        transfer(content, &masked_mean_std(content, weight)?, style, alpha)
     };
     let rest = mask.f_neg()?.f_add_scalar(1.0)?;
     let t_in = styled(mask, inside)?;

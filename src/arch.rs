@@ -18,6 +18,9 @@ pub enum Resample {
     UnshuffleBefore(i64),
     /// A pixel-shuffle by this factor after the convolution and its ReLU (channels to space).
     ShuffleAfter(i64),
+    /// A bilinear upsampling by this factor (half-pixel centres) after the convolution and its
+    /// ReLU: the size grows without a learnt tile per block.
+    BilinearAfter(i64),
 }
 
 /// How a decoder's `UpsampleAfter` doubles the size.
@@ -136,7 +139,9 @@ impl Layer {
     }
 }
 
-use Resample::{Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore, UpsampleAfter};
+use Resample::{
+    BilinearAfter, Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore, UpsampleAfter,
+};
 
 /// The normalised VGG-19 up to relu4_1. Index 0 is the 1x1 convolution that turns RGB in [0, 1]
 /// into Caffe's BGR minus mean (no ReLU); the taps are relu1_1 (3), relu2_1 (10), relu3_1 (17) and
@@ -189,9 +194,11 @@ pub const LITE_ENCODER: [Layer; 5] = [
     conv(4, 128, 128, Keep, false).level(),
 ];
 
-/// The light network's decoder: from the bottleneck back to 1/4 by a pixel-shuffle, joined there
-/// by the skip level (both after AdaIN), and to full size by a pixel-shuffle by 4 of the last
-/// convolution (48 = 3 x 4 x 4 channels, no activation). Weights under `decoder.<index>`.
+/// The light network's decoder as first shipped: from the bottleneck back to 1/4 by a
+/// pixel-shuffle, joined there by the skip level (both after AdaIN), and to full size by a
+/// pixel-shuffle by 4 of the last convolution (48 = 3 x 4 x 4 channels, no activation): every
+/// 4 x 4 block of the picture is one learnt tile of one feature vector, which shows as a
+/// periodic motif in flat areas. Weights under `decoder.<index>`.
 pub const LITE_DECODER: [Layer; 5] = [
     conv(0, 128, 128, Keep, false),
     conv(1, 128, 256, ShuffleAfter(2), false),
@@ -199,6 +206,132 @@ pub const LITE_DECODER: [Layer; 5] = [
     conv(3, 64, 64, Keep, false),
     conv(4, 64, 48, ShuffleAfter(4), false).linear(),
 ];
+
+/// A light decoder that returns to full size without tiles: the same body to 1/4 size, then
+/// bilinear x2 to a 16-channel convolution at 1/2 size, bilinear x2 and a last convolution at
+/// full size (16 -> 3), so that every output pixel is computed at its own position.
+pub const LITE_BILINEAR_DECODER: [Layer; 7] = [
+    conv(0, 128, 128, Keep, false),
+    conv(1, 128, 256, ShuffleAfter(2), false),
+    conv(2, 128, 64, Keep, false).join(),
+    conv(3, 64, 64, Keep, false),
+    conv(4, 64, 32, BilinearAfter(2), false),
+    conv(5, 32, 16, BilinearAfter(2), false),
+    conv(6, 16, 3, Keep, false).linear(),
+];
+
+/// A light decoder that returns to full size through the picture itself: the same body to 1/4
+/// size, then 15 channels (no activation) upsampled bilinearly by 4: a 3 x 4 affine colour
+/// transform per pixel applied to the network's input, plus an RGB residual
+/// ([`LiteOutput::GuidedAffine`]); the fine structure is the photo's own.
+pub const LITE_GUIDED_DECODER: [Layer; 5] = [
+    conv(0, 128, 128, Keep, false),
+    conv(1, 128, 256, ShuffleAfter(2), false),
+    conv(2, 128, 64, Keep, false).join(),
+    conv(3, 64, 64, Keep, false),
+    conv(4, 64, GUIDED_CHANNELS, BilinearAfter(4), false).linear(),
+];
+
+/// Channels of a [`LiteOutput::GuidedAffine`] decoder's output: 12 affine coefficients (three
+/// rows of [r, g, b, 1]) and 3 residual channels.
+pub const GUIDED_CHANNELS: i64 = 15;
+
+/// How a light decoder's last layer becomes the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteOutput {
+    /// Its three channels are the picture.
+    Rgb,
+    /// Its [`GUIDED_CHANNELS`] channels are a per-pixel affine transform of the input picture
+    /// plus a residual: `out_i = Σ_j a_ij · rgb_j + a_i3 + r_i`.
+    GuidedAffine,
+}
+
+/// One light network: its layer tables, how its output becomes the picture, and the name its
+/// weights files carry in their header ([`crate::weights::ARCH_KEY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiteArch {
+    /// The header value (`lite` for the first light network).
+    pub tag: &'static str,
+    /// Encoder table (weights under `encoder.<index>`).
+    pub encoder: &'static [Layer],
+    /// Decoder table (weights under `decoder.<index>`).
+    pub decoder: &'static [Layer],
+    /// What the decoder's output is.
+    pub output: LiteOutput,
+}
+
+/// The light network as first shipped (pixel-shuffle to full size).
+pub const LITE: LiteArch = LiteArch {
+    tag: "lite",
+    encoder: &LITE_ENCODER,
+    decoder: &LITE_DECODER,
+    output: LiteOutput::Rgb,
+};
+
+/// The light network with a bilinear, full-resolution ending ([`LITE_BILINEAR_DECODER`]).
+pub const LITE_BILINEAR: LiteArch = LiteArch {
+    tag: "lite-bilinear",
+    encoder: &LITE_ENCODER,
+    decoder: &LITE_BILINEAR_DECODER,
+    output: LiteOutput::Rgb,
+};
+
+/// The light network with a content-guided ending ([`LITE_GUIDED_DECODER`]).
+pub const LITE_GUIDED: LiteArch = LiteArch {
+    tag: "lite-guided",
+    encoder: &LITE_ENCODER,
+    decoder: &LITE_GUIDED_DECODER,
+    output: LiteOutput::GuidedAffine,
+};
+
+/// Every light network the library can load.
+pub const LITE_ARCHS: [LiteArch; 3] = [LITE, LITE_BILINEAR, LITE_GUIDED];
+
+impl LiteArch {
+    /// The light network whose weights carry `tag` in their header.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        LITE_ARCHS.into_iter().find(|a| a.tag == tag)
+    }
+
+    /// Convolution FLOPs of one frame of `h` x `w` (already padded to a multiple of 8).
+    pub fn flops(&self, h: f64, w: f64) -> f64 {
+        let (enc, (h, w)) = conv_flops(self.encoder, h, w);
+        enc + conv_flops(self.decoder, h, w).0
+    }
+}
+
+impl std::str::FromStr for LiteArch {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        Self::from_tag(s.trim()).ok_or_else(|| {
+            crate::Error::InvalidModel(format!(
+                "{s} (light networks: {})",
+                LITE_ARCHS.map(|a| a.tag).join(", ")
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for LiteArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tag)
+    }
+}
+
+impl serde::Serialize for LiteArch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.tag)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LiteArch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let tag = String::deserialize(d)?;
+        Self::from_tag(&tag)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown light network `{tag}`")))
+    }
+}
 
 /// Convolution FLOPs (2 per multiply-add) of `layers` on an input of `h` x `w` pixels
 /// (already a multiple of the downsampling). Returns the FLOPs and the output's size.
@@ -214,7 +347,7 @@ pub fn conv_flops(layers: &[Layer], h: f64, w: f64) -> (f64, (f64, f64)) {
         flops += 2.0 * (l.c_in * l.c_out * l.kernel * l.kernel) as f64 * h * w;
         match l.resample {
             UpsampleAfter => (h, w) = (h * 2.0, w * 2.0),
-            ShuffleAfter(r) => (h, w) = (h * r as f64, w * r as f64),
+            ShuffleAfter(r) | BilinearAfter(r) => (h, w) = (h * r as f64, w * r as f64),
             _ => {}
         }
     }
@@ -263,15 +396,20 @@ mod tests {
         assert_eq!(level_channels(&ENCODER), vec![512]);
         assert_eq!(level_channels(&LITE_ENCODER), vec![64, 128]);
         assert_eq!(decoder_output_channels(&DECODER, &[512]), 3);
-        assert_eq!(decoder_output_channels(&LITE_DECODER, &[64, 128]), 3);
+        for arch in LITE_ARCHS {
+            let out = match arch.output {
+                LiteOutput::Rgb => 3,
+                LiteOutput::GuidedAffine => GUIDED_CHANNELS,
+            };
+            assert_eq!(decoder_output_channels(arch.decoder, &[64, 128]), out);
+            assert_eq!(arch.tag.parse::<LiteArch>().unwrap(), arch);
+        }
     }
 
     #[test]
     fn both_networks_return_to_the_input_size() {
-        for (enc, dec) in [
-            (&ENCODER[..], &DECODER[..]),
-            (&LITE_ENCODER[..], &LITE_DECODER[..]),
-        ] {
+        let lite = LITE_ARCHS.map(|a| (a.encoder, a.decoder));
+        for (enc, dec) in [(&ENCODER[..], &DECODER[..])].into_iter().chain(lite) {
             let (_, (h, w)) = conv_flops(enc, 360.0, 640.0);
             assert_eq!((h, w), (45.0, 80.0));
             let (_, size) = conv_flops(dec, h, w);

@@ -125,17 +125,20 @@ impl FrameLayout {
     }
 }
 
-/// A frame on the device: RGB as (1, 3, H, W) floats in [0, 1], plus the untouched fourth byte
-/// of each pixel (alpha or padding) as (H, W, 1) u8 for four-byte layouts.
+/// A frame on the device: RGB as (1, 3, H, W) floats in [0, 1] stored channels-last (the
+/// layout the networks run in), plus the untouched fourth byte of each pixel (alpha or padding)
+/// as (H, W, 1) u8 for four-byte layouts.
 #[derive(Debug)]
 pub struct DeviceFrame {
-    /// RGB, (1, 3, H, W), in the requested float kind.
+    /// RGB, (1, 3, H, W) with channels-last strides, in the requested float kind.
     pub rgb: Tensor,
     /// The fourth byte of every pixel, kept to be written back unchanged.
     pub extra: Option<Tensor>,
 }
 
-/// Moves a packed frame to `device` as normalised float RGB, with one host-to-device transfer.
+/// Moves a packed frame to `device` as normalised float RGB, with one host-to-device transfer
+/// and one pass that converts the 8-bit values to floats in [0, 1] in the frame's own pixel
+/// order (so the result is channels-last without a transposition).
 pub fn upload(
     data: &[u8],
     layout: &FrameLayout,
@@ -146,21 +149,23 @@ pub fn upload(
     let (size, strides) = layout.dims();
     // SAFETY: `check` guarantees that every element addressed by size/strides lies inside `data`,
     // and the view is dropped before this function returns: everything kept is a fresh tensor
-    // (`to_dtype` to float allocates, and `extra` is copied on the CPU).
+    // (the division allocates, and `extra` is copied on the CPU).
     let host =
         unsafe { Tensor::f_from_blob(data.as_ptr(), &size, &strides, Kind::Uint8, Device::Cpu)? };
     let on_device = host.f_to_device_(device, Kind::Uint8, false, false)?;
-    let chw = on_device.f_permute([2, 0, 1])?;
-    let mut rgb = chw.f_narrow(0, 0, 3)?;
+    let mut hwc = on_device.f_narrow(2, 0, 3)?;
     if layout.pixels.is_bgr() {
         // Reversing the channel axis needs no index tensor (and so no extra upload per frame).
-        rgb = rgb.f_flip([0])?;
+        hwc = hwc.f_flip([2])?;
     }
-    let rgb = rgb
-        .f_to_dtype(kind, false, true)?
-        .f_div_scalar(255.0)?
-        .f_unsqueeze(0)?
-        .f_contiguous()?;
+    // Dividing 8-bit integers gives floats: conversion and scaling in one pass, (H, W, 3).
+    let mut rgb = hwc.f_div_scalar(255.0)?;
+    if kind != Kind::Float {
+        rgb = rgb.f_to_kind(kind)?;
+    }
+    // (1, H, W, 3) permuted to (1, 3, H, W): channels-last with the canonical batch stride
+    // (H·W·3), which libtorch's kernels need to recognise the layout.
+    let rgb = rgb.f_unsqueeze(0)?.f_permute([0, 3, 1, 2])?;
     let extra = if layout.pixels.channels() == 4 {
         let fourth = on_device.f_narrow(2, 3, 1)?;
         // On the CPU `on_device` aliases the caller's buffer: take a copy we own.
@@ -177,15 +182,21 @@ pub fn upload(
     Ok(DeviceFrame { rgb, extra })
 }
 
+/// RGB floats (1, 3, H, W) scaled to 8-bit values plus one half and clamped to [0, 255], in the
+/// tensor's own layout: converting them to u8, which truncates, rounds (halves up).
+fn quantised(rgb: &Tensor) -> Result<Tensor> {
+    let mut q = rgb.f_mul_scalar(255.0)?;
+    let _ = q.f_add_scalar_(0.5)?;
+    let _ = q.f_clamp_(0.0, 255.0)?;
+    Ok(q)
+}
+
 /// Converts RGB floats (1, 3, H, W) to u8 pixels, clamped and rounded, in the layout's channel
 /// order, still on the device: (H, W, channels).
 pub fn to_pixels(rgb: &Tensor, extra: Option<&Tensor>, pixels: PixelLayout) -> Result<Tensor> {
     let device = rgb.device();
-    let mut chw = rgb
+    let mut chw = quantised(rgb)?
         .f_squeeze_dim(0)?
-        .f_clamp(0.0, 1.0)?
-        .f_mul_scalar(255.0)?
-        .f_round()?
         .f_to_dtype(Kind::Uint8, false, false)?;
     if pixels.is_bgr() {
         chw = chw.f_flip([0])?;
@@ -206,9 +217,11 @@ pub fn to_pixels(rgb: &Tensor, extra: Option<&Tensor>, pixels: PixelLayout) -> R
     }
 }
 
-/// Writes RGB floats (1, 3, H, W) on any device into a packed host frame with one strided copy.
-/// `extra` (alpha or padding bytes from [`upload`]) is written back unchanged; without it,
-/// four-byte layouts get 255.
+/// Writes RGB floats (1, 3, H, W) on any device into a packed host frame. On the CPU each
+/// channel is written straight into its bytes of the frame (no intermediate 8-bit image); from
+/// another device the pixels are made there and come back in one strided copy. `extra` (alpha
+/// or padding bytes from [`upload`]) is written back unchanged; without it, four-byte layouts
+/// get 255.
 pub fn download(
     rgb: &Tensor,
     extra: Option<&Tensor>,
@@ -223,14 +236,29 @@ pub fn download(
             layout.width, layout.height
         )));
     }
-    let pixels = to_pixels(rgb, extra, layout.pixels)?;
     let (size, strides) = layout.dims();
     // SAFETY: `check` guarantees the strided view lies inside `out`, which we borrow mutably for
-    // the whole call; the view is only used as the destination of one copy and then dropped.
+    // the whole call; the view is only used as the destination of copies and then dropped.
     let mut dst = unsafe {
         Tensor::f_from_blob(out.as_mut_ptr(), &size, &strides, Kind::Uint8, Device::Cpu)?
     };
-    dst.f_copy_(&pixels)?;
+    if rgb.device() != Device::Cpu {
+        dst.f_copy_(&to_pixels(rgb, extra, layout.pixels)?)?;
+        return Ok(());
+    }
+    let q = quantised(rgb)?;
+    for c in 0..3 {
+        let source = if layout.pixels.is_bgr() { 2 - c } else { c };
+        dst.f_select(2, c)?
+            .f_copy_(&q.f_select(1, source)?.f_squeeze_dim(0)?)?;
+    }
+    if layout.pixels.channels() == 4 {
+        let mut fourth = dst.f_narrow(2, 3, 1)?;
+        match extra {
+            Some(extra) => fourth.f_copy_(extra)?,
+            None => drop(fourth.f_fill_(255)?),
+        }
+    }
     Ok(())
 }
 

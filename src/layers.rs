@@ -143,6 +143,11 @@ impl Stack {
                     }
                 }
                 Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
+                Resample::BilinearAfter(r) => {
+                    let (h, w) = (x.size()[2], x.size()[3]);
+                    let f = r as f64;
+                    x.f_upsample_bilinear2d([h * r, w * r], false, f, f)?
+                }
                 _ => x,
             };
         }

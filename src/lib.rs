@@ -11,6 +11,7 @@
 //! ([`DeviceSpec`]) and checkpoint I/O ([`weights`]) whose keys match pytorch-AdaIN's.
 
 pub mod adain;
+pub mod alloc;
 pub mod arch;
 pub mod color;
 pub mod data;
@@ -26,6 +27,7 @@ pub mod mask;
 pub mod model;
 pub mod network;
 pub mod precision;
+pub mod profile;
 pub mod style;
 pub mod temporal;
 pub mod weights;

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use tch::{Device, Kind, Tensor};
 
 use crate::adain::{Stats, mean_std};
-use crate::arch::{self, Layer};
+use crate::arch::{self, Layer, LiteArch};
 use crate::decoder::Decoder;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
@@ -89,17 +89,13 @@ impl Model {
         }
     }
 
-    /// The encoder and decoder tables of a resolved model (`Auto` counts as full).
-    pub fn tables(self) -> (&'static [Layer], &'static [Layer]) {
-        match self {
-            Self::Lite => (&arch::LITE_ENCODER, &arch::LITE_DECODER),
-            Self::Auto | Self::Full => (&arch::ENCODER, &arch::DECODER),
-        }
-    }
-
-    /// Channels of each AdaIN level, shallow to deep: what a style's [`Stats`] hold.
+    /// Channels of each AdaIN level, shallow to deep: what a style's [`Stats`] hold (every light
+    /// network shares its encoder).
     pub fn level_channels(self) -> Vec<i64> {
-        arch::level_channels(self.tables().0)
+        arch::level_channels(match self {
+            Self::Lite => &arch::LITE_ENCODER,
+            Self::Auto | Self::Full => &arch::ENCODER,
+        })
     }
 
     /// The shipped weights of a resolved model, relative to the data directory (the decoder of
@@ -111,75 +107,119 @@ impl Model {
         }
     }
 
-    /// The network a weights file holds, as its header says: the light network's name it, the
-    /// full model's decoders (ours and pytorch-AdaIN's) carry none.
+    /// The network a weights file holds, as its header says: the light networks name
+    /// themselves ([`LiteArch::tag`]), the full model's decoders (ours and pytorch-AdaIN's) carry
+    /// no name.
     pub fn of_weights(path: &Path) -> Result<Model> {
-        match crate::weights::read_arch(path)?.as_deref() {
-            None => Ok(Model::Full),
-            Some("lite") => Ok(Model::Lite),
-            Some(other) => Err(Error::Checkpoint {
-                path: path.to_owned(),
-                reason: format!("unknown architecture `{other}` in its header"),
-            }),
+        Ok(match Shape::of_weights(path)? {
+            Shape::Full => Model::Full,
+            Shape::Lite(_) => Model::Lite,
+        })
+    }
+
+    /// Writes seeded pseudo-random weights of a resolved model (the full model's decoder, or the
+    /// whole light network as shipped) to `path`, with the model's header: the weights of tests,
+    /// whose results must not depend on a trained file or on libtorch's global generator
+    /// ([`crate::weights::fill_seeded`]).
+    pub fn write_seeded_weights(self, seed: u64, path: &Path) -> Result<()> {
+        let shape = match self {
+            Self::Lite => Shape::Lite(arch::LITE),
+            Self::Auto | Self::Full => Shape::Full,
+        };
+        shape.write_seeded_weights(seed, path)
+    }
+}
+
+/// The layers a weights file is for: the full model's decoder, or one of the light networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The full model (a decoder file; the VGG-19 encoder is separate).
+    Full,
+    /// A light network (encoder and decoder in one file).
+    Lite(LiteArch),
+}
+
+impl Shape {
+    /// The shape a weights file's header names ([`crate::weights::ARCH_KEY`]): none for the
+    /// full model, a light network's tag otherwise.
+    pub fn of_weights(path: &Path) -> Result<Self> {
+        Self::from_tag(path, crate::weights::read_arch(path)?.as_deref())
+    }
+
+    fn from_tag(path: &Path, tag: Option<&str>) -> Result<Self> {
+        match tag {
+            None => Ok(Self::Full),
+            Some(tag) => LiteArch::from_tag(tag)
+                .map(Self::Lite)
+                .ok_or_else(|| Error::Checkpoint {
+                    path: path.to_owned(),
+                    reason: format!("unknown architecture `{tag}` in its header"),
+                }),
+        }
+    }
+
+    /// The network it belongs to.
+    pub fn model(self) -> Model {
+        match self {
+            Self::Full => Model::Full,
+            Self::Lite(_) => Model::Lite,
         }
     }
 
     /// The header entries of its weights files (none for the full model).
     pub fn metadata(self) -> std::collections::HashMap<String, String> {
-        self.arch_tag()
-            .map(|tag| (crate::weights::ARCH_KEY.to_owned(), tag.to_owned()))
-            .into_iter()
-            .collect()
-    }
-
-    /// The name its weights files carry in their header ([`crate::weights::ARCH_KEY`]); the full
-    /// model's carry none, as pytorch-AdaIN's.
-    pub fn arch_tag(self) -> Option<&'static str> {
         match self {
-            Self::Lite => Some("lite"),
-            Self::Auto | Self::Full => None,
+            Self::Full => Default::default(),
+            Self::Lite(a) => [(crate::weights::ARCH_KEY.to_owned(), a.tag.to_owned())].into(),
         }
-    }
-
-    /// Writes seeded pseudo-random weights of a resolved model (the full model's decoder, or the
-    /// whole light network) to `path`, with the model's header: the weights of tests, whose
-    /// results must not depend on a trained file or on libtorch's global generator
-    /// ([`crate::weights::fill_seeded`]).
-    pub fn write_seeded_weights(self, seed: u64, path: &Path) -> Result<()> {
-        let vs = tch::nn::VarStore::new(Device::Cpu);
-        tch::no_grad(|| match self {
-            Self::Lite => drop(Lite::new(&vs.root())),
-            Self::Auto | Self::Full => drop(Decoder::new(&vs.root())),
-        });
-        crate::weights::fill_seeded(&vs, seed)?;
-        crate::weights::save_atomic_with(&vs, &self.metadata(), path)
     }
 
     /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
     /// `height` x `width`, at the padded size the network runs at.
     pub fn flops_per_frame(self, height: i64, width: i64) -> f64 {
         let pad = |n: i64| (n + crate::model::pad_to(n)) as f64;
-        let (encoder, decoder) = self.tables();
+        let (encoder, decoder): (&[Layer], &[Layer]) = match self {
+            Self::Full => (&arch::ENCODER, &arch::DECODER),
+            Self::Lite(a) => (a.encoder, a.decoder),
+        };
         let (enc, (h, w)) = arch::conv_flops(encoder, pad(height), pad(width));
         enc + arch::conv_flops(decoder, h, w).0
+    }
+
+    /// Writes seeded pseudo-random weights of this shape to `path`, with its header
+    /// ([`Model::write_seeded_weights`]).
+    pub fn write_seeded_weights(self, seed: u64, path: &Path) -> Result<()> {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        tch::no_grad(|| match self {
+            Self::Lite(a) => drop(Lite::new(&vs.root(), a)),
+            Self::Full => drop(Decoder::new(&vs.root())),
+        });
+        crate::weights::fill_seeded(&vs, seed)?;
+        crate::weights::save_atomic_with(&vs, &self.metadata(), path)
     }
 }
 
 /// Checks that the weights file `path` is of `model`'s architecture (an error naming the file
-/// and both architectures otherwise).
-pub fn check_arch(path: &Path, model: Model) -> Result<()> {
-    let found = crate::weights::read_arch(path)?;
-    let expected = model.arch_tag();
-    if found.as_deref() == expected {
-        return Ok(());
+/// and both architectures otherwise) and returns its shape.
+pub fn check_arch(path: &Path, model: Model) -> Result<Shape> {
+    let shape = Shape::of_weights(path)?;
+    let expected = match model {
+        Model::Lite => Model::Lite,
+        Model::Auto | Model::Full => Model::Full,
+    };
+    if shape.model() == expected {
+        return Ok(shape);
     }
-    let name = |tag: Option<&str>| match tag {
-        Some(tag) => format!("the {tag} network"),
-        None => "the full model (a decoder)".to_owned(),
+    let name = |m: Model| match m {
+        Model::Lite => "a light network (lite)".to_owned(),
+        _ => "the full model (a decoder)".to_owned(),
     };
     Err(Error::WrongArchitecture {
         path: path.to_owned(),
-        found: name(found.as_deref()),
+        found: match shape {
+            Shape::Lite(a) => format!("the {} network", a.tag),
+            Shape::Full => name(Model::Full),
+        },
         expected: name(expected),
     })
 }
@@ -200,10 +240,16 @@ fn level_stats(levels: &[Tensor]) -> Result<Stats> {
 }
 
 impl Pretrained<Lite> {
-    /// Loads the light network's weights (a file whose header names the `lite` architecture).
+    /// Loads a light network's weights (a file whose header names one of
+    /// [`arch::LITE_ARCHS`]).
     pub fn lite(path: &Path, device: Device, kind: Kind) -> Result<Self> {
-        check_arch(path, Model::Lite)?;
-        Self::load(path, device, kind, Lite::new)
+        match check_arch(path, Model::Lite)? {
+            Shape::Lite(arch) => Self::load(path, device, kind, |vs| Lite::new(vs, arch)),
+            Shape::Full => Err(Error::Checkpoint {
+                path: path.to_owned(),
+                reason: "a full-model decoder, not a light network".into(),
+            }),
+        }
     }
 }
 
@@ -279,9 +325,14 @@ impl Network {
 
     /// Which network this is.
     pub fn model(&self) -> Model {
+        self.shape().model()
+    }
+
+    /// Its layers.
+    pub fn shape(&self) -> Shape {
         match self {
-            Self::Full { .. } => Model::Full,
-            Self::Lite(_) => Model::Lite,
+            Self::Full { .. } => Shape::Full,
+            Self::Lite(lite) => Shape::Lite(lite.net.arch()),
         }
     }
 
@@ -302,8 +353,9 @@ impl Network {
         }
     }
 
-    /// Decodes the (normalised) levels back into an image.
-    pub fn decode(&self, levels: &[Tensor]) -> Result<Tensor> {
+    /// Decodes the (normalised) levels of `input` (the network's input, which a guided light
+    /// decoder transforms) back into an image.
+    pub fn decode(&self, levels: &[Tensor], input: &Tensor) -> Result<Tensor> {
         match self {
             Self::Full { decoder, .. } => {
                 let [features] = levels else {
@@ -311,7 +363,7 @@ impl Network {
                 };
                 decoder.net.forward(features)
             }
-            Self::Lite(lite) => lite.net.decode(levels),
+            Self::Lite(lite) => lite.net.decode(levels, input),
         }
     }
 }
@@ -411,11 +463,23 @@ mod tests {
     #[test]
     fn the_light_network_costs_a_fraction_of_the_full_one() {
         let (full, lite) = (
-            Model::Full.flops_per_frame(360, 640),
-            Model::Lite.flops_per_frame(360, 640),
+            Shape::Full.flops_per_frame(360, 640),
+            Shape::Lite(arch::LITE).flops_per_frame(360, 640),
         );
         assert!(full / lite > 15.0, "{full:e} / {lite:e}");
         // The hand count of bench/lite_candidates.py's u2-s2s2-c128-skip4 shape: 10.7 GFLOP.
         assert!((lite / 1e9 - 10.7).abs() < 0.1, "{lite:e}");
+    }
+
+    #[test]
+    fn flop_count_of_a_512_frame() {
+        // Hand count at 512²: encoder 0.9 + 19.3 + 9.7 + 19.3 + 9.7 + 3 x 19.3 + 9.7 = 126.6
+        // GFLOP, the mirrored decoder about the same.
+        let flops = |h, w| Shape::Full.flops_per_frame(h, w);
+        let f = flops(512, 512);
+        assert!((2.45e11..2.6e11).contains(&f), "{f:e}");
+        // Scales with the (padded) area.
+        assert!((flops(1024, 1024) / f - 4.0).abs() < 1e-9);
+        assert_eq!(flops(45, 67), flops(48, 72));
     }
 }

@@ -71,6 +71,23 @@ pub fn copy_checked(
     Ok(())
 }
 
+/// Copies the tensors of `file` into the variables of `vs` that have the same name and shape,
+/// leaving the others as they are (a warm start of one network from another that shares some
+/// of its layers). Returns the names of the variables left as they were, sorted.
+pub fn copy_matching(vs: &nn::VarStore, mut file: HashMap<String, Tensor>) -> Result<Vec<String>> {
+    let mut untouched = Vec::new();
+    for (key, mut var) in vs.variables() {
+        match file.remove(&key) {
+            Some(found) if found.size() == var.size() => {
+                tch::no_grad(|| var.f_copy_(&found))?;
+            }
+            _ => untouched.push(key),
+        }
+    }
+    untouched.sort();
+    Ok(untouched)
+}
+
 /// Fills every variable of `vs` with seeded pseudo-random values: He-uniform weights (bound
 /// sqrt(6 / fan-in)), as tch initialises convolutions, and biases within ±0.05, drawn from a sine
 /// hash of each element's index, `seed` and the variable's rank by name instead of libtorch's

@@ -45,10 +45,7 @@ impl NetworkArgs {
             .encoder
             .clone()
             .unwrap_or_else(|| data::find(data::ENCODER));
-        let weights = self
-            .decoder
-            .clone()
-            .unwrap_or_else(|| data::find(model.shipped_weights()));
+        let weights = self.weights(model);
         Ok(Stylizer::load(
             model,
             &encoder,
@@ -56,6 +53,13 @@ impl NetworkArgs {
             device,
             self.precision,
         )?)
+    }
+
+    /// The trained weights `model` runs with: `--decoder`, or the shipped ones.
+    pub fn weights(&self, model: Model) -> PathBuf {
+        self.decoder
+            .clone()
+            .unwrap_or_else(|| data::find(model.shipped_weights()))
     }
 
     /// The network `--model` means on `device` with the files given ([`Model::resolve_given`]).

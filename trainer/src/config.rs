@@ -29,6 +29,12 @@ pub struct TrainConfig {
     #[arg(long, default_value = "full")]
     #[serde(default = "full_model")]
     pub model: adainstyle::Model,
+    /// Which light network --model lite trains: lite (pixel-shuffle to full size, as first
+    /// shipped), lite-bilinear (bilinear upsampling and a convolution at full size) or
+    /// lite-guided (per-pixel affine colour transforms of the photo, upsampled bilinearly).
+    #[arg(long, default_value = "lite")]
+    #[serde(default = "first_lite")]
+    pub lite_arch: adainstyle::arch::LiteArch,
     /// How the full model's decoder upsamples: nearest (pytorch-AdaIN's) or bilinear (the
     /// exported file's header says which; the keys stay pytorch-AdaIN's).
     #[arg(long, default_value = "nearest")]
@@ -80,11 +86,18 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub tv_weight: f64,
+    /// Weight of the temporal term: the mean squared difference between the stylisation of a
+    /// photo moved (up to 2 px), zoomed (up to 2 %) and noised (σ 0.01) and the stylisation of
+    /// the photo moved and zoomed alike (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub temporal_weight: f64,
     /// Seed for the decoder's initial weights and every batch (a run is reproducible from it).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Start from these weights instead of random ones: a decoder (pytorch-AdaIN keys), or with
-    /// --model lite the light network's weights.
+    /// --model lite a light network's weights (of another --lite-arch too: the layers both
+    /// networks have in common, same name and shape, are copied and the rest start afresh).
     #[arg(long)]
     #[serde(default)]
     pub init_decoder: Option<PathBuf>,
@@ -150,8 +163,9 @@ pub struct TrainConfig {
 /// start, the encoder, the batch, the seed and the decay. `--resume` refuses
 /// to change them; every other setting of [`TrainConfig`] may be given anew on resume (the
 /// optimiser state carries over either way).
-pub const DEFINES_RUN: [&str; 10] = [
+pub const DEFINES_RUN: [&str; 11] = [
     "model",
+    "lite_arch",
     "upsample",
     "content_dir",
     "style_dir",
@@ -169,6 +183,10 @@ pub const PER_INVOCATION: [&str; 1] = ["max_minutes"];
 
 fn full_model() -> adainstyle::Model {
     adainstyle::Model::Full
+}
+
+fn first_lite() -> adainstyle::arch::LiteArch {
+    adainstyle::arch::LITE
 }
 
 /// The shipped encoder, found like the element finds it (not relative to the working directory).
@@ -287,6 +305,7 @@ impl TrainConfig {
             ("--identity-weight", self.identity_weight),
             ("--shallow-content-weight", self.shallow_content_weight),
             ("--tv-weight", self.tv_weight),
+            ("--temporal-weight", self.temporal_weight),
         ] {
             if !v.is_finite() || v < 0.0 {
                 bail!("{name} must be a non-negative number, got {v}");
@@ -302,6 +321,15 @@ impl TrainConfig {
             bail!(
                 "--cache-targets trains a decoder on cached VGG features; --model lite needs pixels"
             );
+        }
+        for (flag, weight) in [
+            ("--identity-weight", self.identity_weight),
+            ("--shallow-content-weight", self.shallow_content_weight),
+            ("--temporal-weight", self.temporal_weight),
+        ] {
+            if self.cache_targets && weight > 0.0 {
+                bail!("{flag} needs the batch's pixels, which --cache-targets does not load");
+            }
         }
         if self.log_every == 0 {
             bail!("--log-every must be at least 1");
@@ -376,6 +404,7 @@ mod tests {
         c.encoder = "models/vgg19-normalised.safetensors".into();
         let expected = r#"{
   "model": "full",
+  "lite_arch": "lite",
   "upsample": "nearest",
   "content_dir": "c",
   "style_dir": "s",
@@ -390,6 +419,7 @@ mod tests {
   "identity_weight": 0.0,
   "shallow_content_weight": 0.0,
   "tv_weight": 0.0,
+  "temporal_weight": 0.0,
   "seed": 0,
   "init_decoder": null,
   "cache_targets": false,
@@ -484,6 +514,7 @@ mod tests {
             ("--identity-weight", "identity_weight", "2"),
             ("--shallow-content-weight", "shallow_content_weight", "3"),
             ("--tv-weight", "tv_weight", "4"),
+            ("--temporal-weight", "temporal_weight", "5"),
             ("--crop", "crop", "128"),
             ("--resize", "resize", "256"),
             ("--max-minutes", "max_minutes", "30"),
@@ -519,6 +550,7 @@ mod tests {
         }
         let refused = [
             ["--model", "lite"],
+            ["--lite-arch", "lite-bilinear"],
             ["--content-dir", "other"],
             ["--style-dir", "other"],
             ["--encoder", "other"],

@@ -5,8 +5,12 @@
 //! - [`luma_ssim`]: the structural similarity (Wang et al. 2004) of the output's luma with the
 //!   photo's, 11 x 11 Gaussian window of σ 1.5, at the photo's size, on 8-bit values as the
 //!   element writes them; what is left of edges and texture of the scene.
-//! - [`grid_ratio`]: how much stronger the luma steps are across the borders of 8 x 8 blocks than
-//!   inside them, the signature of a decoder that upsamples by 8 from relu4_1.
+//! - [`block_step_ratio`] (the `blockiness` figure): how much stronger the luma steps are across
+//!   the borders of 8 x 8 blocks than inside them, the signature of a decoder that upsamples by 8
+//!   from relu4_1.
+//! - [`lattice_score`] (the `grid` figure): how far the fine structure's power spectrum peaks at
+//!   the frequencies of an 8-pixel lattice, the signature of a network that draws a learnt tile
+//!   in every block (a pixel-shuffle to full size), which block borders alone do not show.
 
 use anyhow::{Result, bail};
 use tch::{Kind, Tensor};
@@ -15,7 +19,7 @@ use tch::{Kind, Tensor};
 pub const SSIM_WINDOW: i64 = 11;
 /// Standard deviation of that window, in pixels.
 pub const SSIM_SIGMA: f64 = 1.5;
-/// Period of the block grid [`grid_ratio`] looks for.
+/// Period of the block grid [`block_step_ratio`] and [`lattice_score`] look for.
 pub const GRID: i64 = 8;
 
 /// Luma (BT.601 weights) of (1, 3, H, W) in [0, 1], clamped and rounded to 8 bits, as
@@ -92,7 +96,7 @@ pub fn luma_ssim(output: &Tensor, content: &Tensor) -> Result<f64> {
 /// Mean absolute luma step between neighbouring pixels across the borders of the 8 x 8 block
 /// grid (between columns 8k−1 and 8k, and rows likewise) divided by the mean step everywhere
 /// else. About 1 for a photo; a decoder that paints in 8-pixel blocks scores above 1.
-pub fn grid_ratio(image: &Tensor) -> Result<f64> {
+pub fn block_step_ratio(image: &Tensor) -> Result<f64> {
     let y = luma_8bit(image)?;
     let size = y.size();
     let (h, w) = (size[2], size[3]);
@@ -129,6 +133,87 @@ pub fn grid_ratio(image: &Tensor) -> Result<f64> {
     Ok(on / off.max(1e-6))
 }
 
+/// Standard deviation (pixels) of the Gaussian blur whose residual [`lattice_score`] analyses.
+pub const LATTICE_BLUR_SIGMA: f64 = 2.0;
+/// Side of the neighbourhood of each lattice frequency whose median power it is compared with.
+pub const LATTICE_NEIGHBOURHOOD: i64 = 7;
+
+/// The periodic-artifact figure (`grid`): the luma of `image` (1, 3, H, W) in [0, 1] (BT.601,
+/// rounded to 8 bits as the element writes it), cropped to multiples of 8, minus its Gaussian
+/// blur (σ [`LATTICE_BLUR_SIGMA`], reflection at the borders) so that only the fine structure
+/// is left; P its 2-D power spectrum. For each of the 63 frequencies (k·H/8, l·W/8) of an
+/// 8-pixel lattice, (k, l) ≠ (0, 0), P there over the median of P in its 7 x 7 neighbourhood
+/// (without the centre, wrapping around); the figure is the mean of those 63 ratios. A photo
+/// scores about 1.5; a tile repeated every 4 or 8 pixels makes sharp peaks and scores far above.
+pub fn lattice_score(image: &Tensor) -> Result<f64> {
+    let y = luma_8bit(image)?.f_to_device(tch::Device::Cpu)?;
+    let size = y.size();
+    let (h, w) = (size[2] / GRID * GRID, size[3] / GRID * GRID);
+    if h < 2 * GRID || w < 2 * GRID {
+        bail!("the grid figure needs images of at least 16 x 16 pixels");
+    }
+    let y = y
+        .f_narrow(2, 0, h)?
+        .f_narrow(3, 0, w)?
+        .f_to_kind(Kind::Double)?;
+    let radius = (3.0 * LATTICE_BLUR_SIGMA).ceil() as i64;
+    let taps: Vec<f64> = (-radius..=radius)
+        .map(|i| (-((i * i) as f64) / (2.0 * LATTICE_BLUR_SIGMA * LATTICE_BLUR_SIGMA)).exp())
+        .collect();
+    let total: f64 = taps.iter().sum();
+    let g = Tensor::f_from_slice(&taps)?.f_div_scalar(total)?;
+    let n = taps.len() as i64;
+    let blurred = y
+        .f_reflection_pad2d([radius, radius, radius, radius])?
+        .f_conv2d(
+            &g.f_view([1, 1, n, 1])?,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )?
+        .f_conv2d(
+            &g.f_view([1, 1, 1, n])?,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )?;
+    let fine = y.f_sub(&blurred)?.f_view([h, w])?;
+    let power = fine
+        .f_fft_fft2(None::<&[i64]>, [0i64, 1].as_slice(), "backward")?
+        .f_abs()?
+        .f_square()?
+        .f_to_kind(Kind::Double)?
+        .f_contiguous()?;
+    let p: Vec<f64> = Vec::<f64>::try_from(&power.f_flatten(0, -1)?)?;
+    let at = |r: i64, c: i64| p[(r.rem_euclid(h) * w + c.rem_euclid(w)) as usize];
+    let half = LATTICE_NEIGHBOURHOOD / 2;
+    let mut sum = 0.0;
+    let mut count = 0;
+    for k in 0..GRID {
+        for l in 0..GRID {
+            if k == 0 && l == 0 {
+                continue;
+            }
+            let (r, c) = (k * h / GRID, l * w / GRID);
+            let mut around: Vec<f64> = (-half..=half)
+                .flat_map(|dr| (-half..=half).map(move |dc| (dr, dc)))
+                .filter(|&(dr, dc)| (dr, dc) != (0, 0))
+                .map(|(dr, dc)| at(r + dr, c + dc))
+                .collect();
+            around.sort_by(f64::total_cmp);
+            let mid = around.len() / 2;
+            let median = (around[mid - 1] + around[mid]) / 2.0;
+            sum += at(r, c) / median.max(1e-30);
+            count += 1;
+        }
+    }
+    Ok(sum / f64::from(count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,20 +239,64 @@ mod tests {
     }
 
     #[test]
-    fn grid_ratio_sees_8_pixel_blocks() {
+    fn block_step_ratio_sees_8_pixel_blocks() {
         let img = noise(5);
-        let plain = grid_ratio(&img).unwrap();
+        let plain = block_step_ratio(&img).unwrap();
         assert!((plain - 1.0).abs() < 0.1, "{plain}");
         // Every 8 x 8 block one random flat colour: steps only across block borders.
         let blocks =
             crate::test_support::uniform(&[1, 3, 6, 8], 6).upsample_nearest2d([48, 64], 8.0, 8.0);
-        assert!(grid_ratio(&blocks).unwrap() > 100.0);
+        assert!(block_step_ratio(&blocks).unwrap() > 100.0);
         // Blocks faintly over a smooth photo-like ramp with a little noise: in between.
         let ramp = Tensor::linspace(0.2, 0.8, 64, (Kind::Float, Device::Cpu)).view([1, 1, 1, 64]);
         let photo = (ramp.expand([1, 3, 48, 64], false) + (noise(7) - 0.5) * 0.02).clamp(0.0, 1.0);
         let mix = &photo * 0.9 + &blocks * 0.1;
-        let r = grid_ratio(&mix).unwrap();
+        let r = block_step_ratio(&mix).unwrap();
         assert!(r > 1.5 && r < 100.0, "{r}");
-        assert!(grid_ratio(&photo).unwrap() < 1.2);
+        assert!(block_step_ratio(&photo).unwrap() < 1.2);
+    }
+    /// A painting shipped in styles/ (no lattice of its own), resized to 384 on its long edge.
+    fn picture() -> Tensor {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../styles/langlois-bridge.jpg");
+        let img = adainstyle::image_io::load_rgb(&path).unwrap();
+        let t = adainstyle::image_io::to_tensor(&img, Device::Cpu, Kind::Float).unwrap();
+        let (h, w) = adainstyle::frame::fit_longest(t.size()[2], t.size()[3], 384);
+        adainstyle::frame::resize(&t, h, w).unwrap()
+    }
+
+    /// `image` with a faint pattern of `period` x `period` pixels (amplitude in 8-bit levels)
+    /// repeated over it, as a network drawing one learnt tile per block would add.
+    fn with_tile(image: &Tensor, period: i64, levels: f64) -> Tensor {
+        let size = image.size();
+        let tile = (crate::test_support::uniform(&[1, 1, period, period], 11) - 0.5) * 2.0;
+        let reps = [1, 3, size[2] / period + 1, size[3] / period + 1];
+        let pattern = tile
+            .repeat(reps)
+            .narrow(2, 0, size[2])
+            .narrow(3, 0, size[3]);
+        (image + pattern * (levels / 255.0)).clamp(0.0, 1.0)
+    }
+
+    #[test]
+    fn lattice_score_sees_a_faint_tile_that_block_steps_miss() {
+        let photo = picture();
+        let floor = lattice_score(&photo).unwrap();
+        assert!(floor > 0.5 && floor < 3.0, "{floor}");
+        for period in [4, 8] {
+            let tiled = with_tile(&photo, period, 3.0);
+            let score = lattice_score(&tiled).unwrap();
+            assert!(
+                score > 10.0 * floor,
+                "period {period}: {score} against {floor}"
+            );
+        }
+        // The same faint 4x4 tile barely moves the block-border figure.
+        let steps = block_step_ratio(&with_tile(&photo, 4, 3.0)).unwrap()
+            / block_step_ratio(&photo).unwrap();
+        assert!((steps - 1.0).abs() < 0.2, "{steps}");
+        // Noise has no lattice either, and too small an image is an error, not a panic.
+        assert!(lattice_score(&noise(8)).unwrap() < 3.0);
+        assert!(lattice_score(&Tensor::zeros([1, 3, 8, 64], (Kind::Float, Device::Cpu))).is_err());
     }
 }

@@ -187,9 +187,14 @@ pub struct EvalResult {
     /// Detail: mean SSIM of the output's luma against the photo's ([`detail::luma_ssim`]);
     /// higher is better, 1 = the photo's structure intact.
     pub ssim: f64,
-    /// Blockiness: [`detail::grid_ratio`] of the output over that of the photo (mean over
+    /// Blockiness: [`detail::block_step_ratio`] of the output over that of the photo (mean over
     /// pairs); 1 = no 8-pixel grid beyond the photo's own, higher = a grid shows.
     pub blockiness: f64,
+    /// Periodic artifacts: [`detail::lattice_score`] of the output (mean over pairs); compare
+    /// with `grid_floor`.
+    pub grid: f64,
+    /// The photos' own [`detail::lattice_score`] (mean over the same pairs): the floor of `grid`.
+    pub grid_floor: f64,
     /// Images skipped because they could not be read.
     pub skipped: usize,
     /// With a precision other than fp32: mean PSNR (dB) of the 8-bit outputs against the fp32
@@ -262,17 +267,29 @@ fn load_all(
         .collect()
 }
 
-/// The style ratio of already stylised frames: every PNG of `output_dir` against the frame of
-/// the same name in `content_dir`, with the painting `style` (longest edge [`STYLE_EDGE`]),
-/// measured by the fp32 `encoder` exactly as [`evaluate`] measures held-out pairs. Returns the
-/// mean ratio and the number of frames.
-pub fn frames_style_ratio(
+/// Figures of already stylised video frames ([`frames_eval`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FramesResult {
+    /// Frames measured.
+    pub frames: usize,
+    /// Mean style ratio, as [`evaluate`] measures pairs.
+    pub style_ratio: f64,
+    /// Mean [`detail::lattice_score`] of the stylised frames.
+    pub grid: f64,
+    /// Mean [`detail::lattice_score`] of the input frames: the floor of `grid`.
+    pub grid_floor: f64,
+}
+
+/// Measures already stylised frames: every PNG of `output_dir` against the frame of the same
+/// name in `content_dir`, with the painting `style` (longest edge [`STYLE_EDGE`]), measured by
+/// the fp32 `encoder` exactly as [`evaluate`] measures held-out pairs.
+pub fn frames_eval(
     encoder: &Path,
     content_dir: &Path,
     output_dir: &Path,
     style: &Path,
     device: Device,
-) -> Result<(f64, usize)> {
+) -> Result<FramesResult> {
     let yardstick = Pretrained::encoder(encoder, device, Kind::Float)
         .with_context(|| format!("loading encoder {}", encoder.display()))?;
     let _guard = tch::no_grad_guard();
@@ -286,16 +303,30 @@ pub fn frames_style_ratio(
     if names.is_empty() {
         bail!("no PNG frames in {}", output_dir.display());
     }
-    let mut sum = 0.0;
+    let (mut ratio, mut grid, mut grid_floor) = (0.0, 0.0, 0.0);
     for out_path in &names {
         let name = out_path.file_name().expect("a file");
-        let frame = |path: &Path| load_fitted(path, 0, device);
-        let content = measure(&yardstick.net, &frame(&content_dir.join(name))?)?;
-        let output = measure(&yardstick.net, &frame(out_path)?)?;
-        sum += style_distance(&output.stats, &target.stats)?
+        // The grid figure on the frames as written (a resize would blur a lattice away), the
+        // style ratio on the sizes the encoder needs.
+        let raw = |path: &Path| -> Result<Tensor> {
+            let img = adainstyle::image_io::load_rgb(path)?;
+            Ok(adainstyle::image_io::to_tensor(&img, device, Kind::Float)?)
+        };
+        let content_path = content_dir.join(name);
+        grid += detail::lattice_score(&raw(out_path)?)?;
+        grid_floor += detail::lattice_score(&raw(&content_path)?)?;
+        let content = measure(&yardstick.net, &load_fitted(&content_path, 0, device)?)?;
+        let output = measure(&yardstick.net, &load_fitted(out_path, 0, device)?)?;
+        ratio += style_distance(&output.stats, &target.stats)?
             / style_distance(&content.stats, &target.stats)?;
     }
-    Ok((sum / names.len() as f64, names.len()))
+    let n = names.len() as f64;
+    Ok(FramesResult {
+        frames: names.len(),
+        style_ratio: ratio / n,
+        grid: grid / n,
+        grid_floor: grid_floor / n,
+    })
 }
 
 /// Pair `k` of `contents` x `styles`: photo `k mod C` with painting `(k / C + k) mod S`, so the
@@ -363,7 +394,11 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let all = contents.len() * styles.len();
     let n = if s.pairs == 0 { all } else { s.pairs.min(all) };
     let (mut ratio, mut keep, mut closs, mut sloss, mut psnr) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut ssim, mut blocky) = (0.0, 0.0);
+    let (mut ssim, mut blocky, mut grid, mut grid_floor) = (0.0, 0.0, 0.0, 0.0);
+    let content_lattice = contents
+        .iter()
+        .map(|(_, t)| detail::lattice_score(t))
+        .collect::<Result<Vec<_>>>()?;
     let opts = StylizeOptions::default();
     let mut shown = Vec::new();
     for k in 0..n {
@@ -387,7 +422,9 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         ratio += out_style / style_distance(&content_m[ci].stats, &style_m[si].stats)?;
         sloss += out_style;
         ssim += detail::luma_ssim(&output, content)?;
-        blocky += detail::grid_ratio(&output)? / detail::grid_ratio(content)?;
+        blocky += detail::block_step_ratio(&output)? / detail::block_step_ratio(content)?;
+        grid += detail::lattice_score(&output)?;
+        grid_floor += content_lattice[ci];
         if s.grid.is_some() && shown.len() < s.grid_pairs {
             shown.push(vec![
                 content.shallow_clone(),
@@ -408,6 +445,8 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         style_loss: sloss / n_f,
         ssim: ssim / n_f,
         blockiness: blocky / n_f,
+        grid: grid / n_f,
+        grid_floor: grid_floor / n_f,
         skipped,
         psnr_vs_fp32: fp32.is_some().then_some(psnr / n_f),
     })

@@ -9,16 +9,22 @@
 //! Optional terms: the identity loss (the pixel MSE between `c` and its stylisation with `c`
 //! itself as the style, which AdaIN turns into the network's plain reconstruction of `c`) and a
 //! shallow content loss (MSE at relu2_1 and relu3_1 against AdaIN of `c`'s features there with
-//! the style's statistics there), and a total-variation term on the output.
+//! the style's statistics there), a total-variation term on the output, and a temporal term
+//! ([`Motion`]): the stylisation of a slightly moved, zoomed and noised copy of the photo should
+//! be the stylisation of the photo moved and zoomed alike (an image-only regulariser in the
+//! spirit of Wang et al. 2020's compound regularisation; no video data).
 //! All statistics and losses are computed in fp32, also under mixed precision (see [`Compute`]).
 
 use std::collections::HashMap;
 
-use adainstyle::arch::Upsample;
+use adainstyle::arch::{LiteArch, Upsample};
+use adainstyle::network::Shape;
 use adainstyle::{
     Decoder, Encoder, Features, Lite, Model, Stats, adain, mean_std, to_channels_last,
 };
 use anyhow::{Context, Result, bail};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Reduction, Tensor, nn};
 
 /// The loss terms of one batch (scalar tensors, still attached to the graph).
@@ -34,6 +40,8 @@ pub struct Losses {
     pub shallow: Option<Tensor>,
     /// Total variation of the output, when asked for.
     pub tv: Option<Tensor>,
+    /// Temporal term, when asked for.
+    pub temporal: Option<Tensor>,
     /// The network's output for the batch.
     pub output: Tensor,
 }
@@ -51,6 +59,8 @@ pub struct Weights {
     pub shallow: f64,
     /// Total variation (0 = not computed).
     pub tv: f64,
+    /// Temporal term (0 = not computed).
+    pub temporal: f64,
 }
 
 impl Weights {
@@ -58,7 +68,11 @@ impl Weights {
     /// photos' own features (the identity loss): no stylised output, no pass of the loss network
     /// over it, about 2.5 times cheaper than a full step (a reconstruction warm-up).
     pub fn stylises(&self) -> bool {
-        self.content > 0.0 || self.style > 0.0 || self.shallow > 0.0 || self.tv > 0.0
+        self.content > 0.0
+            || self.style > 0.0
+            || self.shallow > 0.0
+            || self.tv > 0.0
+            || self.temporal > 0.0
     }
 }
 
@@ -73,6 +87,7 @@ impl Losses {
             (&self.identity, w.identity),
             (&self.shallow, w.shallow),
             (&self.tv, w.tv),
+            (&self.temporal, w.temporal),
         ] {
             if let Some(term) = term {
                 total = total.f_add(&term.f_mul_scalar(weight)?)?;
@@ -132,27 +147,34 @@ pub enum Trainee {
 }
 
 impl Trainee {
+    /// The layers it has (what its weights files' header names).
+    pub fn shape(&self) -> Shape {
+        match self {
+            Self::Full(..) => Shape::Full,
+            Self::Lite(lite) => Shape::Lite(lite.arch()),
+        }
+    }
+}
+
+impl Trainee {
     /// Declares the variables of `model` (full or lite) under `vs`; `upsample` is the full
-    /// decoder's (the light network's layers are fixed).
-    pub fn new(model: Model, upsample: Upsample, vs: &nn::Path) -> Result<Self> {
+    /// decoder's, `lite` which light network.
+    pub fn new(model: Model, upsample: Upsample, lite: LiteArch, vs: &nn::Path) -> Result<Self> {
         Ok(match model {
             Model::Full => Self::Full(Decoder::with_upsample(vs, upsample), upsample),
-            Model::Lite => Self::Lite(Lite::new(vs)),
+            Model::Lite => Self::Lite(Lite::new(vs, lite)),
             Model::Auto => bail!("a run trains the full or the lite model, not auto"),
         })
     }
 
     /// Which network this is.
     pub fn model(&self) -> Model {
-        match self {
-            Self::Full(..) => Model::Full,
-            Self::Lite(_) => Model::Lite,
-        }
+        self.shape().model()
     }
 
     /// The header entries its weights files carry (architecture, upsampling).
     pub fn metadata(&self) -> HashMap<String, String> {
-        let mut m = self.model().metadata();
+        let mut m = self.shape().metadata();
         if let Self::Full(_, upsample) = self {
             m.extend(upsample.metadata());
         }
@@ -260,88 +282,216 @@ pub struct Pixels<'a> {
     pub style: &'a Tensor,
 }
 
-/// The network's output for a batch, when `stylise` is set, and, when `identity` is set, its
-/// reconstruction of the content (its stylisation with the content as the style).
-fn generate(
+/// The network's stylisation of the photos `content` (N, 3, H, W) in [0, 1] with the batch's
+/// style. The full model decodes AdaIN of relu4_1 (`features`, or the frozen VGG-19's own of
+/// `content` when `None`) with the style's statistics; the light network runs its own encoder
+/// on `content` and normalises each level with `style_levels`.
+fn stylise(
+    encoder: &Encoder,
     trainee: &Trainee,
     targets: &Targets,
-    pixels: Option<Pixels>,
+    content: Option<&Tensor>,
+    features: Option<&Tensor>,
+    style_levels: &[Stats],
     compute: Compute,
-    stylise: bool,
-    identity: bool,
-) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    let kind = compute.encoder_kind();
-    let to_net = |t: &Tensor| -> Result<Tensor> { Ok(to_channels_last(&t.f_to_kind(kind)?)?) };
-    match trainee {
-        Trainee::Full(decoder, _) => {
-            let output = if stylise {
-                let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
-                Some(decoder.forward(&to_net(&target)?)?)
-            } else {
-                None
-            };
-            let identity = if identity {
-                Some(decoder.forward(&to_net(&targets.content)?)?)
-            } else {
-                None
-            };
-            Ok((output, identity))
+) -> Result<Tensor> {
+    let to_net = |t: &Tensor| -> Result<Tensor> {
+        Ok(to_channels_last(&t.f_to_kind(compute.encoder_kind())?)?)
+    };
+    match (trainee, content, features) {
+        (Trainee::Full(decoder, _), _, Some(features)) => {
+            let target = tch::no_grad(|| adain(features, &targets.style[3]))?;
+            Ok(decoder.forward(&to_net(&target)?)?)
         }
+        (Trainee::Full(decoder, _), Some(content), None) => {
+            let features = content_features(encoder, content, compute)?;
+            let target = tch::no_grad(|| adain(&features, &targets.style[3]))?;
+            Ok(decoder.forward(&to_net(&target)?)?)
+        }
+        (Trainee::Lite(lite), Some(content), _) => {
+            let input = net_input(content, compute)?;
+            let levels = lite.levels(&input)?;
+            let normalised = levels
+                .iter()
+                .zip(style_levels)
+                .map(|(c, s)| to_net(&adain(&float(c)?, s)?))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(lite.decode(&normalised, &input)?)
+        }
+        _ => bail!("the light network trains on pixels, not on cached features"),
+    }
+}
+
+/// The statistics each AdaIN level of the light network takes from the batch's style images
+/// (none for the full model, whose style statistics are the loss network's).
+fn style_levels(trainee: &Trainee, pixels: Option<Pixels>, compute: Compute) -> Result<Vec<Stats>> {
+    match trainee {
+        Trainee::Full(..) => Ok(Vec::new()),
         Trainee::Lite(lite) => {
             let Some(px) = pixels else {
                 bail!("the light network trains on pixels, not on cached features");
             };
-            let content = lite.levels(&net_input(px.content, compute)?)?;
-            let output = if stylise {
-                let style = lite.levels(&net_input(px.style, compute)?)?;
-                let normalised = content
-                    .iter()
-                    .zip(&style)
-                    .map(|(c, s)| to_net(&adain(&float(c)?, &mean_std(&float(s)?)?)?))
-                    .collect::<Result<Vec<_>>>()?;
-                Some(lite.decode(&normalised)?)
-            } else {
-                None
-            };
-            // AdaIN of the content with its own statistics is the content: the plain decode.
-            let identity = if identity {
-                Some(lite.decode(&content)?)
-            } else {
-                None
-            };
-            Ok((output, identity))
+            lite.levels(&net_input(px.style, compute)?)?
+                .iter()
+                .map(|s| Ok(mean_std(&float(s)?)?))
+                .collect()
         }
     }
 }
 
+/// The network's plain reconstruction of the content (its stylisation with the content itself
+/// as the style, which AdaIN reduces to decoding the content's own features).
+fn reconstruct(
+    trainee: &Trainee,
+    targets: &Targets,
+    pixels: Option<Pixels>,
+    compute: Compute,
+) -> Result<Tensor> {
+    let to_net = |t: &Tensor| -> Result<Tensor> {
+        Ok(to_channels_last(&t.f_to_kind(compute.encoder_kind())?)?)
+    };
+    match trainee {
+        Trainee::Full(decoder, _) => Ok(decoder.forward(&to_net(&targets.content)?)?),
+        Trainee::Lite(lite) => {
+            let Some(px) = pixels else {
+                bail!("the light network trains on pixels, not on cached features");
+            };
+            let input = net_input(px.content, compute)?;
+            Ok(lite.decode(&lite.levels(&input)?, &input)?)
+        }
+    }
+}
+
+/// The small random motion of one training step for the temporal term: the same shift (pixels)
+/// and zoom for the whole batch, and the seed of the noise added to the moved photos.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Motion {
+    /// Horizontal shift in pixels.
+    pub dx: f64,
+    /// Vertical shift in pixels.
+    pub dy: f64,
+    /// Zoom factor (1 = none).
+    pub zoom: f64,
+    /// Seed of the Gaussian noise.
+    pub noise_seed: u64,
+}
+
+impl Motion {
+    /// Largest shift, in pixels, in either direction.
+    pub const MAX_SHIFT: f64 = 2.0;
+    /// Largest zoom away from 1 (a fraction).
+    pub const MAX_ZOOM: f64 = 0.02;
+    /// Standard deviation of the noise added to the moved photos (in [0, 1] units: about 2.5 of
+    /// 255 levels, a camera's sensor noise).
+    pub const NOISE: f64 = 0.01;
+    /// Pixels cut from each border before comparing (where a move brings in the border's
+    /// replicated pixels).
+    pub const MARGIN: i64 = 4;
+
+    /// The motion of iteration `iteration` of a run seeded `seed` (its own random stream, apart
+    /// from the batch's).
+    pub fn draw(seed: u64, iteration: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d6f_7469_6f6e_0000);
+        rng.set_stream(iteration);
+        Self {
+            dx: rng.gen_range(-Self::MAX_SHIFT..=Self::MAX_SHIFT),
+            dy: rng.gen_range(-Self::MAX_SHIFT..=Self::MAX_SHIFT),
+            zoom: 1.0 + rng.gen_range(-Self::MAX_ZOOM..=Self::MAX_ZOOM),
+            noise_seed: rng.r#gen(),
+        }
+    }
+
+    /// `x` (N, C, H, W, fp32) moved and zoomed about its centre by this motion (bilinear, the
+    /// border replicated).
+    pub fn warp(&self, x: &Tensor) -> Result<Tensor> {
+        let size = x.size();
+        let (n, h, w) = (size[0], size[2], size[3]);
+        // Output pixel p samples the input at (p - centre) / zoom + centre - shift, in the
+        // normalised coordinates of align_corners = false.
+        let inv = 1.0 / self.zoom;
+        let theta = Tensor::f_from_slice(&[
+            inv as f32,
+            0.0,
+            (-2.0 * self.dx / w as f64) as f32,
+            0.0,
+            inv as f32,
+            (-2.0 * self.dy / h as f64) as f32,
+        ])?
+        .f_view([1, 2, 3])?
+        .f_expand([n, 2, 3], false)?
+        .f_to_device(x.device())?;
+        let grid = Tensor::f_affine_grid_generator(&theta, [n, size[1], h, w], false)?;
+        // Interpolation 0 = bilinear, padding 1 = border.
+        Ok(x.f_grid_sampler(&grid, 0, 1, false)?)
+    }
+
+    /// The moved copy of the photos `content` (N, 3, H, W in [0, 1], fp32) with its noise,
+    /// clamped to [0, 1].
+    pub fn moved_input(&self, content: &Tensor) -> Result<Tensor> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.noise_seed);
+        let n = content.numel();
+        let noise: Vec<f32> = (0..n.div_ceil(2))
+            .flat_map(|_| {
+                // Box-Muller: two standard normal values from two uniform ones.
+                let (u, v): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.r#gen());
+                let r = (-2.0 * u.ln()).sqrt() * Self::NOISE;
+                let a = std::f64::consts::TAU * v;
+                [(r * a.cos()) as f32, (r * a.sin()) as f32]
+            })
+            .take(n)
+            .collect();
+        let noise = Tensor::f_from_slice(&noise)?
+            .f_view(content.size().as_slice())?
+            .f_to_device(content.device())?;
+        Ok(self.warp(content)?.f_add(&noise)?.f_clamp(0.0, 1.0)?)
+    }
+
+    /// The temporal term: the mean squared difference between the stylisation of the moved
+    /// input (`moved_output`) and the stylisation of the photo moved alike (`output`), away from
+    /// the borders; both fp32.
+    pub fn term(&self, output: &Tensor, moved_output: &Tensor) -> Result<Tensor> {
+        let inner = |t: &Tensor| -> Result<Tensor> {
+            let size = t.size();
+            let m = Self::MARGIN;
+            Ok(t.f_narrow(2, m, size[2] - 2 * m)?
+                .f_narrow(3, m, size[3] - 2 * m)?)
+        };
+        Ok(inner(moved_output)?.f_mse_loss(&inner(&self.warp(output)?)?, Reduction::Mean)?)
+    }
+}
+
 /// Computes every loss term of a batch from its `targets` (and `pixels`, which the light
-/// network and the identity loss need). The VGG-19 is frozen; gradients flow into the trained
-/// network only. The convolutions run as `compute` says, in channels-last; the AdaIN targets,
-/// the statistics and the losses in fp32. Terms whose weight is 0 are not computed; when only
-/// the identity loss counts ([`Weights::stylises`] is false), the content and style losses are
-/// reported as 0 and `output` is the reconstruction.
+/// network, the identity and the temporal terms need; and `motion`, which the temporal term
+/// needs). The VGG-19 is frozen; gradients flow into the trained network only. The
+/// convolutions run as `compute` says, in channels-last; the AdaIN targets, the statistics and
+/// the losses in fp32. Terms whose weight is 0 are not computed; when only the identity loss
+/// counts ([`Weights::stylises`] is false), the content and style losses are reported as 0 and
+/// `output` is the reconstruction.
 pub fn compute_from(
     encoder: &Encoder,
     trainee: &Trainee,
     targets: &Targets,
     pixels: Option<Pixels>,
+    motion: Option<Motion>,
     compute: Compute,
     weights: &Weights,
 ) -> Result<Losses> {
     tch::autocast(compute == Compute::Fp16Autocast, || {
         let want_identity = weights.identity > 0.0;
-        let stylise = weights.stylises();
-        if !stylise && !want_identity {
+        if !weights.stylises() && !want_identity {
             bail!("every loss weight is 0: nothing to train");
         }
-        let (output, reconstruction) =
-            generate(trainee, targets, pixels, compute, stylise, want_identity)?;
+        let reconstruction = if want_identity {
+            Some(reconstruct(trainee, targets, pixels, compute)?)
+        } else {
+            None
+        };
         let identity = match (&reconstruction, pixels) {
             (Some(r), Some(px)) => Some(float(r)?.f_mse_loss(px.content, Reduction::Mean)?),
             (Some(_), None) => bail!("the identity loss needs the batch's pixels"),
             _ => None,
         };
-        let Some(output) = output else {
+        if !weights.stylises() {
             let zero = Tensor::f_zeros([], (Kind::Float, targets.content.device()))?;
             return Ok(Losses {
                 content: zero.shallow_clone(),
@@ -349,13 +499,28 @@ pub fn compute_from(
                 identity,
                 shallow: None,
                 tv: None,
+                temporal: None,
                 output: float(
                     reconstruction
                         .as_ref()
                         .context("no stylised output and no reconstruction")?,
                 )?,
             });
+        }
+        let style_levels = style_levels(trainee, pixels, compute)?;
+        let content_pixels = pixels.map(|px| px.content);
+        let stylise_pixels = |content: Option<&Tensor>, features: Option<&Tensor>| {
+            stylise(
+                encoder,
+                trainee,
+                targets,
+                content,
+                features,
+                &style_levels,
+                compute,
+            )
         };
+        let output = stylise_pixels(content_pixels, Some(&targets.content))?;
         let target = tch::no_grad(|| adain(&targets.content, &targets.style[3]))?;
         let out_feat = encoder.features(&output)?;
         let content_loss = float(&out_feat.relu4_1)?.f_mse_loss(&target, Reduction::Mean)?;
@@ -384,12 +549,23 @@ pub fn compute_from(
         } else {
             None
         };
+        let temporal = if weights.temporal > 0.0 {
+            let (Some(content), Some(motion)) = (content_pixels, motion) else {
+                bail!("the temporal term needs the batch's pixels and a motion");
+            };
+            let moved = motion.moved_input(content)?;
+            let moved_output = float(&stylise_pixels(Some(&moved), None)?)?;
+            Some(motion.term(&output, &moved_output)?)
+        } else {
+            None
+        };
         Ok(Losses {
             content: content_loss,
             style: style_loss,
             identity,
             shallow,
             tv,
+            temporal,
             output,
         })
     })
@@ -426,6 +602,7 @@ pub fn compute(
         trainee,
         &targets(encoder, content, style, compute)?,
         Some(Pixels { content, style }),
+        Some(Motion::draw(0, 0)),
         compute,
         weights,
     )

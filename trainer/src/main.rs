@@ -39,7 +39,8 @@ enum Command {
     Export(ExportArgs),
     /// Print a decoder's mean content and style losses over held-out pairs.
     Eval(EvalArgs),
-    /// Print the style ratio of stylised video frames (PNG folders), as `eval` measures pairs.
+    /// Print the style ratio and grid figure of stylised video frames (PNG folders), as `eval`
+    /// measures pairs.
     FramesEval(FramesEvalArgs),
     /// Write a data folder's images as square JPEG crops into a tar, prepared as training
     /// prepares them (for a machine without the data: scripts/fetch-data.sh --pack).
@@ -239,6 +240,10 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     println!("style_loss    {:.4}", r.style_loss);
     println!("luma_ssim     {:.4}", r.ssim);
     println!("blockiness    {:.4}", r.blockiness);
+    println!(
+        "grid          {:.3} (the photos' own: {:.3})",
+        r.grid, r.grid_floor
+    );
     if let Some(db) = r.psnr_vs_fp32 {
         println!("psnr_vs_fp32  {db:.2} dB");
     }
@@ -246,14 +251,17 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
 }
 
 fn run_frames_eval(args: &FramesEvalArgs) -> Result<()> {
-    let (ratio, frames) = eval::frames_style_ratio(
+    let r = eval::frames_eval(
         &args.encoder.clone().unwrap_or_else(config::shipped_encoder),
         &args.content,
         &args.output,
         &args.style,
         args.device.resolve()?,
     )?;
-    println!("{{\"style_ratio\": {ratio:.6}, \"frames\": {frames}}}");
+    println!(
+        "{{\"style_ratio\": {:.6}, \"grid\": {:.4}, \"grid_floor\": {:.4}, \"frames\": {}}}",
+        r.style_ratio, r.grid, r.grid_floor, r.frames
+    );
     Ok(())
 }
 

@@ -14,7 +14,8 @@ use crate::loss::Weights;
 /// File name of the loss log in a run directory.
 pub const LOSSES_FILE: &str = "losses.csv";
 /// Header of the loss log.
-pub const LOSSES_HEADER: &str = "iteration,lr,content,style,identity,shallow,tv,total,seconds";
+pub const LOSSES_HEADER: &str =
+    "iteration,lr,content,style,identity,shallow,tv,temporal,total,seconds";
 
 /// One row of `losses.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +34,8 @@ pub struct LossRow {
     pub shallow: f64,
     /// Total variation (unweighted; 0 when its weight is 0).
     pub tv: f64,
+    /// Temporal term (unweighted; 0 when its weight is 0).
+    pub temporal: f64,
     /// The weighted sum of every term.
     pub total: f64,
     /// Training seconds since the run began (all invocations together).
@@ -42,7 +45,7 @@ pub struct LossRow {
 impl LossRow {
     fn to_csv(self) -> String {
         format!(
-            "{},{:e},{},{},{},{},{},{},{:.3}",
+            "{},{:e},{},{},{},{},{},{},{},{:.3}",
             self.iteration,
             self.lr,
             self.content,
@@ -50,19 +53,21 @@ impl LossRow {
             self.identity,
             self.shallow,
             self.tv,
+            self.temporal,
             self.total,
             self.seconds
         )
     }
 
     /// A row of the log; rows of logs written before the identity, shallow and TV columns
-    /// (six fields) read with those terms at 0.
+    /// (six fields) or before the temporal column (nine) read with those terms at 0.
     fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let num = |i: usize| f[i].parse::<f64>().ok();
-        let (identity, shallow, tv, rest) = match f.len() {
-            6 => (0.0, 0.0, 0.0, 4),
-            9 => (num(4)?, num(5)?, num(6)?, 7),
+        let (identity, shallow, tv, temporal, rest) = match f.len() {
+            6 => (0.0, 0.0, 0.0, 0.0, 4),
+            9 => (num(4)?, num(5)?, num(6)?, 0.0, 7),
+            10 => (num(4)?, num(5)?, num(6)?, num(7)?, 8),
             _ => return None,
         };
         Some(Self {
@@ -73,6 +78,7 @@ impl LossRow {
             identity,
             shallow,
             tv,
+            temporal,
             total: num(rest)?,
             seconds: num(rest + 1)?,
         })
@@ -184,12 +190,12 @@ pub fn append_heldout(
     if new {
         writeln!(
             f,
-            "iteration,train_hours,style_ratio,content_keep,content_loss,style_loss,pairs,ssim,blockiness"
+            "iteration,train_hours,style_ratio,content_keep,content_loss,style_loss,pairs,ssim,blockiness,grid,grid_floor"
         )?;
     }
     writeln!(
         f,
-        "{iteration},{:.4},{:.5},{:.5},{:.5},{:.5},{},{:.5},{:.5}",
+        "{iteration},{:.4},{:.5},{:.5},{:.5},{:.5},{},{:.5},{:.5},{:.3},{:.3}",
         train_seconds / 3600.0,
         r.style_ratio,
         r.content_keep,
@@ -197,7 +203,9 @@ pub fn append_heldout(
         r.style_loss,
         r.pairs,
         r.ssim,
-        r.blockiness
+        r.blockiness,
+        r.grid,
+        r.grid_floor
     )?;
     Ok(())
 }
@@ -280,8 +288,8 @@ fn smooth(values: &[f64], window: usize) -> Vec<f64> {
 
 /// Plots every weighted term with a weight above 0 and the total loss (log scale, smoothed)
 /// against the iteration as a PNG. Labels need a system font; without one the curves are drawn
-/// alone (content blue, style red, identity green, shallow content magenta, TV cyan, total
-/// black).
+/// alone (content blue, style red, identity green, shallow content magenta, TV cyan, temporal
+/// orange, total black).
 pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<()> {
     use plotters::prelude::*;
 
@@ -299,7 +307,7 @@ pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<(
         )
     };
     type Term = (&'static str, RGBColor, fn(&LossRow) -> f64, f64);
-    let terms: [Term; 6] = [
+    let terms: [Term; 7] = [
         ("content x weight", BLUE, |r| r.content, weights.content),
         ("style x weight", RED, |r| r.style, weights.style),
         ("identity x weight", GREEN, |r| r.identity, weights.identity),
@@ -310,6 +318,12 @@ pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<(
             weights.shallow,
         ),
         ("TV x weight", CYAN, |r| r.tv, weights.tv),
+        (
+            "temporal x weight",
+            RGBColor(230, 140, 0),
+            |r| r.temporal,
+            weights.temporal,
+        ),
         ("total", BLACK, |r| r.total, 1.0),
     ];
     let series: Vec<_> = terms
@@ -410,6 +424,7 @@ mod tests {
             identity: 0.0625,
             shallow: 2.5,
             tv: 0.0,
+            temporal: 0.125,
             total: 4.0,
             seconds: 12.5,
         };
@@ -418,5 +433,11 @@ mod tests {
         // A row of a log from before the identity, shallow and TV columns.
         let old = LossRow::parse("3,1e-4,2.0,0.5,2.75,1.5").unwrap();
         assert_eq!((old.total, old.seconds, old.identity), (2.75, 1.5, 0.0));
+        // And from before the temporal column.
+        let nine = LossRow::parse("3,1e-4,2.0,0.5,0.25,0.5,0.0,2.75,1.5").unwrap();
+        assert_eq!(
+            (nine.identity, nine.temporal, nine.total),
+            (0.25, 0.0, 2.75)
+        );
     }
 }

@@ -253,17 +253,21 @@ impl Session {
         let threads = ThreadCount::set(config.threads);
         let (device, compute) = resolve_device(config)?;
         let amp = compute.needs_loss_scaling();
+        if device == Device::Cpu {
+            adainstyle::alloc::reuse_freed_memory();
+        }
 
         let encoder = Pretrained::encoder(&config.encoder, device, compute.encoder_kind())
             .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
         let vs = nn::VarStore::new(device);
-        let trainee = Trainee::new(config.model, config.upsample, &vs.root())?;
+        let trainee = Trainee::new(config.model, config.upsample, config.lite_arch, &vs.root())?;
         match &config.init_decoder {
-            Some(path) => adainstyle::network::check_arch(path, config.model)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| Ok(adainstyle::weights::load_into(&vs, path)?))
+            Some(path) => warm_start(&vs, &trainee, config, path)
                 .with_context(|| format!("--init-decoder {}", path.display()))?,
-            None => initialise(&vs, config.seed, init_gain(config.model))?,
+            None => {
+                initialise(&vs, config.seed, init_gain(config.model))?;
+                initialise_output(&vs, &trainee)?;
+            }
         }
         adainstyle::weights_to_channels_last(&vs)?;
         let mut adam = Adam::new(&vs)?;
@@ -461,6 +465,7 @@ impl Session {
             pixels
                 .as_ref()
                 .map(|(content, style)| Pixels { content, style }),
+            Some(loss::Motion::draw(self.config.seed, t)),
             compute,
             &self.weights,
         )?;
@@ -486,6 +491,7 @@ impl Session {
                     or_zero(&losses.identity),
                     or_zero(&losses.shallow),
                     or_zero(&losses.tv),
+                    or_zero(&losses.temporal),
                 ],
                 0,
             )?
@@ -517,6 +523,7 @@ impl Session {
             identity: values[4],
             shallow: values[5],
             tv: values[6],
+            temporal: values[7],
             total: values[2],
             seconds: self.state.train_seconds,
         };
@@ -722,16 +729,84 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
         eprintln!("warning: could not keep {}: {e:#}", kept.display());
     }
     Ok(Some(format!(
-        "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4}, luma SSIM {:.4}, blockiness {:.3} ({} pairs, {:.0} s)",
+        "held-out at iteration {} ({:.2} h): style ratio {:.4}, content keep {:.4}, luma SSIM {:.4}, blockiness {:.3}, grid {:.2} (photos {:.2}) ({} pairs, {:.0} s)",
         state.iteration,
         state.train_seconds / 3600.0,
         r.style_ratio,
         r.content_keep,
         r.ssim,
         r.blockiness,
+        r.grid,
+        r.grid_floor,
         r.pairs,
         started.elapsed().as_secs_f64()
     )))
+}
+
+/// Starts the network from the weights file `path`: all of it when it holds the same network;
+/// for a light network of another architecture, the variables both have (same name and shape),
+/// the others initialised as a new run's (named on the console).
+fn warm_start(
+    vs: &nn::VarStore,
+    trainee: &Trainee,
+    config: &TrainConfig,
+    path: &Path,
+) -> Result<()> {
+    let found = adainstyle::network::check_arch(path, config.model)?;
+    if found == trainee.shape() {
+        return Ok(adainstyle::weights::load_into(vs, path)?);
+    }
+    initialise(vs, config.seed, init_gain(config.model))?;
+    initialise_output(vs, trainee)?;
+    let fresh = adainstyle::weights::copy_matching(vs, adainstyle::weights::read_tensors(path)?)?;
+    println!(
+        "adain-train: started the {} network from {} ({}); new: {}",
+        config.lite_arch,
+        path.display(),
+        match found {
+            adainstyle::network::Shape::Lite(a) => a.tag,
+            adainstyle::network::Shape::Full => "full",
+        },
+        if fresh.is_empty() {
+            "nothing".to_owned()
+        } else {
+            fresh.join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// A guided light network starts as the identity colour transform (its last layer's weights
+/// scaled down, its biases the identity matrix and no residual), so that its first outputs are
+/// the photo rather than noise.
+fn initialise_output(vs: &nn::VarStore, trainee: &Trainee) -> Result<()> {
+    let Trainee::Lite(lite) = trainee else {
+        return Ok(());
+    };
+    if lite.arch().output != adainstyle::arch::LiteOutput::GuidedAffine {
+        return Ok(());
+    }
+    let last = lite
+        .arch()
+        .decoder
+        .last()
+        .context("a light decoder has layers")?
+        .index;
+    let vars = vs.variables();
+    let get = |name: &str| {
+        vars.get(&format!("decoder.{last}.{name}"))
+            .with_context(|| format!("no decoder.{last}.{name}"))
+    };
+    let (mut weight, mut bias) = (get("weight")?.shallow_clone(), get("bias")?.shallow_clone());
+    let mut identity = vec![0f32; adainstyle::arch::GUIDED_CHANNELS as usize];
+    for row in 0..3 {
+        identity[row * 4 + row] = 1.0;
+    }
+    tch::no_grad(|| -> Result<()> {
+        let _ = weight.f_mul_scalar_(0.01)?;
+        bias.f_copy_(&Tensor::f_from_slice(&identity)?.f_to_device(bias.device())?)?;
+        Ok(())
+    })
 }
 
 /// The loss weights of a configuration.
@@ -742,6 +817,7 @@ pub fn loss_weights(config: &TrainConfig) -> loss::Weights {
         identity: config.identity_weight,
         shallow: config.shallow_content_weight,
         tv: config.tv_weight,
+        temporal: config.temporal_weight,
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use adainstyle::frame::{self, FrameLayout, PixelLayout};
+use adainstyle::profile::{self, Stage};
 use adainstyle::{
     DeviceSpec, Model, Network, Precision, Region, Stats, StyleBank, StyleSpec, StylizeOptions,
     Stylizer, Temporal,
@@ -517,6 +518,7 @@ impl VideoFilterImpl for AdainStyle {
         }
         let format = state.format.ok_or(gst::FlowError::NotNegotiated)?;
         let started = Instant::now();
+        let span = profile::span(Stage::Frame, state.stylizer.device());
         let mut notices = Vec::new();
         let result = stylize(
             state,
@@ -526,6 +528,7 @@ impl VideoFilterImpl for AdainStyle {
             (inframe, outframe),
             &mut notices,
         );
+        drop(span);
         drop(guard);
         self.report(notices);
         let thumbnail = match result {
@@ -591,7 +594,10 @@ fn stylize(
         .plane_data(0)
         .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
     let device = state.stylizer.device();
+    let span = profile::span(Stage::Upload, device);
     let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
+    drop(span);
+    let span = profile::span(Stage::Mask, device);
     let mask = state.mask.for_frame(
         (input, &in_layout),
         uploaded.extra.as_ref(),
@@ -599,6 +605,7 @@ fn stylize(
         device,
         notices,
     )?;
+    drop(span);
     let region = mask.as_ref().map(|mask| Region {
         mask,
         outside: state.outside.as_ref().filter(|_| frame.outside),
@@ -614,7 +621,9 @@ fn stylize(
     let output = outframe
         .plane_data_mut(0)
         .map_err(|err| adainstyle::Error::Frame(err.to_string()))?;
+    let span = profile::span(Stage::Download, device);
     frame::download(&stylized, uploaded.extra.as_ref(), output, &out_layout)?;
+    drop(span);
     if !thumbnail {
         return Ok(None);
     }
