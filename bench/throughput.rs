@@ -6,17 +6,15 @@
 //! ```text
 //! target/release/examples/bench --mode element --width 512 --height 512 --frames 10
 //! # cost of spatial control or temporal smoothing: those frames and plain ones interleaved
-//! target/release/examples/bench --mode model --mask keep --width 512 --height 512 --frames 15
+//! target/release/examples/bench --mode model --mask-mode keep --width 512 --height 512 --frames 15
 //! target/release/examples/bench --mode model --temporal 0.5 --width 512 --height 512 --frames 15
 //! ```
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-
 use adainstyle::{Region, StyleBank, StyleSpec, StylizeOptions, data};
+use adainstyle_cli::options::{self, ElementOptions};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use gst::prelude::*;
@@ -50,8 +48,9 @@ struct Args {
     width: i64,
     #[arg(long)]
     height: i64,
+    /// The element's options (element mode sets them all; model mode takes the network's).
     #[command(flatten)]
-    network: common::NetworkArgs,
+    element: ElementOptions,
     /// Frames measured after warm-up.
     #[arg(long, default_value_t = 5)]
     frames: u64,
@@ -61,7 +60,7 @@ struct Args {
     /// Model mode only: stylise with a half mask, alternating with unmasked frames, and report
     /// both and the overhead.
     #[arg(long, value_enum, default_value = "none")]
-    mask: MaskMode,
+    mask_mode: MaskMode,
     /// Model mode only: stylise as a stream with this temporal smoothing, alternating with plain
     /// frames, and report both and the overhead.
     #[arg(long, default_value_t = 0.0)]
@@ -89,7 +88,7 @@ fn sync(device: tch::Device) {
 /// Seconds of each measured frame of the model alone; with a mask or temporal smoothing, also of
 /// plain frames run in alternation with those.
 fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
-    let stylizer = args.network.load()?;
+    let stylizer = args.element.load_network()?;
     let device = stylizer.device();
     let mut bank = StyleBank::new();
     let style = bank.stats(
@@ -116,7 +115,7 @@ fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
         ],
         3,
     );
-    let region = match args.mask {
+    let region = match args.mask_mode {
         MaskMode::None => None,
         MaskMode::Keep => Some(Region {
             mask: &mask,
@@ -164,8 +163,7 @@ fn median_min(v: &mut [f64]) -> (f64, f64) {
 
 /// Seconds between consecutive output buffers of the element, from the warm-up's last output on.
 fn bench_element(args: &Args) -> Result<Vec<f64>> {
-    gst::init()?;
-    gstadainstyle::plugin_register_static()?;
+    options::init()?;
     let total = args.warmup + args.frames;
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=1 pattern=snow ! \
@@ -176,7 +174,7 @@ fn bench_element(args: &Args) -> Result<Vec<f64>> {
     ))?
     .downcast::<gst::Pipeline>()
     .expect("a pipeline");
-    args.network
+    args.element
         .apply(&pipeline.by_name("s").context("the element")?)?;
     let arrivals = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let sink = pipeline.by_name("sink").context("sink")?;
@@ -221,10 +219,9 @@ fn bench_element(args: &Args) -> Result<Vec<f64>> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = args.network.device.resolve()?;
-    let model = args.network.resolve_model(device)?;
-    if (args.mask != MaskMode::None || args.temporal > 0.0) && args.mode != Mode::Model {
-        bail!("--mask and --temporal are measured in --mode model only");
+    let (model, device) = args.element.model()?;
+    if (args.mask_mode != MaskMode::None || args.temporal > 0.0) && args.mode != Mode::Model {
+        bail!("--mask-mode and --temporal are measured in --mode model only");
     }
     let (mut frames, mut plain) = match args.mode {
         Mode::Model => bench_model(&args)?,
@@ -241,7 +238,7 @@ fn main() -> Result<()> {
         format!(
             ", \"mask\": \"{}\", \"temporal\": {}, \"ms_plain\": {:.2}, \"ms_plain_min\": {:.2}, \
              \"overhead_pct\": {:.1}",
-            format!("{:?}", args.mask).to_lowercase(),
+            format!("{:?}", args.mask_mode).to_lowercase(),
             args.temporal,
             plain_s * 1e3,
             plain_min * 1e3,
@@ -256,7 +253,7 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     adainstyle::profile::enable(false);
-    let flops = adainstyle::network::Shape::of_weights(&args.network.weights(model))?
+    let flops = adainstyle::network::Shape::of_weights(&args.element.weights(model))?
         .flops_per_frame(args.height, args.width);
     println!(
         "{{\"impl\": \"{}\", \"model\": \"{model}\", \"device\": \"{}\", \"precision\": \"{}\", \"width\": {}, \"height\": {}, \
@@ -267,7 +264,9 @@ fn main() -> Result<()> {
             Mode::Element => "element",
         },
         if device.is_cuda() { "cuda" } else { "cpu" },
-        args.network.precision.resolve(device)?,
+        args.element
+            .get::<adainstyle::Precision>("precision")?
+            .resolve(device)?,
         args.width,
         args.height,
         seconds * 1e3,

@@ -18,8 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "common/playback.rs"]
-mod playback;
+use adainstyle_cli::playback;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;

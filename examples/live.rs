@@ -9,12 +9,14 @@
 //! cargo run --release --example live -- --source camera --sink srt://:8888
 //! ```
 
-mod common;
-
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use adainstyle_cli::options::{self, ElementOptions};
+use adainstyle_cli::playback::{self, StopOnDrop};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gst::prelude::*;
@@ -44,11 +46,8 @@ struct Args {
     /// Capture and processing size.
     #[arg(long, default_value_t = 360)]
     height: u32,
-    /// Longest edge the network runs at (0 = the capture size).
-    #[arg(long, default_value_t = 0)]
-    processing_size: u32,
     #[command(flatten)]
-    network: common::NetworkArgs,
+    element: ElementOptions,
     /// Stop after this many frames (0 = run until interrupted or the window closes).
     #[arg(long, default_value_t = 0)]
     frames: u64,
@@ -119,8 +118,57 @@ fn sink(spec: &str) -> Result<String> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    gst::init()?;
-    gstadainstyle::plugin_register_static()?;
+    options::init()?;
+    args.element.check_files()?;
+    let styles = styles(&args)?;
+    let description = format!(
+        "{} ! queue name=live max-size-buffers=1 leaky=downstream ! videoconvert ! \
+         adainstyle name=style ! {}",
+        source(&args.source, args.width, args.height, args.fps)?,
+        sink(&args.sink)?
+    );
+    println!("pipeline: {description}");
+    let pipeline = gst::parse::launch(&description)?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let element = pipeline.by_name("style").expect("named element");
+    if !args.element.is_given("style") {
+        element.set_property("style", path_text(&styles[0])?);
+    }
+    args.element.apply(&element)?;
+    let stop = StopOnDrop(pipeline.clone());
+    playback::set_state(&pipeline, gst::State::Playing).context("cannot start")?;
+    // Frames the source delivered, counted where they enter the leaky queue: the share of
+    // them the element stylised is the summary printed at the end.
+    let offered = Arc::new(AtomicU64::new(0));
+    let counter = offered.clone();
+    pipeline
+        .by_name("live")
+        .and_then(|q| q.static_pad("sink"))
+        .context("the live queue's sink pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let started = Instant::now();
+    let result = run(&args, &pipeline, &element, &styles);
+    let (frames, offered) = (
+        element.property::<u64>("frames-processed"),
+        offered.load(Ordering::Relaxed),
+    );
+    println!(
+        "summary: {frames} of {offered} source frames stylised ({:.1} %) in {:.1} s, {:.1} ms per \
+         frame",
+        100.0 * frames as f64 / offered.max(1) as f64,
+        started.elapsed().as_secs_f64(),
+        element.property::<f64>("mean-inference-ms")
+    );
+    drop(stop);
+    result
+}
+
+/// The styles to cycle through: `--styles`, or every image of the shipped styles/ folder.
+fn styles(args: &Args) -> Result<Vec<PathBuf>> {
     let mut styles = args.styles.clone();
     if styles.is_empty() {
         let dir = adainstyle::data::find("styles");
@@ -134,21 +182,21 @@ fn main() -> Result<()> {
     if styles.is_empty() {
         bail!("no style images given");
     }
-    let description = format!(
-        "{} ! queue name=live max-size-buffers=1 leaky=downstream ! videoconvert ! \
-         adainstyle name=style processing-size={} style={} ! {}",
-        source(&args.source, args.width, args.height, args.fps)?,
-        args.processing_size,
-        styles[0].display(),
-        sink(&args.sink)?
-    );
-    println!("pipeline: {description}");
-    let pipeline = gst::parse::launch(&description)?
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let element = pipeline.by_name("style").expect("named element");
-    args.network.apply(&element)?;
+    Ok(styles)
+}
 
+fn path_text(path: &std::path::Path) -> Result<&str> {
+    path.to_str().context("non-UTF-8 path")
+}
+
+/// Plays until the end, an error, `--frames` or `--seconds`, switching styles on time or when
+/// Enter is pressed.
+fn run(
+    args: &Args,
+    pipeline: &gst::Pipeline,
+    element: &gst::Element,
+    styles: &[PathBuf],
+) -> Result<()> {
     // Enter on stdin asks for the next style.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -158,44 +206,15 @@ fn main() -> Result<()> {
             }
         }
     });
-
     let bus = pipeline.bus().expect("pipelines have a bus");
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        // The reason is on the bus (a missing style or model, no CUDA, ...).
-        let reason = bus
-            .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-            .map(|msg| match msg.view() {
-                gst::MessageView::Error(e) => e.error().to_string(),
-                _ => unreachable!("filtered"),
-            });
-        pipeline.set_state(gst::State::Null)?;
-        bail!(
-            "cannot start: {}",
-            reason.unwrap_or_else(|| "unknown error".into())
-        );
-    }
-    // Frames the source delivered, counted where they enter the leaky queue: the share of
-    // them the element stylised is the summary printed at the end.
-    let offered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counter = offered.clone();
-    pipeline
-        .by_name("live")
-        .and_then(|q| q.static_pad("sink"))
-        .context("the live queue's sink pad")?
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
     let started = Instant::now();
     let mut current = 0usize;
     let mut last_switch = Instant::now();
-    let result = loop {
+    loop {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {
-                gst::MessageView::Eos(_) => break Ok(()),
-                gst::MessageView::Error(e) => {
-                    break Err(anyhow::anyhow!("{} ({:?})", e.error(), e.debug()));
-                }
+                gst::MessageView::Eos(_) => return Ok(()),
+                gst::MessageView::Error(e) => bail!(playback::describe(e)),
                 gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
                 _ => {}
             }
@@ -204,7 +223,7 @@ fn main() -> Result<()> {
             && last_switch.elapsed() >= Duration::from_secs_f64(args.switch_every);
         if timed || rx.try_recv().is_ok() {
             current = (current + 1) % styles.len();
-            element.set_property("style", styles[current].to_str().context("non-UTF-8 path")?);
+            element.set_property("style", path_text(&styles[current])?);
             last_switch = Instant::now();
             let frames: u64 = element.property("frames-processed");
             let ms: f64 = element.property("mean-inference-ms");
@@ -214,24 +233,10 @@ fn main() -> Result<()> {
             );
         }
         let frames: u64 = element.property("frames-processed");
-        if args.frames > 0 && frames >= args.frames {
-            break Ok(());
+        if (args.frames > 0 && frames >= args.frames)
+            || (args.seconds > 0.0 && started.elapsed().as_secs_f64() >= args.seconds)
+        {
+            return Ok(());
         }
-        if args.seconds > 0.0 && started.elapsed().as_secs_f64() >= args.seconds {
-            break Ok(());
-        }
-    };
-    let (frames, offered) = (
-        element.property::<u64>("frames-processed"),
-        offered.load(std::sync::atomic::Ordering::Relaxed),
-    );
-    println!(
-        "summary: {frames} of {offered} source frames stylised ({:.1} %) in {:.1} s, {:.1} ms per \
-         frame",
-        100.0 * frames as f64 / offered.max(1) as f64,
-        started.elapsed().as_secs_f64(),
-        element.property::<f64>("mean-inference-ms")
-    );
-    pipeline.set_state(gst::State::Null)?;
-    result
+    }
 }

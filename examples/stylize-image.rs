@@ -8,87 +8,93 @@
 //!     --style styles/night-cafe.jpg --style-outside styles/langlois-bridge.jpg -o out.png
 //! ```
 
-mod common;
-
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use adainstyle::files::PendingOutput;
 use adainstyle::{
-    PreserveColor, Region, StyleBank, StyleSpec, StylizeOptions, data, image_io, mask,
+    MaskSource, PreserveColor, Region, StyleBank, StyleSpec, StylizeOptions, data, image_io, mask,
 };
-use anyhow::{Context, Result};
+use adainstyle_cli::options::{self, ElementOptions};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use tch::Kind;
 
-/// Stylise a still image with AdaIN.
+/// Stylise a still image with AdaIN, taking the element's options.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
     /// Content image (PNG, JPEG, WebP or BMP).
     content: PathBuf,
-    /// Style image, or several blended as PATH:WEIGHT,PATH:WEIGHT. Default: the shipped style.
-    #[arg(long)]
-    style: Option<String>,
-    /// Output image (format from the extension).
+    /// Output image (format from the extension; written under a temporary name, renamed when
+    /// complete; never one of the inputs).
     #[arg(short, long, default_value = "stylized.png")]
     output: PathBuf,
-    /// Style strength: 1 = full style, 0 = the content reconstructed.
-    #[arg(long, default_value_t = 1.0)]
-    alpha: f64,
-    /// Keep the content's colours.
-    #[arg(long, default_value = "none")]
-    preserve_color: PreserveColor,
-    /// Longest edge the network runs at (0 = the content's own size).
-    #[arg(long, default_value_t = 0)]
-    processing_size: i64,
-    /// Longest edge the style images are resized to before encoding (0 = as is).
-    #[arg(long, default_value_t = 512)]
-    style_size: i64,
     #[command(flatten)]
-    network: common::NetworkArgs,
-    /// Grey mask image: the style goes where it is white (resized to the content).
-    #[arg(long)]
-    mask: Option<PathBuf>,
-    /// Swap the mask's inside and outside.
-    #[arg(long, requires = "mask")]
-    mask_invert: bool,
-    /// Style outside the mask (same syntax as --style); without it the content is kept there.
-    #[arg(long, requires = "mask")]
-    style_outside: Option<String>,
-    /// Half-width in pixels of the soft edge between styled and kept pixels (0 = hard edge).
-    #[arg(long, default_value_t = 8)]
-    mask_feather: i64,
+    element: ElementOptions,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let stylizer = args.network.load()?;
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("stylize-image: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    options::init()?;
+    let opts = &args.element;
+    opts.check_files()?;
+    for name in ["temporal-smoothing", "threads"] {
+        if opts.is_given(name) {
+            eprintln!("warning: --{name} does nothing to a still image");
+        }
+    }
+    let mut inputs = vec![args.content.clone()];
+    for name in ["style", "style-outside", "mask", "encoder", "decoder"] {
+        if let Some(text) = opts.given_text(name)
+            && let Ok(value) = gstadainstyle::adainstyle::parse_text(name, &text)
+        {
+            inputs.extend(value.files);
+        }
+    }
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let output = PendingOutput::create(&args.output, &inputs)?;
+    let stylizer = opts.load_network()?;
     let device = stylizer.device();
-    let style_text = args.style.unwrap_or_else(|| {
-        data::find(data::DEFAULT_STYLE)
-            .to_string_lossy()
-            .into_owned()
-    });
-    let spec: StyleSpec = style_text.parse()?;
+    let spec: StyleSpec = match opts.given_text("style") {
+        Some(text) => text.parse()?,
+        None => StyleSpec::single(data::find(data::DEFAULT_STYLE)),
+    };
     let content = image_io::to_tensor(&image_io::load_rgb(&args.content)?, device, Kind::Float)?;
-    let preserve = args.preserve_color;
+    let preserve: PreserveColor = opts.get("preserve-color")?;
     let coral_to = (preserve == PreserveColor::Coral).then_some(&content);
+    let style_size: i64 = opts.get("style-size")?;
     let mut bank = StyleBank::new();
-    let style = bank.stats(&stylizer.network, &spec, args.style_size, coral_to)?;
-    let outside = match &args.style_outside {
+    let style = bank.stats(&stylizer.network, &spec, style_size, coral_to)?;
+    let outside = match opts.given_text("style-outside") {
         Some(text) => {
             let spec: StyleSpec = text.parse()?;
-            Some(bank.stats(&stylizer.network, &spec, args.style_size, coral_to)?)
+            Some(bank.stats(&stylizer.network, &spec, style_size, coral_to)?)
         }
         None => None,
     };
-    let mask = match &args.mask {
-        Some(path) => {
+    let mask = match opts
+        .given_text("mask")
+        .map(|t| t.parse::<MaskSource>())
+        .transpose()?
+    {
+        Some(MaskSource::File(path)) => {
             let size = content.size();
             let (fitted, stretched) = mask::fit_inverted(
-                &mask::load(path)?,
+                &mask::load(&path)?,
                 size[2],
                 size[3],
-                args.mask_invert,
+                opts.get("mask-invert")?,
                 device,
             )?;
             if stretched {
@@ -99,26 +105,31 @@ fn main() -> Result<()> {
             }
             fitted
         }
+        Some(other) => bail!("--mask {other} needs a video's frames; give an image file"),
         None => None,
     };
-    let region = mask.as_ref().map(|mask| Region {
-        mask,
-        outside: outside.as_ref(),
-        feather: args.mask_feather,
+    let region = mask.as_ref().map(|mask| -> Result<Region> {
+        Ok(Region {
+            mask,
+            outside: outside.as_ref(),
+            feather: opts.get("mask-feather")?,
+        })
     });
+    let region = region.transpose()?;
     let started = std::time::Instant::now();
     let out = stylizer.stylize_region(
         &content,
         &style,
         region.as_ref(),
         &StylizeOptions {
-            alpha: args.alpha,
-            processing_size: args.processing_size,
+            alpha: opts.get("alpha")?,
+            processing_size: opts.get("processing-size")?,
             preserve_color: preserve,
         },
     )?;
-    image_io::save(&out, &args.output)
+    image_io::save_as(&out, output.path(), &args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
+    output.commit()?;
     println!(
         "{} -> {} ({} network on {:?}, {} ms, style {spec})",
         args.content.display(),

@@ -15,8 +15,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-#[path = "common/playback.rs"]
-mod playback;
+use adainstyle_cli::playback;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;

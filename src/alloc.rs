@@ -18,6 +18,10 @@ use std::sync::OnceLock;
 pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// Free memory at the top of a heap that glibc keeps rather than returning to the system.
 pub const TRIM_THRESHOLD: usize = 512 << 20;
+/// Extra memory glibc takes whenever a heap grows; as large as a thread's heap (64 MB), it also
+/// keeps glibc from unmapping a thread's heap as soon as it is empty, which is what the
+/// element's streaming thread (not the application's main thread) ran into on every frame.
+pub const TOP_PAD: usize = 64 << 20;
 /// Environment variable that turns the tuning off (`0`).
 pub const ENV: &str = "ADAINSTYLE_MALLOC_TUNING";
 
@@ -35,6 +39,7 @@ fn tune() -> bool {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int) == 1
+            && libc::mallopt(libc::M_TOP_PAD, TOP_PAD as libc::c_int) == 1
     }
 }
 

@@ -14,6 +14,14 @@ pub enum Error {
         /// Why it could not be read.
         source: std::io::Error,
     },
+    /// An output cannot be written (or would overwrite an input).
+    #[error("output {}: {reason}", path.display())]
+    Output {
+        /// The output file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// A checkpoint is not a readable safetensors file.
     #[error("{}: not a readable safetensors checkpoint: {reason}", path.display())]
     Checkpoint {

@@ -72,10 +72,20 @@ pub fn from_tensor(t: &Tensor) -> Result<RgbImage> {
 
 /// Writes a (1, 3, H, W) tensor as an image file (format from the extension).
 pub fn save(t: &Tensor, path: &Path) -> Result<()> {
-    from_tensor(t)?.save(path).map_err(|source| Error::Image {
-        path: path.to_owned(),
+    save_as(t, path, path)
+}
+
+/// Writes a (1, 3, H, W) tensor to `path` in the format `named`'s extension gives (for a
+/// temporary file that becomes `named`, [`crate::files::PendingOutput`]).
+pub fn save_as(t: &Tensor, path: &Path, named: &Path) -> Result<()> {
+    let error = |source| Error::Image {
+        path: named.to_owned(),
         source,
-    })
+    };
+    let format = image::ImageFormat::from_path(named).map_err(error)?;
+    from_tensor(t)?
+        .save_with_format(path, format)
+        .map_err(error)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod decoder;
 pub mod device;
 pub mod encoder;
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod image_io;
 mod layers;
@@ -30,6 +31,7 @@ pub mod precision;
 pub mod profile;
 pub mod style;
 pub mod temporal;
+pub mod threads;
 pub mod weights;
 
 pub use adain::{Stats, adain, adain_mix, mean_std};

@@ -17,6 +17,12 @@ use crate::image_io;
 use crate::network::StyleEncode;
 
 /// One or more style images with blend weights, written `PATH` or `PATH:W,PATH:W,...`.
+///
+/// The grammar, the one every program of the project reads: entries are separated by commas;
+/// an entry's weight follows its last colon. A backslash makes the next character part of the
+/// path (`a\,b.jpg` is the file `a,b.jpg`, `a\:b.jpg` the file `a:b.jpg`). Text after the last
+/// colon that contains a `/` is part of the path (`dir:x/a.jpg`); otherwise it must be a
+/// number, unless the whole entry names an existing file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StyleSpec {
     /// Each image and its weight (weights need not sum to 1: they are normalised).
@@ -32,26 +38,94 @@ impl StyleSpec {
     }
 }
 
+/// `s` split at the characters `at` that no backslash escapes, each piece still escaped.
+fn split_unescaped(s: &str, at: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == at => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// `s` with its backslash escapes resolved.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `path` as the grammar writes it: backslashes, commas and colons escaped.
+fn escape(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One entry `PATH` or `PATH:WEIGHT` of a style list.
+fn parse_entry(part: &str) -> Result<(PathBuf, f64)> {
+    let pieces = split_unescaped(part, ':');
+    let (path, weight) = match pieces.split_last() {
+        Some((last, rest)) if !rest.is_empty() && !last.contains('/') => {
+            let path = unescape(&rest.join(":"));
+            match last.trim().parse::<f64>() {
+                Ok(w) => (path, w),
+                Err(_) if Path::new(&unescape(part)).is_file() => (unescape(part), 1.0),
+                Err(_) => {
+                    return Err(Error::StyleWeights(format!(
+                        "`{part}`: bad weight `{}` (a weight is a number; write `\\:` for a \
+                         colon that is part of a file name)",
+                        last.trim()
+                    )));
+                }
+            }
+        }
+        _ => (unescape(part), 1.0),
+    };
+    if path.trim().is_empty() {
+        return Err(Error::StyleWeights(format!(
+            "`{part}`: no file before the weight"
+        )));
+    }
+    if !weight.is_finite() || weight < 0.0 {
+        return Err(Error::StyleWeights(format!(
+            "`{part}`: weight must be >= 0"
+        )));
+    }
+    Ok((PathBuf::from(path.trim()), weight))
+}
+
 impl FromStr for StyleSpec {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let mut entries = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (path, weight) = match part.rsplit_once(':') {
-                Some((path, w)) if !path.is_empty() => match w.trim().parse::<f64>() {
-                    Ok(w) => (path, w),
-                    Err(_) => (part, 1.0),
-                },
-                _ => (part, 1.0),
-            };
-            if !weight.is_finite() || weight < 0.0 {
-                return Err(Error::StyleWeights(format!(
-                    "`{part}`: weight must be >= 0"
-                )));
-            }
-            entries.push((PathBuf::from(path), weight));
-        }
+        let entries = split_unescaped(s, ',')
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(parse_entry)
+            .collect::<Result<Vec<_>>>()?;
         if entries.is_empty() {
             return Err(Error::StyleWeights("no style image given".into()));
         }
@@ -65,12 +139,12 @@ impl FromStr for StyleSpec {
 impl fmt::Display for StyleSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let [(path, _)] = self.entries.as_slice() {
-            return write!(f, "{}", path.display());
+            return f.write_str(&escape(path));
         }
         let parts: Vec<String> = self
             .entries
             .iter()
-            .map(|(p, w)| format!("{}:{w}", p.display()))
+            .map(|(p, w)| format!("{}:{w}", escape(p)))
             .collect();
         f.write_str(&parts.join(","))
     }
@@ -184,5 +258,27 @@ mod tests {
         assert!("".parse::<StyleSpec>().is_err());
         assert!("a.jpg:-1".parse::<StyleSpec>().is_err());
         assert!("a.jpg:0,b.jpg:0".parse::<StyleSpec>().is_err());
+        // A weight that is not a number is a bad weight, not a file name.
+        let err = "a.jpg:abc".parse::<StyleSpec>().unwrap_err().to_string();
+        assert!(err.contains("bad weight `abc`"), "{err}");
+        // Commas and colons in file names, escaped; written back the same way.
+        let s: StyleSpec = r"a\,b.jpg:0.5,c\:d.jpg".parse().unwrap();
+        assert_eq!(
+            s.entries,
+            vec![
+                (PathBuf::from("a,b.jpg"), 0.5),
+                (PathBuf::from("c:d.jpg"), 1.0)
+            ]
+        );
+        assert_eq!(s.to_string(), r"a\,b.jpg:0.5,c\:d.jpg:1");
+        assert_eq!(s.to_string().parse::<StyleSpec>().unwrap(), s);
+        // An existing file whose name ends in a colon and a word needs no escape.
+        let dir = std::env::temp_dir().join(format!("adainstyle-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let odd = dir.join("odd:name.jpg");
+        std::fs::write(&odd, b"x").unwrap();
+        let s: StyleSpec = odd.to_str().unwrap().parse().unwrap();
+        assert_eq!(s.entries, vec![(odd.clone(), 1.0)]);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

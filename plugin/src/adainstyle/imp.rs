@@ -214,146 +214,9 @@ impl BaseTransformImpl for AdainStyle {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = {
-            let mut settings = lock(&self.settings);
-            // A mask decoded for a previous run: this run decodes the property's own.
-            settings.new_mask = None;
-            settings.clone()
-        };
-        let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
-        let load_error = |what: &str, err: adainstyle::Error| {
-            gst::error_msg!(
-                gst::ResourceError::OpenRead,
-                ("Cannot load the {what}: {err}")
-            )
-        };
-        let device_spec: DeviceSpec = settings
-            .device
-            .parse()
-            .map_err(|err: adainstyle::Error| settings_error(err.to_string()))?;
-        let device = device_spec.resolve().map_err(|err| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ("Device `{}`: {err}", settings.device)
-            )
-        })?;
-        if device_spec == DeviceSpec::Auto && device == tch::Device::Cpu {
-            gst::info!(
-                CAT,
-                imp = self,
-                "device=auto: no CUDA device found, running on the CPU"
-            );
-        }
-        let precision = Precision::from(settings.precision)
-            .resolve(device)
-            .map_err(|err| settings_error(err.to_string()))?;
-        if settings.precision == PrecisionMode::Auto {
-            gst::info!(
-                CAT,
-                imp = self,
-                "precision=auto: running in {precision} on {device:?}"
-            );
-        }
-        let threads = ThreadCount::set(settings.threads);
-        if let Some(threads) = &threads {
-            gst::info!(
-                CAT,
-                imp = self,
-                "threads={}: libtorch's CPU threads changed from {} until the element stops",
-                settings.threads,
-                threads.previous()
-            );
-        }
-        let model = Model::from(settings.model)
-            .resolve_given(
-                device,
-                settings.encoder_given().as_deref(),
-                settings.decoder_given().as_deref(),
-            )
-            .map_err(|err| load_error("model", err))?;
-        if settings.model == ModelMode::Auto {
-            gst::info!(
-                CAT,
-                imp = self,
-                "model=auto: the {model} network on {device:?}"
-            );
-        }
-        let (encoder, weights) = (settings.encoder_path(), settings.weights_path(model));
-        let stylizer = Stylizer::load(model, &encoder, &weights, device, precision)
-            .map_err(|err| load_error("model", err))?;
-        let spec = settings
-            .style_spec()
-            .map_err(|err| settings_error(format!("Style `{}`: {err}", settings.style.text)))?;
-        // The style worker has its own encoder so that it never waits for a frame in flight.
-        let style_encoder =
-            Network::load_style_encoder(model, &encoder, &weights, device, precision.kind())
-                .map_err(|err| load_error("encoder", err))?;
-        let mut bank = StyleBank::new();
-        let size = settings.style_size as i64;
-        let style = bank
-            .stats(style_encoder.as_ref(), &spec, size, None)
-            .map_err(|err| load_error("style image", err))?;
-        let outside = match &settings.style_outside.value {
-            Ok(None) => None,
-            Ok(Some(spec)) => Some(
-                bank.stats(style_encoder.as_ref(), spec, size, None)
-                    .map_err(|err| load_error("style-outside image", err))?,
-            ),
-            Err(err) => {
-                let text = &settings.style_outside.text;
-                return Err(settings_error(format!("Style-outside `{text}`: {err}")));
-            }
-        };
-        let mask_source = settings.mask.value.as_ref().ok().and_then(Option::as_ref);
-        let mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
-        let weak = self.obj().downgrade();
-        let worker = StyleWorker::spawn(
-            style_encoder,
-            bank,
-            Box::new(move |spec, err| {
-                if let Some(element) = weak.upgrade() {
-                    gst::element_warning!(
-                        element,
-                        gst::ResourceError::OpenRead,
-                        ("Cannot use style `{spec}`: {err}; keeping the previous style")
-                    );
-                }
-            }),
-        )
-        .map_err(|err| {
-            gst::error_msg!(
-                gst::CoreError::Thread,
-                ("Cannot start the style thread: {err}")
-            )
-        })?;
-        *lock(&self.active) = Active {
-            device: format!("{device:?}"),
-            model: model.to_string(),
-        };
-        gst::info!(
-            CAT,
-            imp = self,
-            "Started the {model} network on {device:?} ({precision}) with style {spec}"
-        );
-        for counter in [
-            &self.figures.frames,
-            &self.figures.last_ns,
-            &self.figures.total_ns,
-        ] {
-            counter.store(0, Ordering::Relaxed);
-        }
-        *lock(&self.state) = Some(State {
-            stylizer,
-            style,
-            outside,
-            mask,
-            temporal: Temporal::new(settings.temporal_smoothing),
-            format: None,
-            _threads: threads,
-        });
-        *lock(&self.worker) = Some(worker);
-        self.catch_up(&settings);
-        Ok(())
+        // Loading runs libtorch operators: on a thread of its own, so that the application's
+        // thread keeps no OpenMP workers that would slow the streaming thread's down.
+        adainstyle::threads::on_a_lone_thread(|| self.load())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -640,6 +503,152 @@ fn stylize(
 }
 
 impl AdainStyle {
+    /// Loads the networks and the style, and starts the style worker: `start()`'s work.
+    fn load(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = {
+            let mut settings = lock(&self.settings);
+            // A mask decoded for a previous run: this run decodes the property's own.
+            settings.new_mask = None;
+            settings.clone()
+        };
+        let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
+        let load_error = |what: &str, err: adainstyle::Error| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Cannot load the {what}: {err}")
+            )
+        };
+        let device_spec: DeviceSpec = settings
+            .device
+            .parse()
+            .map_err(|err: adainstyle::Error| settings_error(err.to_string()))?;
+        let device = device_spec.resolve().map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("Device `{}`: {err}", settings.device)
+            )
+        })?;
+        if device_spec == DeviceSpec::Auto && device == tch::Device::Cpu {
+            gst::info!(
+                CAT,
+                imp = self,
+                "device=auto: no CUDA device found, running on the CPU"
+            );
+        }
+        let precision = Precision::from(settings.precision)
+            .resolve(device)
+            .map_err(|err| settings_error(err.to_string()))?;
+        if settings.precision == PrecisionMode::Auto {
+            gst::info!(
+                CAT,
+                imp = self,
+                "precision=auto: running in {precision} on {device:?}"
+            );
+        }
+        let threads = ThreadCount::set(settings.threads);
+        // Setting the count set this (loading) thread's too: it stays alone.
+        adainstyle::threads::run_alone();
+        if let Some(threads) = &threads {
+            gst::info!(
+                CAT,
+                imp = self,
+                "threads={}: libtorch's CPU threads changed from {} until the element stops",
+                settings.threads,
+                threads.previous()
+            );
+        }
+        let model = Model::from(settings.model)
+            .resolve_given(
+                device,
+                settings.encoder_given().as_deref(),
+                settings.decoder_given().as_deref(),
+            )
+            .map_err(|err| load_error("model", err))?;
+        if settings.model == ModelMode::Auto {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model=auto: the {model} network on {device:?}"
+            );
+        }
+        let (encoder, weights) = (settings.encoder_path(), settings.weights_path(model));
+        let stylizer = Stylizer::load(model, &encoder, &weights, device, precision)
+            .map_err(|err| load_error("model", err))?;
+        let spec = settings
+            .style_spec()
+            .map_err(|err| settings_error(format!("Style `{}`: {err}", settings.style.text)))?;
+        // The style worker has its own encoder so that it never waits for a frame in flight.
+        let style_encoder =
+            Network::load_style_encoder(model, &encoder, &weights, device, precision.kind())
+                .map_err(|err| load_error("encoder", err))?;
+        let mut bank = StyleBank::new();
+        let size = settings.style_size as i64;
+        let style = bank
+            .stats(style_encoder.as_ref(), &spec, size, None)
+            .map_err(|err| load_error("style image", err))?;
+        let outside = match &settings.style_outside.value {
+            Ok(None) => None,
+            Ok(Some(spec)) => Some(
+                bank.stats(style_encoder.as_ref(), spec, size, None)
+                    .map_err(|err| load_error("style-outside image", err))?,
+            ),
+            Err(err) => {
+                let text = &settings.style_outside.text;
+                return Err(settings_error(format!("Style-outside `{text}`: {err}")));
+            }
+        };
+        let mask_source = settings.mask.value.as_ref().ok().and_then(Option::as_ref);
+        let mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
+        let weak = self.obj().downgrade();
+        let worker = StyleWorker::spawn(
+            style_encoder,
+            bank,
+            Box::new(move |spec, err| {
+                if let Some(element) = weak.upgrade() {
+                    gst::element_warning!(
+                        element,
+                        gst::ResourceError::OpenRead,
+                        ("Cannot use style `{spec}`: {err}; keeping the previous style")
+                    );
+                }
+            }),
+        )
+        .map_err(|err| {
+            gst::error_msg!(
+                gst::CoreError::Thread,
+                ("Cannot start the style thread: {err}")
+            )
+        })?;
+        *lock(&self.active) = Active {
+            device: format!("{device:?}"),
+            model: model.to_string(),
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "Started the {model} network on {device:?} ({precision}) with style {spec}"
+        );
+        for counter in [
+            &self.figures.frames,
+            &self.figures.last_ns,
+            &self.figures.total_ns,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *lock(&self.state) = Some(State {
+            stylizer,
+            style,
+            outside,
+            mask,
+            temporal: Temporal::new(settings.temporal_smoothing),
+            format: None,
+            _threads: threads,
+        });
+        *lock(&self.worker) = Some(worker);
+        self.catch_up(&settings);
+        Ok(())
+    }
+
     /// Asks the style worker for new statistics of `styles` encoded at `size` (recoloured to
     /// `coral_to` when given); before `start()` there is no worker and `start()` loads them.
     fn request_styles(

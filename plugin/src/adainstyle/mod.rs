@@ -20,6 +20,7 @@ mod threads;
 mod worker;
 
 pub use enums::{PrecisionMode, PreserveColorMode};
+pub use settings::{TextValue, parse_text};
 
 glib::wrapper! {
     /// The `adainstyle` element (a `GstVideoFilter`).

@@ -461,6 +461,76 @@ impl Settings {
     }
 }
 
+/// What the text of one of the element's text properties means for files: the files it names
+/// and the same value with those paths made absolute (for a program that passes it on to
+/// another working directory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextValue {
+    /// The files the value names (none for an empty value, which means the shipped file).
+    pub files: Vec<PathBuf>,
+    /// The value with every path it names absolute.
+    pub absolute: String,
+}
+
+/// Parses `text` as the element parses its text property `name` (the same grammar, the same
+/// errors): `style`, `style-outside` (a style blend), `mask` (`alpha` or a file), `device`,
+/// `encoder` and `decoder` (a file); other properties are not text. Files are not opened.
+pub fn parse_text(name: &str, text: &str) -> Result<TextValue, String> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let none = || TextValue {
+        files: Vec::new(),
+        absolute: String::new(),
+    };
+    if text.trim().is_empty() {
+        return Ok(none());
+    }
+    match name {
+        "style" | "style-outside" => {
+            let spec: StyleSpec = text.parse().map_err(|e: adainstyle::Error| e.to_string())?;
+            let spec = StyleSpec {
+                entries: spec
+                    .entries
+                    .iter()
+                    .map(|(p, w)| (absolute(p), *w))
+                    .collect(),
+            };
+            Ok(TextValue {
+                files: spec.entries.iter().map(|(p, _)| p.clone()).collect(),
+                absolute: spec.to_string(),
+            })
+        }
+        "mask" => match spatial::parse(text) {
+            Some(MaskSource::File(path)) => {
+                let path = absolute(&path);
+                Ok(TextValue {
+                    absolute: path.display().to_string(),
+                    files: vec![path],
+                })
+            }
+            Some(source) => Ok(TextValue {
+                files: Vec::new(),
+                absolute: source.to_string(),
+            }),
+            None => Ok(none()),
+        },
+        "device" => text
+            .parse::<adainstyle::DeviceSpec>()
+            .map(|d| TextValue {
+                files: Vec::new(),
+                absolute: d.to_string(),
+            })
+            .map_err(|e| e.to_string()),
+        "encoder" | "decoder" => {
+            let path = absolute(&PathBuf::from(text.trim()));
+            Ok(TextValue {
+                absolute: path.display().to_string(),
+                files: vec![path],
+            })
+        }
+        other => Err(format!("`{other}` is not a text property of adainstyle")),
+    }
+}
+
 /// Stores `new` in `field` and describes the change.
 fn changed<T: std::fmt::Debug>(name: &str, field: &mut T, new: T) -> String {
     let message = format!("Changing {name} from {field:?} to {new:?}");

@@ -63,6 +63,8 @@ impl StyleWorker {
         let thread = std::thread::Builder::new()
             .name("adainstyle-style".into())
             .spawn(move || {
+                // Styles are encoded now and then: no OpenMP workers kept for this thread.
+                adainstyle::threads::run_alone();
                 while let Ok(first) = rx.recv() {
                     let (newest, taken) =
                         newest_per_slot(std::iter::once(first).chain(rx.try_iter()));
