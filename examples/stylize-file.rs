@@ -111,7 +111,13 @@ fn prepare(args: &Args) -> Result<Option<Prepared>> {
             .into_iter()
             .map(|(flag, value)| (flag, value.into()))
             .collect();
-        println!("{}", serde_json::Value::Object(flags));
+        let files: Vec<String> = args
+            .element
+            .files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!("{}", serde_json::json!({"flags": flags, "files": files}));
         return Ok(None);
     }
     let (Some(input), Some(output)) = (&args.input, &args.output) else {
@@ -121,14 +127,8 @@ fn prepare(args: &Args) -> Result<Option<Prepared>> {
         bail!("{}: not a file", input.display());
     }
     let range = Range::from_args(args.start, args.end, args.warmup, args.cooldown)?;
-    let mut inputs: Vec<PathBuf> = vec![input.clone()];
-    for name in ["style", "style-outside", "mask", "encoder", "decoder"] {
-        if let Some(text) = args.element.given_text(name)
-            && let Ok(value) = gstadainstyle::adainstyle::parse_text(name, &text)
-        {
-            inputs.extend(value.files);
-        }
-    }
+    let mut inputs = args.element.files();
+    inputs.push(input.clone());
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     let output = PendingOutput::create(output, &inputs)?;
     Ok(Some(Prepared {

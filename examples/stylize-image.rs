@@ -54,14 +54,8 @@ fn run(args: &Args) -> Result<()> {
             eprintln!("warning: --{name} does nothing to a still image");
         }
     }
-    let mut inputs = vec![args.content.clone()];
-    for name in ["style", "style-outside", "mask", "encoder", "decoder"] {
-        if let Some(text) = opts.given_text(name)
-            && let Ok(value) = gstadainstyle::adainstyle::parse_text(name, &text)
-        {
-            inputs.extend(value.files);
-        }
-    }
+    let mut inputs = opts.files();
+    inputs.push(args.content.clone());
     let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
     let output = PendingOutput::create(&args.output, &inputs)?;
     let stylizer = opts.load_network()?;

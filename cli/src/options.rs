@@ -321,20 +321,38 @@ impl ElementOptions {
         }
     }
 
+    /// The files the given options name (absolute paths): inputs a program must not write over.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.named_files().into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// Each file the given options name, with the option.
+    fn named_files(&self) -> Vec<(&str, PathBuf)> {
+        self.given
+            .iter()
+            .filter_map(|(name, value)| match value {
+                OptionValue::Text(text) => Some((name.as_str(), text)),
+                _ => None,
+            })
+            .flat_map(|(name, text)| {
+                let parsed = gstadainstyle::adainstyle::parse_text(name, text).ok();
+                parsed
+                    .map(|p| p.files)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |f| (name, f))
+            })
+            .collect()
+    }
+
     /// Checks that every file the options name is a readable regular file, before any work: the
     /// first that is not is an error naming the flag and the file.
     pub fn check_files(&self) -> Result<()> {
-        for (name, value) in &self.given {
-            let OptionValue::Text(text) = value else {
-                continue;
-            };
-            let parsed = gstadainstyle::adainstyle::parse_text(name, text).ok();
-            for file in parsed.map(|p| p.files).unwrap_or_default() {
-                let meta = std::fs::metadata(&file)
-                    .with_context(|| format!("--{name}: {}", file.display()))?;
-                if !meta.is_file() {
-                    bail!("--{name}: {} is not a regular file", file.display());
-                }
+        for (name, file) in self.named_files() {
+            let meta = std::fs::metadata(&file)
+                .with_context(|| format!("--{name}: {}", file.display()))?;
+            if !meta.is_file() {
+                bail!("--{name}: {} is not a regular file", file.display());
             }
         }
         Ok(())
