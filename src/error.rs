@@ -60,6 +60,24 @@ pub enum Error {
         /// The decoder's error.
         source: image::ImageError,
     },
+    /// An image file ends before its data does.
+    #[error("{}: truncated image (no end marker): the file is incomplete", .0.display())]
+    Truncated(PathBuf),
+    /// An image is too small for the networks.
+    #[error(
+        "{}: {width}x{height} pixels is too small for a style: at least {min} on each side",
+        path.display()
+    )]
+    TooSmall {
+        /// The image file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// The least side the networks take.
+        min: u32,
+    },
     /// A device string could not be parsed.
     #[error("invalid device `{0}`: expected auto, cpu, cuda or cuda:N")]
     InvalidDevice(String),

@@ -35,6 +35,26 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     Some(parent.canonicalize().ok()?.join(path.file_name()?))
 }
 
+/// Checks that `path` is a regular file (or a link to one) before it is opened for reading: a
+/// FIFO, a device or a folder would block or fail the reader. The error names the file.
+pub fn regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a folder, FIFO or device); refusing to read it",
+            ),
+        })
+    }
+}
+
 /// An output being written: a temporary file beside the final one, renamed over it by
 /// [`PendingOutput::commit`] and removed when dropped without it.
 #[derive(Debug)]

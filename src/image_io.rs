@@ -16,21 +16,64 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     Ok(flatten(decode(path)?))
 }
 
+/// Largest side, in pixels, of an image the project decodes at all.
+pub const MAX_SIDE: u32 = 16384;
+/// Most memory, in bytes, the decoder may take for one image (a 12000 x 12000 RGBA PNG takes
+/// 576 MB): larger images are refused with an error naming the file rather than decoded.
+pub const MAX_DECODE_BYTES: u64 = 1 << 30;
+
 /// Decodes any supported image file as it is stored (format from the content); errors name the
-/// file.
+/// file. Only regular files are opened (a FIFO or a device would block the reader), images over
+/// [`MAX_SIDE`] or [`MAX_DECODE_BYTES`] are refused, and a JPEG without its end marker (a
+/// truncated file, which the decoder would fill with grey) is an error.
 pub fn decode(path: &Path) -> Result<DynamicImage> {
     let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
-    let reader = image::ImageReader::open(path)
+    crate::files::regular_file(path)?;
+    let mut reader = image::ImageReader::open(path)
         .map_err(io_error)?
         .with_guessed_format()
         .map_err(io_error)?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(path).map_err(io_error)? {
+        return Err(Error::Truncated(path.to_owned()));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
     reader.decode().map_err(|source| Error::Image {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Whether the last megabyte of a JPEG file holds its end-of-image marker (FF D9).
+fn jpeg_has_end(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let tail = len.min(1 << 20);
+    file.seek(SeekFrom::Start(len - tail))?;
+    let mut bytes = Vec::with_capacity(tail as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes.windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
+/// [`decode`], then shrunk on the 8-bit pixels (a fast area average) so that its longest side
+/// is at most `longest` (0 = as decoded): a huge image becomes small before any float copy of it
+/// is made.
+pub fn decode_at_most(path: &Path, longest: u32) -> Result<DynamicImage> {
+    let img = decode(path)?;
+    if longest == 0 || img.width().max(img.height()) <= longest {
+        return Ok(img);
+    }
+    let scale = f64::from(longest) / f64::from(img.width().max(img.height()));
+    let w = ((f64::from(img.width()) * scale).round() as u32).max(1);
+    let h = ((f64::from(img.height()) * scale).round() as u32).max(1);
+    Ok(img.thumbnail_exact(w, h))
 }
 
 /// Converts a decoded image of any colour type to RGB, compositing alpha onto white.
@@ -119,5 +162,44 @@ mod tests {
         let err = load_rgb(&dir.join("missing.png")).unwrap_err().to_string();
         assert!(err.contains("missing.png"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_jpegs_fifos_and_tiny_styles_are_errors_and_big_images_shrink_first() {
+        let dir = std::env::temp_dir().join(format!("adainstyle-io2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A real JPEG, then the same cut in half: the decoder would fill the rest with grey.
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 90]));
+        let whole = dir.join("whole.jpg");
+        img.save(&whole).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(load_rgb(&whole).is_ok());
+        let err = load_rgb(&cut).unwrap_err().to_string();
+        assert!(
+            err.contains("cut.jpg") && err.contains("truncated"),
+            "{err}"
+        );
+        // A FIFO is refused without opening it (opening would block until a writer comes).
+        let fifo = dir.join("style.png");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = load_rgb(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // A 1 x 1 style image is too small, and says so.
+        let tiny = dir.join("tiny.png");
+        RgbImage::new(1, 1).save(&tiny).unwrap();
+        let err = crate::style::load_style_image(&tiny, 512)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tiny.png") && err.contains("too small"),
+            "{err}"
+        );
+        // A large image is shrunk on its bytes before any float copy.
+        let shrunk = decode_at_most(&whole, 16).unwrap();
+        assert_eq!((shrunk.width(), shrunk.height()), (16, 12));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

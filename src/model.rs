@@ -199,11 +199,7 @@ impl Stylizer {
                 region.mask.size()
             )));
         }
-        let (net_h, net_w) = if opts.processing_size > 0 && opts.processing_size != h.max(w) {
-            frame::fit_longest(h, w, opts.processing_size)
-        } else {
-            (h, w)
-        };
+        let (net_h, net_w) = network_size(h, w, opts.processing_size)?;
         let device = self.device();
         let span = profile::span(Stage::Resize, device);
         let resized = frame::resize(content, net_h, net_w)?;
@@ -323,6 +319,35 @@ impl Stylizer {
             .f_narrow(3, 0, w)?
             .f_to_kind(Kind::Float)?)
     }
+}
+
+/// Least side, in pixels, of what the networks run on (both reduce it by 8, and need 2 pixels
+/// there to pad by reflection).
+pub const MIN_NETWORK_SIDE: i64 = 16;
+
+/// The size the network runs at for a frame of `h` x `w` and `processing_size` (0 = the frame's
+/// own); an error naming the setting when that is under [`MIN_NETWORK_SIDE`] on a side.
+pub fn network_size(h: i64, w: i64, processing_size: i64) -> Result<(i64, i64)> {
+    let (net_h, net_w) = if processing_size > 0 && processing_size != h.max(w) {
+        frame::fit_longest(h, w, processing_size)
+    } else {
+        (h, w)
+    };
+    if net_h.min(net_w) >= MIN_NETWORK_SIDE {
+        return Ok((net_h, net_w));
+    }
+    let least = (MIN_NETWORK_SIDE * h.max(w) + h.min(w) - 1) / h.min(w).max(1);
+    Err(Error::Frame(
+        if processing_size > 0 && processing_size != h.max(w) {
+            format!(
+                "processing-size {processing_size} makes the network's frame {net_w}x{net_h}: it needs \
+             at least {MIN_NETWORK_SIDE} pixels on each side (processing-size {least} or more for \
+             a {w}x{h} frame, or 0)"
+            )
+        } else {
+            format!("a {w}x{h} frame is too small: at least {MIN_NETWORK_SIDE} pixels on each side")
+        },
+    ))
 }
 
 /// `t` (N, C, H, W) padded at the bottom and right to a multiple of the encoder's downsampling

@@ -150,15 +150,29 @@ impl fmt::Display for StyleSpec {
     }
 }
 
+/// Least side, in pixels, of a style image (the full model's encoder pools it three times).
+pub const MIN_STYLE_SIDE: u32 = 16;
+
 /// Loads a style image as (1, 3, H, W) in [0, 1] on the CPU, its longest edge resized to
-/// `style_size` (0 = as is).
+/// `style_size` (0 = as is). A much larger image is first shrunk on its 8-bit pixels to twice
+/// that, so memory stays bounded whatever the file; an image under [`MIN_STYLE_SIDE`] pixels on
+/// a side is an error naming it.
 pub fn load_style_image(path: &Path, style_size: i64) -> Result<Tensor> {
-    let img = image_io::to_tensor(&image_io::load_rgb(path)?, Device::Cpu, Kind::Float)?;
-    if style_size <= 0 {
-        return Ok(img);
+    let decoded = image_io::decode_at_most(path, (style_size.max(0) as u32).saturating_mul(2))?;
+    let (mut h, mut w) = (i64::from(decoded.height()), i64::from(decoded.width()));
+    let img = image_io::to_tensor(&image_io::flatten(decoded), Device::Cpu, Kind::Float)?;
+    let stored_too_small = h.min(w) < i64::from(MIN_STYLE_SIDE);
+    if style_size > 0 {
+        (h, w) = frame::fit_longest(h, w, style_size);
     }
-    let size = img.size();
-    let (h, w) = frame::fit_longest(size[2], size[3], style_size);
+    if stored_too_small || h.min(w) < i64::from(MIN_STYLE_SIDE) {
+        return Err(Error::TooSmall {
+            path: path.to_owned(),
+            width: w as u32,
+            height: h as u32,
+            min: MIN_STYLE_SIDE,
+        });
+    }
     frame::resize(&img, h, w)
 }
 

@@ -11,12 +11,19 @@
 use std::ffi::c_int;
 use std::sync::OnceLock;
 
-/// From now on, libtorch runs this thread's CPU operators on this thread alone (an OpenMP team
-/// of one), leaving every other thread's count as it is. Returns whether it could (the
-/// process's OpenMP runtime has `omp_set_num_threads`).
-pub fn run_alone() -> bool {
+/// From now on, libtorch runs the calling thread's CPU operators on `threads` threads (its
+/// OpenMP team: the thread itself and `threads - 1` workers), leaving every other thread's
+/// count and libtorch's process-wide default as they are. Returns whether it could (the
+/// process's OpenMP runtime has `omp_set_num_threads`, and `threads` is at least 1).
+pub fn set_here(threads: usize) -> bool {
     type SetNumThreads = unsafe extern "C" fn(c_int);
     static SET: OnceLock<Option<SetNumThreads>> = OnceLock::new();
+    let Ok(n) = c_int::try_from(threads) else {
+        return false;
+    };
+    if n < 1 {
+        return false;
+    }
     let set = SET.get_or_init(|| {
         // SAFETY: dlsym with RTLD_DEFAULT looks a symbol up among the loaded libraries (libtorch
         // loads its OpenMP runtime); the symbol, when present, has this C signature.
@@ -29,8 +36,48 @@ pub fn run_alone() -> bool {
     // query; make that happen now so that it does not undo the setting below later.
     let _ = tch::get_num_threads();
     // SAFETY: omp_set_num_threads only sets the calling thread's count.
-    unsafe { set(1) };
-    tch::get_num_threads() == 1
+    unsafe { set(n) };
+    tch::get_num_threads() == n
+}
+
+/// From now on, libtorch runs this thread's CPU operators on this thread alone (an OpenMP team
+/// of one): [`set_here`] with 1.
+pub fn run_alone() -> bool {
+    set_here(1)
+}
+
+/// The CPU cores this process may run on.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// libtorch's process-wide thread count (what threads that have not run an operator yet start
+/// with) set for as long as this lives, for a process that does one job (the trainer); dropping
+/// it puts back the count it found.
+#[derive(Debug)]
+pub struct ProcessThreads {
+    previous: i32,
+}
+
+impl ProcessThreads {
+    /// Sets the count to `threads`; 0 leaves it alone (`None`). A count libtorch cannot take is
+    /// an error.
+    pub fn set(threads: usize) -> crate::Result<Option<Self>> {
+        if threads == 0 {
+            return Ok(None);
+        }
+        let n = i32::try_from(threads)
+            .map_err(|_| crate::Error::Torch(format!("{threads} threads is too many")))?;
+        let previous = tch::get_num_threads();
+        tch::set_num_threads(n);
+        Ok(Some(Self { previous }))
+    }
+}
+
+impl Drop for ProcessThreads {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.previous);
+    }
 }
 
 /// Runs `work` on a new thread that runs libtorch alone ([`run_alone`]) and returns its result:
@@ -51,6 +98,25 @@ pub fn on_a_lone_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_count_is_the_threads_own() {
+        let here = tch::get_num_threads();
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                assert!(set_here(3));
+                tch::get_num_threads()
+            });
+            let b = scope.spawn(|| {
+                assert!(set_here(2));
+                tch::get_num_threads()
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!((a, b), (3, 2));
+        assert_eq!(tch::get_num_threads(), here);
+        assert!(!set_here(0));
+    }
 
     #[test]
     fn a_lone_thread_runs_alone_and_leaves_others_alone() {

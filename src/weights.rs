@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 /// Reads every tensor of a safetensors file (on the CPU).
 pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    crate::files::regular_file(path)?;
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
@@ -66,7 +67,27 @@ pub fn copy_checked(
                 found: found.size(),
             });
         }
+        check_values(path, &key, &found)?;
         tch::no_grad(|| var.f_copy_(&found))?;
+    }
+    Ok(())
+}
+
+/// Checks that a weight read from `path` is floating point and finite: integer weights or
+/// NaN/infinite values would give black frames rather than an error.
+fn check_values(path: &Path, key: &str, t: &Tensor) -> Result<()> {
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.to_owned(),
+        reason: format!("key `{key}` {reason}"),
+    };
+    if !t.is_floating_point() {
+        return Err(bad(format!(
+            "holds {:?} values; weights are floating point",
+            t.kind()
+        )));
+    }
+    if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+        return Err(bad("holds NaN or infinite values".into()));
     }
     Ok(())
 }
@@ -243,4 +264,43 @@ pub fn read_upsample(path: &Path) -> Result<crate::arch::Upsample> {
             tag.unwrap_or_default()
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_that_are_not_finite_floats_are_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("adainstyle-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _conv = nn::conv2d(vs.root() / "0", 3, 4, 3, Default::default());
+        let good = dir.join("good.safetensors");
+        save_atomic(&vs, &good).unwrap();
+        let tensors = read_tensors(&good).unwrap();
+        let write = |name: &str, change: &dyn Fn(&Tensor) -> Tensor| {
+            let path = dir.join(name);
+            let changed: Vec<(String, Tensor)> = tensors
+                .iter()
+                .map(|(k, v)| (k.clone(), change(v)))
+                .collect();
+            write_atomic(&changed, &path).unwrap();
+            path
+        };
+        let nan = write("nan.safetensors", &|t| t.full_like(f64::NAN));
+        let ints = write("ints.safetensors", &|t| t.to_kind(tch::Kind::Int64));
+        load_into(&vs, &good).unwrap();
+        let err = load_into(&vs, &nan).unwrap_err().to_string();
+        assert!(
+            err.contains("nan.safetensors") && err.contains("NaN"),
+            "{err}"
+        );
+        let err = load_into(&vs, &ints).unwrap_err().to_string();
+        assert!(
+            err.contains("ints.safetensors") && err.contains("floating point"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

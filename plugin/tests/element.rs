@@ -104,34 +104,40 @@ fn threads_figures_and_active_device_are_reported() {
     init();
     let info = video_info(gst_video::VideoFormat::Rgb, 32, 32);
     let before = tch::get_num_threads();
-    // A count other than the process's: that the element changed it, and put it back, shows.
-    let ours = if before == 1 { 2u32 } else { 1 };
-    let el = element(&[("threads", &ours)]);
-    assert_eq!(el.property::<String>("active-device"), "");
-    let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
-    h.set_src_caps(info.to_caps().unwrap());
-    for i in 0..3u64 {
-        let (buffer, _, _) = padded_buffer(&info, 0, 1, gst::ClockTime::from_mseconds(40 * i));
-        h.push(buffer).unwrap();
-        let _ = h.pull().unwrap();
-    }
-    assert_eq!(
-        tch::get_num_threads(),
-        ours as i32,
-        "threads={ours} was not applied"
-    );
-    assert_eq!(el.property::<String>("active-device"), "Cpu");
-    assert_eq!(el.property::<u64>("frames-processed"), 3);
-    let last: f64 = el.property("last-inference-ms");
-    let mean: f64 = el.property("mean-inference-ms");
-    assert!(last > 0.0 && mean > 0.0, "last {last} ms, mean {mean} ms");
-    el.set_state(gst::State::Null).unwrap();
-    drop(h);
-    assert_eq!(el.property::<String>("active-device"), "");
+    // Two elements streaming on two threads with two counts: each thread gets its element's
+    // count, and the process's own count (this thread's) is not touched.
+    let run = |threads: u32| {
+        let info = info.clone();
+        std::thread::spawn(move || {
+            let el = element(&[("threads", &threads)]);
+            assert_eq!(el.property::<String>("active-device"), "");
+            let mut h = Harness::with_element(&el, Some("sink"), Some("src"));
+            h.set_src_caps(info.to_caps().unwrap());
+            for i in 0..3u64 {
+                let (buffer, _, _) =
+                    padded_buffer(&info, 0, 1, gst::ClockTime::from_mseconds(40 * i));
+                h.push(buffer).unwrap();
+                let _ = h.pull().unwrap();
+            }
+            let streaming = tch::get_num_threads();
+            assert_eq!(el.property::<String>("active-device"), "Cpu");
+            assert_eq!(el.property::<u64>("frames-processed"), 3);
+            let last: f64 = el.property("last-inference-ms");
+            let mean: f64 = el.property("mean-inference-ms");
+            assert!(last > 0.0 && mean > 0.0, "last {last} ms, mean {mean} ms");
+            el.set_state(gst::State::Null).unwrap();
+            drop(h);
+            assert_eq!(el.property::<String>("active-device"), "");
+            streaming
+        })
+    };
+    let (one, three) = (run(1), run(3));
+    assert_eq!(one.join().unwrap(), 1, "threads=1 was not applied");
+    assert_eq!(three.join().unwrap(), 3, "threads=3 was not applied");
     assert_eq!(
         tch::get_num_threads(),
         before,
-        "stopping did not restore libtorch's thread count"
+        "the process's count changed"
     );
 }
 

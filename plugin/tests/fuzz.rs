@@ -73,18 +73,15 @@ fn drain(bus: &gst::Bus, posted: &mut Posted) {
 }
 
 /// What a warning about a `style` or `style-outside` of `text` must contain: its first image's
-/// path (or, with no image at all, the text); `None` when the text is empty (which is valid).
+/// path as the style grammar reads it (or, when the text does not parse, the text); `None` when
+/// the text is empty (which is valid).
 fn style_needle(text: &str) -> Option<String> {
     if text.trim().is_empty() {
         return None;
     }
-    let first = text.split(',').map(str::trim).find(|p| !p.is_empty());
-    Some(match first {
-        None => text.to_owned(),
-        Some(part) => match part.rsplit_once(':') {
-            Some((path, _)) if !path.is_empty() => path.to_owned(),
-            _ => part.to_owned(),
-        },
+    Some(match text.parse::<adainstyle::StyleSpec>() {
+        Ok(spec) => spec.entries[0].0.display().to_string(),
+        Err(_) => text.to_owned(),
     })
 }
 

@@ -137,34 +137,6 @@ enum Source {
     Cached(TargetCache),
 }
 
-/// libtorch's CPU thread count is one per process: a session that asks for a count sets it and
-/// puts the previous one back when it is dropped. Sessions open at the same time in one process
-/// (parallel tests) share the setting; the last one to close restores the count it found.
-struct ThreadCount {
-    previous: Option<i32>,
-}
-
-impl ThreadCount {
-    fn set(threads: usize) -> Self {
-        if threads == 0 {
-            return Self { previous: None };
-        }
-        let previous = tch::get_num_threads();
-        tch::set_num_threads(threads as i32);
-        Self {
-            previous: Some(previous),
-        }
-    }
-}
-
-impl Drop for ThreadCount {
-    fn drop(&mut self) {
-        if let Some(n) = self.previous {
-            tch::set_num_threads(n);
-        }
-    }
-}
-
 /// What one training step did.
 #[derive(Debug)]
 pub struct Step {
@@ -218,7 +190,8 @@ pub struct Session {
     base_seconds: f64,
     /// The row of this session's latest step.
     last_row: Option<LossRow>,
-    _threads: ThreadCount,
+    /// libtorch's process-wide thread count while the session is open (`--threads`).
+    _threads: Option<adainstyle::threads::ProcessThreads>,
 }
 
 impl std::fmt::Debug for Session {
@@ -250,7 +223,7 @@ impl Session {
                 run_dir.display()
             );
         }
-        let threads = ThreadCount::set(config.threads);
+        let threads = adainstyle::threads::ProcessThreads::set(config.threads)?;
         let (device, compute) = resolve_device(config)?;
         let amp = compute.needs_loss_scaling();
         if device == Device::Cpu {

@@ -25,13 +25,11 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::enums::{ModelMode, PrecisionMode};
 use super::latency::Latency;
 use super::properties;
 use super::settings::{Effect, FrameSettings, Settings, Update};
 use super::spatial::{Mask, Notice};
 use super::sync::lock;
-use super::threads::ThreadCount;
 use super::worker::{Slot, StyleRequest, StyleWorker};
 
 /// Longest edge of the content thumbnail used for CORAL.
@@ -49,8 +47,18 @@ struct State {
     temporal: Temporal,
     /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
     format: Option<(usize, usize, PixelLayout)>,
-    /// libtorch's thread count as the `threads` property set it; dropped (restored) at stop.
-    _threads: Option<ThreadCount>,
+    /// The `threads` property: libtorch's CPU threads for the streaming thread (0 = as is).
+    threads: usize,
+}
+
+impl State {
+    /// Gives the calling (streaming) thread the `threads` property's libtorch thread count: a
+    /// count of this element's thread alone, whatever other elements of the process ask for.
+    fn use_threads_here(&self) {
+        if self.threads > 0 && tch::get_num_threads() as usize != self.threads {
+            adainstyle::threads::set_here(self.threads);
+        }
+    }
 }
 
 /// Figures readable as properties while streaming, kept outside the state lock.
@@ -123,6 +131,17 @@ impl ObjectImpl for AdainStyle {
             }
         };
         let change = lock(&self.settings).apply(update);
+        if started && pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY) {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "{} was set while the element runs: it takes effect when the element starts \
+                     again (READY to PAUSED); the running network is unchanged",
+                    pspec.name()
+                )
+            );
+        }
         if change.per_frame {
             gst::debug!(CAT, imp = self, "{}", change.message);
         } else {
@@ -220,10 +239,10 @@ impl BaseTransformImpl for AdainStyle {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Join the worker first (it may still be encoding a style), without holding its lock.
+        // The worker is let go, not waited for: a style load in flight (a slow file) finishes
+        // on its own thread, which then ends (StyleWorker's Drop).
         let worker = lock(&self.worker).take();
         drop(worker);
-        // Dropping the state puts libtorch's thread count back.
         let state = lock(&self.state).take();
         drop(state);
         lock(&self.settings).new_mask = None;
@@ -317,22 +336,36 @@ impl VideoFilterImpl for AdainStyle {
             .ok_or_else(|| gst::loggable_error!(CAT, "Caps set before the element started"))?;
         state.format = Some((in_info.width() as usize, in_info.height() as usize, pixels));
         state.temporal.reset();
+        state.use_threads_here();
         // One frame at the negotiated size: the latency to report before real frames arrive
-        // (and libtorch's first-run costs paid before the stream starts).
-        let blank = tch::Tensor::f_zeros(
+        // (and libtorch's first-run costs paid before the stream starts). A size the network
+        // cannot take (processing-size too small) is an error with its cause, not a bare
+        // not-negotiated.
+        let started = Instant::now();
+        let warm = tch::Tensor::f_zeros(
             [1, 3, in_info.height() as i64, in_info.width() as i64],
             (tch::Kind::Float, state.stylizer.device()),
         )
-        .map_err(|err| gst::loggable_error!(CAT, "warm-up frame: {err}"))?;
-        let opts = StylizeOptions {
-            processing_size,
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let _warm = state
-            .stylizer
-            .stylize(&blank, &state.style, &opts)
-            .map_err(|err| gst::loggable_error!(CAT, "warm-up frame: {err}"))?;
+        .map_err(adainstyle::Error::from)
+        .and_then(|blank| {
+            let opts = StylizeOptions {
+                processing_size,
+                ..Default::default()
+            };
+            state.stylizer.stylize(&blank, &state.style, &opts)
+        });
+        if let Err(err) = warm {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "Cannot stylise {}x{} frames: {err}",
+                    in_info.width(),
+                    in_info.height()
+                )
+            );
+            return Err(gst::loggable_error!(CAT, "warm-up frame: {err}"));
+        }
         let warm_up = started.elapsed();
         let fps = in_info.fps();
         let interval = if fps.numer() > 0 && fps.denom() > 0 {
@@ -380,6 +413,7 @@ impl VideoFilterImpl for AdainStyle {
             state.mask = mask;
         }
         let format = state.format.ok_or(gst::FlowError::NotNegotiated)?;
+        state.use_threads_here();
         let started = Instant::now();
         let span = profile::span(Stage::Frame, state.stylizer.device());
         let mut notices = Vec::new();
@@ -511,114 +545,19 @@ impl AdainStyle {
             settings.new_mask = None;
             settings.clone()
         };
-        let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
-        let load_error = |what: &str, err: adainstyle::Error| {
-            gst::error_msg!(
-                gst::ResourceError::OpenRead,
-                ("Cannot load the {what}: {err}")
-            )
-        };
-        let device_spec: DeviceSpec = settings
-            .device
-            .parse()
-            .map_err(|err: adainstyle::Error| settings_error(err.to_string()))?;
-        let device = device_spec.resolve().map_err(|err| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ("Device `{}`: {err}", settings.device)
-            )
-        })?;
-        if device_spec == DeviceSpec::Auto && device == tch::Device::Cpu {
-            gst::info!(
-                CAT,
-                imp = self,
-                "device=auto: no CUDA device found, running on the CPU"
-            );
-        }
-        let precision = Precision::from(settings.precision)
-            .resolve(device)
-            .map_err(|err| settings_error(err.to_string()))?;
-        if settings.precision == PrecisionMode::Auto {
-            gst::info!(
-                CAT,
-                imp = self,
-                "precision=auto: running in {precision} on {device:?}"
-            );
-        }
-        let threads = ThreadCount::set(settings.threads);
-        // Setting the count set this (loading) thread's too: it stays alone.
-        adainstyle::threads::run_alone();
-        if let Some(threads) = &threads {
-            gst::info!(
-                CAT,
-                imp = self,
-                "threads={}: libtorch's CPU threads changed from {} until the element stops",
-                settings.threads,
-                threads.previous()
-            );
-        }
-        let model = Model::from(settings.model)
-            .resolve_given(
-                device,
-                settings.encoder_given().as_deref(),
-                settings.decoder_given().as_deref(),
-            )
-            .map_err(|err| load_error("model", err))?;
-        if settings.model == ModelMode::Auto {
-            gst::info!(
-                CAT,
-                imp = self,
-                "model=auto: the {model} network on {device:?}"
-            );
-        }
+        let (device, precision, model) = self.resolve(&settings)?;
         let (encoder, weights) = (settings.encoder_path(), settings.weights_path(model));
         let stylizer = Stylizer::load(model, &encoder, &weights, device, precision)
             .map_err(|err| load_error("model", err))?;
-        let spec = settings
-            .style_spec()
-            .map_err(|err| settings_error(format!("Style `{}`: {err}", settings.style.text)))?;
         // The style worker has its own encoder so that it never waits for a frame in flight.
         let style_encoder =
             Network::load_style_encoder(model, &encoder, &weights, device, precision.kind())
                 .map_err(|err| load_error("encoder", err))?;
         let mut bank = StyleBank::new();
-        let size = settings.style_size as i64;
-        let style = bank
-            .stats(style_encoder.as_ref(), &spec, size, None)
-            .map_err(|err| load_error("style image", err))?;
-        let outside = match &settings.style_outside.value {
-            Ok(None) => None,
-            Ok(Some(spec)) => Some(
-                bank.stats(style_encoder.as_ref(), spec, size, None)
-                    .map_err(|err| load_error("style-outside image", err))?,
-            ),
-            Err(err) => {
-                let text = &settings.style_outside.text;
-                return Err(settings_error(format!("Style-outside `{text}`: {err}")));
-            }
-        };
+        let (spec, style, outside) = load_styles(&settings, style_encoder.as_ref(), &mut bank)?;
         let mask_source = settings.mask.value.as_ref().ok().and_then(Option::as_ref);
         let mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
-        let weak = self.obj().downgrade();
-        let worker = StyleWorker::spawn(
-            style_encoder,
-            bank,
-            Box::new(move |spec, err| {
-                if let Some(element) = weak.upgrade() {
-                    gst::element_warning!(
-                        element,
-                        gst::ResourceError::OpenRead,
-                        ("Cannot use style `{spec}`: {err}; keeping the previous style")
-                    );
-                }
-            }),
-        )
-        .map_err(|err| {
-            gst::error_msg!(
-                gst::CoreError::Thread,
-                ("Cannot start the style thread: {err}")
-            )
-        })?;
+        let worker = self.start_worker(style_encoder, bank)?;
         *lock(&self.active) = Active {
             device: format!("{device:?}"),
             model: model.to_string(),
@@ -642,11 +581,101 @@ impl AdainStyle {
             mask,
             temporal: Temporal::new(settings.temporal_smoothing),
             format: None,
-            _threads: threads,
+            threads: settings.threads as usize,
         });
         *lock(&self.worker) = Some(worker);
         self.catch_up(&settings);
         Ok(())
+    }
+
+    /// The device, precision and network the settings ask for, resolved once (and logged when
+    /// `auto` chose), with warnings for settings that cannot do what they say.
+    fn resolve(
+        &self,
+        settings: &Settings,
+    ) -> Result<(tch::Device, Precision, Model), gst::ErrorMessage> {
+        let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
+        let device_spec: DeviceSpec = settings
+            .device
+            .parse()
+            .map_err(|err: adainstyle::Error| settings_error(err.to_string()))?;
+        let device = device_spec.resolve().map_err(|err| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("Device `{}`: {err}", settings.device)
+            )
+        })?;
+        let precision = Precision::from(settings.precision)
+            .resolve(device)
+            .map_err(|err| settings_error(err.to_string()))?;
+        let model = Model::from(settings.model)
+            .resolve_given(
+                device,
+                settings.encoder_given().as_deref(),
+                settings.decoder_given().as_deref(),
+            )
+            .map_err(|err| load_error("model", err))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "device={}, precision={:?}, model={:?}: the {model} network on {device:?} in \
+             {precision}",
+            settings.device,
+            settings.precision,
+            settings.model
+        );
+        if let (Model::Lite, Some(encoder)) = (model, settings.encoder_given()) {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "encoder={} is not used: the light network has an encoder of its own (the \
+                     encoder property is the full model's)",
+                    encoder.display()
+                )
+            );
+        }
+        let cores = adainstyle::threads::available_cores();
+        if settings.threads as usize > cores {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "threads={} is more than the {cores} CPU cores this process may use: \
+                     libtorch will be slower, not faster",
+                    settings.threads
+                )
+            );
+        }
+        Ok((device, precision, model))
+    }
+
+    /// Starts the style worker with its encoder and bank; its load errors become warnings.
+    fn start_worker(
+        &self,
+        encoder: Box<dyn adainstyle::StyleEncode + Send>,
+        bank: StyleBank,
+    ) -> Result<StyleWorker, gst::ErrorMessage> {
+        let weak = self.obj().downgrade();
+        StyleWorker::spawn(
+            encoder,
+            bank,
+            Box::new(move |spec, err| {
+                if let Some(element) = weak.upgrade() {
+                    gst::element_warning!(
+                        element,
+                        gst::ResourceError::OpenRead,
+                        ("Cannot use style `{spec}`: {err}; keeping the previous style")
+                    );
+                }
+            }),
+        )
+        .map_err(|err| {
+            gst::error_msg!(
+                gst::CoreError::Thread,
+                ("Cannot start the style thread: {err}")
+            )
+        })
     }
 
     /// Asks the style worker for new statistics of `styles` encoded at `size` (recoloured to
@@ -716,6 +745,42 @@ impl AdainStyle {
             }
         }
     }
+}
+
+/// An error message for a file that cannot be loaded (`what`: the model, a style image, ...).
+fn load_error(what: &str, err: adainstyle::Error) -> gst::ErrorMessage {
+    gst::error_msg!(
+        gst::ResourceError::OpenRead,
+        ("Cannot load the {what}: {err}")
+    )
+}
+
+/// The statistics of `style` (and of `style-outside` when set), encoded at `style-size`.
+fn load_styles(
+    settings: &Settings,
+    encoder: &dyn adainstyle::StyleEncode,
+    bank: &mut StyleBank,
+) -> Result<(StyleSpec, Stats, Option<Stats>), gst::ErrorMessage> {
+    let settings_error = |err: String| gst::error_msg!(gst::LibraryError::Settings, ("{err}"));
+    let spec = settings
+        .style_spec()
+        .map_err(|err| settings_error(format!("Style `{}`: {err}", settings.style.text)))?;
+    let size = settings.style_size as i64;
+    let style = bank
+        .stats(encoder, &spec, size, None)
+        .map_err(|err| load_error("style image", err))?;
+    let outside = match &settings.style_outside.value {
+        Ok(None) => None,
+        Ok(Some(spec)) => Some(
+            bank.stats(encoder, spec, size, None)
+                .map_err(|err| load_error("style-outside image", err))?,
+        ),
+        Err(err) => {
+            let text = &settings.style_outside.text;
+            return Err(settings_error(format!("Style-outside `{text}`: {err}")));
+        }
+    };
+    Ok((spec, style, outside))
 }
 
 fn pixel_layout(format: gst_video::VideoFormat) -> Option<PixelLayout> {

@@ -16,7 +16,6 @@ mod properties;
 mod settings;
 mod spatial;
 mod sync;
-mod threads;
 mod worker;
 
 pub use enums::{PrecisionMode, PreserveColorMode};

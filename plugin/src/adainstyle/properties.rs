@@ -146,10 +146,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecUInt::builder("threads")
             .nick("CPU threads")
             .blurb(
-                "Threads libtorch uses on the CPU while the element runs (0 = leave \
-                 libtorch's count alone); libtorch has one thread pool per process, so this \
-                 applies to every user of libtorch in the process until the element stops, \
-                 which puts back the count it found",
+                "Threads libtorch runs this element's frames with on the CPU (0 = libtorch's \
+                 default, one per core): the count of the element's streaming thread, whatever \
+                 other elements or the application ask for",
             )
             .maximum(1024)
             .default_value(DEFAULT_THREADS)

@@ -109,9 +109,14 @@ impl StyleWorker {
 }
 
 impl Drop for StyleWorker {
+    /// Closes the queue; the thread ends once it has no request left. It is joined only when
+    /// idle: a load in flight (a slow or huge style file) is let finish on its own, so that
+    /// stopping the element never waits for it.
     fn drop(&mut self) {
         self.tx.take();
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.take()
+            && !self.is_busy()
+        {
             let _ = thread.join();
         }
     }
