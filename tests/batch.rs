@@ -87,6 +87,7 @@ fn a_two_node_ray_cluster_stylises_survives_a_killed_worker_and_resumes() {
     let batch = common::root().join("batch");
     let check = batch.join("tests/cluster_check.py");
     let style = common::root().join("styles/night-cafe.jpg");
+    let style_b = common::root().join("styles/langlois-bridge.jpg");
     let mut cmd = Command::new("unshare");
     cmd.args(["-n", "-p", "-f", "--mount-proc", "--kill-child", "--"])
         .arg(common::python())
@@ -97,6 +98,8 @@ fn a_two_node_ray_cluster_stylises_survives_a_killed_worker_and_resumes() {
         .arg(&weights)
         .arg("--style")
         .arg(&style)
+        .arg("--style-b")
+        .arg(&style_b)
         .arg("--work")
         .arg(work)
         .env("PYTHONPATH", &batch);

@@ -8,7 +8,8 @@ Ray task that runs ``stylize-file --start/--end/--warmup`` on a node
 re-encoding them, under a temporary name that is renamed once the output is complete. A manifest
 in the output folder (:mod:`adainstyle_batch.manifest`) records the finished segments and the
 options they were made with, so a restarted driver redoes only what is missing. No model logic
-lives here: the stylising is the element's, run by the project's binaries.
+lives here: the stylising is the element's, run by the project's binaries, and so are its
+options, declared and checked by ``stylize-file`` (:mod:`adainstyle_batch.options`).
 """
 
 __version__ = "0.1.0"

@@ -7,48 +7,66 @@ Each input is indexed on a worker, cut into segments at keyframes, every segment
 own Ray task by ``stylize-file`` (with ``--cpus-per-task`` / ``--gpus-per-task`` reserved for it, and
 libtorch given that many threads), and the segments of a file joined, without re-encoding, with
 the input's audio, into ``DIR/<name>.mp4``. Inputs and ``DIR`` must be on storage every node sees
-at the same path, and the binaries in ``--bin-dir`` on every node. Exit status: 0 when every file
-was stylised, 1 when some failed (each named with its cause in the summary), 2 on bad usage.
+at the same path, and the binaries in ``--bin-dir`` on every node. The element options are the
+ones ``stylize-file --print-options`` declares; they, the inputs, the output folder and the
+resources asked for are checked before any work, and paths are handed to the nodes absolute.
+Exit status: 0 when every file was stylised, 1 when some failed (each named with its cause in
+the summary), 2 on bad usage (one line saying what is wrong; nothing done).
 """
 
 import argparse
+import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import manifest as mf
+from . import options as opts
 from . import plan as pl
 from . import tasks
+from .options import UsageError
 
 VIDEO_SUFFIXES = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
 }
-# Element options: (flag, kind); each is passed on to stylize-file as the same flag when given.
-ELEMENT_OPTIONS = [
-    ("--style", str, "style image, or a blend PATH:WEIGHT,PATH:WEIGHT (default: the shipped one)"),
-    ("--alpha", float, "style strength, 0..1"),
-    ("--model", str, "auto, full or lite"),
-    ("--precision", str, "auto, fp32, fp16 or bf16"),
-    ("--device", str, "auto, cpu, cuda or cuda:N (on the node)"),
-    ("--processing-size", int, "longest edge the network runs at (0 = the video's size)"),
-    ("--temporal-smoothing", float, "steadiness over time, 0 = off"),
-    ("--preserve-color", str, "none, coral or luminance"),
-    ("--mask", str, "grey mask image (white = styled) or `alpha`"),
-    ("--style-outside", str, "style outside the mask (default: the content is kept)"),
-    ("--encoder", str, "the full model's encoder weights"),
-    ("--decoder", str, "trained weights of the model"),
-    ("--bitrate", int, "x264 bitrate of the output in kbit/s"),
-]
-# Options whose value names files: their identity goes into the fingerprint.
-FILE_OPTIONS = {"--mask", "--encoder", "--decoder"}
-STYLE_OPTIONS = {"--style", "--style-outside"}
+BINARIES = ("stylize-file", "video-index", "join-segments")
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``adainstyle-batch: error: ...``), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_args(argv: List[str]):
+    """The command line, with the element options ``stylize-file --print-options`` declares
+    (``--bin-dir`` is read first to find it). ``bin_dir`` is set to the binaries' folder,
+    ``element`` to the element options given (``--flag=value``), ``output`` made absolute."""
+    early = Parser(prog="adainstyle-batch", add_help=False)
+    early.add_argument("--bin-dir")
+    try:
+        bin_dir = find_bin_dir(early.parse_known_args(argv)[0].bin_dir)
+        specs, missing = opts.declared(bin_dir), None
+    except UsageError as err:
+        if not {"-h", "--help"} & set(argv):
+            raise
+        bin_dir, specs, missing = None, [], str(err)
+    args = build_parser(specs, missing).parse_args(argv)
+    args.bin_dir = bin_dir
+    args.element = opts.given(args, specs)
+    args.output = os.path.abspath(args.output)
+    return args
+
+
+def build_parser(specs: List[dict], missing: Optional[str] = None) -> Parser:
+    """The driver's options and the element options ``specs``; ``missing`` says why there are
+    none (shown by --help)."""
+    ap = Parser(
         prog="adainstyle-batch",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -81,10 +99,14 @@ def parse_args(argv):
                     help="keep each file's stylised segments once its output is complete")
     ap.add_argument("--progress-every", type=float, default=5.0,
                     help="seconds between progress lines")
-    group = ap.add_argument_group("element options (as stylize-file takes them)")
-    for flag, kind, text in ELEMENT_OPTIONS:
-        group.add_argument(flag, type=kind, help=text)
-    return ap.parse_args(argv)
+    ap.add_argument("--bitrate", type=int, help="x264 bitrate of the output in kbit/s "
+                    "(stylize-file's default unless given)")
+    group = ap.add_argument_group(
+        "element options (as stylize-file --print-options declares them)",
+        f"none: {missing}" if missing else None,
+    )
+    opts.add_arguments(group, specs)
+    return ap
 
 
 def find_bin_dir(given: Optional[str]) -> str:
@@ -95,15 +117,44 @@ def find_bin_dir(given: Optional[str]) -> str:
     checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidates.append(os.path.join(checkout, "target", "release", "examples"))
     for c in candidates:
-        if c and all(
-            os.access(os.path.join(c, b), os.X_OK)
-            for b in ("stylize-file", "video-index", "join-segments")
-        ):
+        if c and all(os.access(os.path.join(c, b), os.X_OK) for b in BINARIES):
             return os.path.abspath(c)
-    raise SystemExit(
-        "adainstyle-batch: stylize-file, video-index and join-segments not found; build them "
+    raise UsageError(
+        "stylize-file, video-index and join-segments not found; build them "
         "(cargo build --release --examples) and pass --bin-dir"
     )
+
+
+def check_numbers(args) -> None:
+    """:class:`UsageError` for a count, resource or time no job can run with."""
+    for flag, value, ok, need in (
+        ("--num-cpus", args.num_cpus, args.num_cpus is None or args.num_cpus >= 1, "at least 1"),
+        ("--cpus-per-task", args.cpus_per_task, args.cpus_per_task > 0, "more than 0"),
+        ("--gpus-per-task", args.gpus_per_task, args.gpus_per_task >= 0, "0 or more"),
+        ("--retries", args.retries, args.retries >= 0, "0 or more"),
+        ("--progress-every", args.progress_every, args.progress_every > 0, "more than 0"),
+        ("--segment-seconds", args.segment_seconds, math.isfinite(args.segment_seconds),
+         "a number"),
+        ("--warmup-seconds", args.warmup_seconds, math.isfinite(args.warmup_seconds),
+         "a number"),
+        ("--cooldown-seconds", args.cooldown_seconds, math.isfinite(args.cooldown_seconds),
+         "a number"),
+    ):
+        if not ok:
+            raise UsageError(f"{flag} {value}: must be {need}")
+
+
+def check_fits(args, nodes: List[dict], kinds=("CPU", "GPU")) -> None:
+    """:class:`UsageError` when a segment task asks for more CPUs or GPUs (``kinds``) than the
+    largest of ``nodes`` (their Ray resources) has: Ray would wait for such a node forever."""
+    for kind in kinds:
+        want = getattr(args, f"{kind.lower()}s_per_task")
+        most = max((node.get(kind, 0.0) for node in nodes), default=0.0)
+        if want > most:
+            raise UsageError(
+                f"--{kind.lower()}s-per-task {want:g}: no node has that many {kind}s "
+                f"(the largest has {most:g})"
+            )
 
 
 def collect_inputs(paths: List[str], output_dir: str) -> List[tuple]:
@@ -121,47 +172,70 @@ def collect_inputs(paths: List[str], output_dir: str) -> List[tuple]:
         elif os.path.isfile(given):
             pairs.append((given, os.path.basename(given)))
         else:
-            raise SystemExit(f"adainstyle-batch: {given}: no such file or folder")
+            raise UsageError(f"{given}: no such file or folder")
     seen = {}
     result = []
     for path, rel in pairs:
         out = os.path.join(os.path.abspath(output_dir), os.path.splitext(rel)[0] + ".mp4")
         if out in seen:
-            raise SystemExit(
-                f"adainstyle-batch: {path} and {seen[out]} would both be written to {out}"
-            )
+            raise UsageError(f"{path} and {seen[out]} would both be written to {out}")
         seen[out] = path
         result.append((os.path.abspath(path), out))
     return result
 
 
-def element_options(args) -> tuple:
-    """The stylize-file arguments for the element options given, and the identity of every
-    file they name (for the fingerprint)."""
-    argv, files = [], []
-
-    def identity(flag, path):
-        try:
-            return mf.file_identity(path)
-        except OSError as err:
-            raise SystemExit(f"adainstyle-batch: {flag} {path}: {err.strerror}") from None
-
-    for flag, _, _ in ELEMENT_OPTIONS:
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value is None:
-            continue
-        if flag in FILE_OPTIONS and not (flag == "--mask" and value == "alpha"):
-            value = os.path.abspath(value)
-            files.append(identity(flag, value))
-        if flag in STYLE_OPTIONS:
-            for p in mf.style_paths(value):
-                files.append(identity(flag, p))
-            value = ",".join(
-                os.path.abspath(item) if os.path.exists(item) else item
-                for item in value.split(",")
+def refuse_overwrites(folders: List[str], output_dir: str, pairs: List[tuple]) -> None:
+    """:class:`UsageError` when the output folder is, or is inside, an input folder (its outputs
+    would be read as inputs), or an output is an input file (by path, symlink or hard link)."""
+    out_real = os.path.realpath(output_dir)
+    for given in folders:
+        real = os.path.realpath(given)
+        if os.path.isdir(given) and (out_real + os.sep).startswith(real.rstrip(os.sep) + os.sep):
+            raise UsageError(
+                f"the output folder {output_dir} is the input folder {given} or inside it"
             )
-        argv += [flag, str(value)]
-    return argv, files
+    inputs = {}
+    for path, _ in pairs:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # reported as that file's failure
+        inputs[(st.st_dev, st.st_ino)] = path
+    for _, out in pairs:
+        try:
+            st = os.stat(out)
+        except OSError:
+            continue  # not there yet: not an input
+        if (st.st_dev, st.st_ino) in inputs:
+            raise UsageError(f"the output {out} is the input {inputs[(st.st_dev, st.st_ino)]}")
+
+
+def element_options(args) -> tuple:
+    """The stylize-file arguments of every segment (the element options as ``stylize-file
+    --check`` returns them, paths absolute, and ``--bitrate``), and the identity of every file
+    they name (for the fingerprint)."""
+    encoding = [] if args.bitrate is None else [f"--bitrate={args.bitrate}"]
+    flags, files = opts.check(args.bin_dir, args.element + encoding)
+    identities = []
+    for path in files:
+        try:
+            identities.append(mf.file_identity(path))
+        except OSError as err:
+            raise UsageError(f"{path}: {err.strerror}") from None
+    return flags + encoding, identities
+
+
+def prepare_output(output_dir: str) -> None:
+    """Creates the output folder and its work folder, and writes a file there;
+    :class:`UsageError` when that fails."""
+    try:
+        os.makedirs(os.path.join(output_dir, mf.WORK_DIR), exist_ok=True)
+        with tempfile.TemporaryFile(dir=os.path.join(output_dir, mf.WORK_DIR)):
+            pass
+    except OSError as err:
+        raise UsageError(
+            f"cannot create or write the output folder {output_dir}: {err.strerror or err}"
+        ) from None
 
 
 @dataclass
@@ -419,30 +493,50 @@ def describe(err: Exception) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    bin_dir = find_bin_dir(args.bin_dir)
+    """Runs the job; the exit status (see the module's help)."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"adainstyle-batch: error: {err}", file=sys.stderr, flush=True)
+        return 2
+
+
+def run(argv: List[str]) -> int:
+    """Checks everything a job needs (:class:`UsageError` on bad usage), then runs it."""
+    args = parse_args(argv)
+    check_numbers(args)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if not address:  # the local cluster's one node, before starting it
+        check_fits(args, [{"CPU": float(args.num_cpus or os.cpu_count() or 1)}], ("CPU",))
     pairs = collect_inputs(args.inputs, args.output)
     if not pairs:
-        raise SystemExit("adainstyle-batch: no video files in the inputs")
-    # Checked before a cluster is joined or started: a missing style or mask file ends here.
+        raise UsageError("no video files in the inputs")
+    refuse_overwrites(args.inputs, args.output, pairs)
+    # Checked before a cluster is joined or started: a bad value or missing file ends here.
     options = element_options(args)
-    os.makedirs(args.output, exist_ok=True)
+    prepare_output(args.output)
+    ray = start_ray(args, address)
+    try:
+        check_fits(args, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
+        job = Job(args, ray, pairs, args.bin_dir, options)
+        job.run()
+        return job.summary()
+    finally:
+        ray.shutdown()
+
+
+def start_ray(args, address: Optional[str]):
+    """Ray, joined to the cluster at ``address``, or to a local one it starts."""
     import logging
 
     import ray
 
     init = {"log_to_driver": False, "logging_level": logging.WARNING}
-    address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, **init)
     else:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, **init)
-    try:
-        job = Job(args, ray, pairs, bin_dir, options)
-        job.run()
-        return job.summary()
-    finally:
-        ray.shutdown()
+    return ray
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 PORT = 6390
 
 
-def _ray(*args, env):
+def _ray(*args, env, cwd=None):
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
-    proc = subprocess.run([ray, *args], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.run([ray, *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout[-3000:]}")
@@ -37,8 +37,9 @@ def environment(base=None) -> dict:
 
 
 @contextmanager
-def cluster(nodes: int, cpus: int, object_store_mb: int = 80, env=None):
-    """Yields the head's address while ``nodes`` nodes run on 127.0.0.1; stops them after."""
+def cluster(nodes: int, cpus: int, object_store_mb: int = 80, env=None, cwd=None):
+    """Yields the head's address while ``nodes`` nodes run on 127.0.0.1 (started in the folder
+    ``cwd``, default the current one); stops them after."""
     env = environment(env)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     node = ["--num-cpus", str(cpus), "--object-store-memory", str(object_store_mb << 20),
@@ -46,9 +47,9 @@ def cluster(nodes: int, cpus: int, object_store_mb: int = 80, env=None):
     address = f"127.0.0.1:{PORT}"
     try:
         _ray("start", "--head", "--port", str(PORT), "--include-dashboard=false",
-             "--temp-dir", f"/tmp/ray-adainstyle-{os.getpid()}", *node, env=env)
+             "--temp-dir", f"/tmp/ray-adainstyle-{os.getpid()}", *node, env=env, cwd=cwd)
         for _ in range(nodes - 1):
-            _ray("start", "--address", address, *node, env=env)
+            _ray("start", "--address", address, *node, env=env, cwd=cwd)
         yield address
     finally:
         ray = os.path.join(os.path.dirname(sys.executable), "ray")

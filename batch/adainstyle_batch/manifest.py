@@ -12,7 +12,7 @@ Only the driver writes it, atomically (a temporary file renamed over it).
 import hashlib
 import json
 import os
-from typing import Iterable, Optional
+from typing import Iterable
 
 WORK_DIR = ".adainstyle-batch"
 VERSION = 1
@@ -29,21 +29,6 @@ def fingerprint(*parts) -> str:
     """A stable hash of JSON-serialisable parts."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def style_paths(spec: Optional[str]) -> Iterable[str]:
-    """The image paths in a style (or blend) spec ``PATH[:WEIGHT],PATH[:WEIGHT]``."""
-    if not spec:
-        return []
-    paths = []
-    for item in spec.split(","):
-        head, sep, tail = item.rpartition(":")
-        try:
-            float(tail)
-            paths.append(head if sep else item)
-        except ValueError:
-            paths.append(item)
-    return paths
 
 
 class Manifest:

@@ -70,9 +70,18 @@ def _run(
     return proc.stdout
 
 
+# The one line the binaries report an error with (``stylize-file: error: CAUSE``), or clap's
+# (``error: CAUSE``) for a bad flag.
+_ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: (.+)$")
+
+
 def error_text(stderr: str) -> str:
-    """A binary's error report (anyhow's ``Error: ...`` and its causes) as one line."""
+    """A binary's error report as one line: its ``NAME: error: CAUSE`` line (the cause), else
+    anyhow's ``Error: ...`` report and its causes, else its last lines."""
     lines = stderr.strip().splitlines()
+    causes = [m.group(1).strip() for m in map(_ERROR_LINE.match, lines) if m]
+    if causes:
+        return causes[-1]
     start = next((i for i, line in enumerate(lines) if line.startswith("Error: ")), None)
     if start is None:
         return " / ".join(line.strip() for line in lines[-4:]) or "no message"

@@ -2,19 +2,23 @@
 """The batch driver on a real two-node Ray cluster (run by tests/batch.rs, which puts it in network
 and PID namespaces of its own: only loopback exists, and every process it starts dies with it).
 
-    cluster_check.py --bin-dir DIR --weights LITE.safetensors --style IMAGE --work DIR
+    cluster_check.py --bin-dir DIR --weights LITE.safetensors --style IMAGE --style-b IMAGE \
+        --work DIR
 
 1. Makes two short clips (one with audio and B-frames) and an input that does not decode.
 2. Stylises each clip in one process with stylize-file: the reference.
 3. Starts a head and a second node (one CPU each, a small object store) on 127.0.0.1
-   (:mod:`adainstyle_batch.loopback`).
+   (:mod:`adainstyle_batch.loopback`), in the folder ``/``.
 4. Runs adainstyle-batch on the folder, cutting the clips into several segments, and SIGKILLs the
    Ray worker running a segment halfway through. The job must complete both clips (Ray retries
    the segment) and fail the broken input with a message naming it.
 5. Checks every output: the input's frame count, duration (within one frame) and audio, and
    frames matching the reference (PSNR bound below).
 6. Runs the job again: nothing is stylised, nothing rewritten.
-7. Runs one clip with another alpha (none of the work is reused), kills that driver halfway, and
+7. Runs a clip from the work folder with a relative ``-o`` and a relative weighted blend of two
+   styles (``a.jpg:0.7,b.jpg:0.3``): the nodes, started in ``/``, must get absolute paths; the
+   output must be there and differ from the single-style one of step 4 (both styles used).
+8. Runs one clip with another alpha (none of the work is reused), kills that driver halfway, and
    starts it again: the segments finished before are reused, the rest made.
 Ray is stopped at the end whatever happens. Exits 1 with the reason on the first failed check.
 """
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +50,12 @@ PY = sys.executable
 MIN_PSNR_DB = 30.0
 # The longest one run of the driver may take here (each takes 5-15 s on two busy cores).
 RUN_LIMIT_S = 120
+# Highest mean PSNR allowed between the 0.7/0.3 blend's output and the first style's alone, made
+# the same way (same segments, same options but the style). An output that ignored the second
+# style would be identical to it (the batch is deterministic), or at worst as close as coding
+# differences leave (45 dB or more on average, as measured for MIN_PSNR_DB); the blend measured
+# 28.7 dB here.
+BLEND_MAX_PSNR_DB = 40.0
 
 
 def fail(msg):
@@ -122,20 +133,21 @@ def parent_of(pid):
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def batch(args, inputs, out, extra=(), kill=None, after_segments=2):
-    """Runs the driver. With ``kill`` = "worker", SIGKILLs the Ray worker of a running segment
-    once ``after_segments`` segments are in the manifest; with "driver", the driver itself.
-    Returns (exit status, output, what was killed)."""
+def batch(args, inputs, out, extra=(), kill=None, after_segments=2, style=None, cwd=None):
+    """Runs the driver (in the folder ``cwd``, with ``style``, default ``--style``). With
+    ``kill`` = "worker", SIGKILLs the Ray worker of a running segment once ``after_segments``
+    segments are in the manifest; with "driver", the driver itself. Returns (exit status,
+    output, what was killed)."""
     cmd = [
         PY, "-m", "adainstyle_batch.cli", *inputs, "--output", out,
         "--address", args.address, "--bin-dir", args.bin_dir,
         "--segment-seconds", "0.6", "--warmup-seconds", "0.5",
-        "--model", "lite", "--decoder", args.weights, "--style", args.style,
+        "--model", "lite", "--decoder", args.weights, "--style", style or args.style,
         "--processing-size", "64", "--temporal-smoothing", "0.5", "--precision", "fp32",
         "--device", "cpu", "--progress-every", "1", *extra,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=args.env)
+                            env=args.env, cwd=cwd)
     killed = None
     manifest = os.path.join(out, ".adainstyle-batch", "manifest.json")
     while kill is not None and killed is None and proc.poll() is None:
@@ -179,8 +191,10 @@ def main():
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--weights", required=True)
     ap.add_argument("--style", required=True)
+    ap.add_argument("--style-b", required=True, help="the second style of the blend")
     ap.add_argument("--work", required=True)
     args = ap.parse_args()
+    args.work = os.path.abspath(args.work)
     env = loopback.environment(dict(os.environ, PYTHONPATH=BATCH))
     args.env = env
     inputs = os.path.join(args.work, "in")
@@ -210,7 +224,8 @@ def main():
         run([os.path.join(args.bin_dir, "stylize-file"), os.path.join(inputs, f"{name}.mp4"),
              os.path.join(refs, f"{name}.mp4"), *options])
 
-    with loopback.cluster(nodes=2, cpus=1, env=env) as address:
+    # The nodes run in / : a path the driver hands them relative would not be found.
+    with loopback.cluster(nodes=2, cpus=1, env=env, cwd="/") as address:
         args.address = address
         check(args, clips, inputs, out, refs)
     print("cluster_check: all checks passed", flush=True)
@@ -281,6 +296,8 @@ def check(args, clips, inputs, out, refs):
     if {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in os.listdir(out)} != stamps:
         fail("the rerun rewrote files in the output folder")
 
+    check_relative_blend(args, clips["sweep"], os.path.join(out, "sweep.mp4"))
+
     one = os.path.join(inputs, "sweep.mp4")
     code, text, killed = batch(args, [one], out, extra=["--alpha", "0.8"], kill="driver")
     if killed is None or code != -signal.SIGKILL:
@@ -297,6 +314,30 @@ def check(args, clips, inputs, out, refs):
     if got["frames"] != clips["sweep"]["frames"]:
         fail(f"sweep: {got['frames']} frames after the restart")
     print(f"cluster_check: restarted driver: {reused} segments reused, {made} stylised")
+
+
+def check_relative_blend(args, clip, single):
+    """Runs the sweep clip from the work folder with a relative -o and a relative weighted blend
+    of copies of the two styles; checks the output is made and is not ``single`` (the first
+    style's alone, made the same way)."""
+    shutil.copy(args.style, os.path.join(args.work, "a.jpg"))
+    shutil.copy(args.style_b, os.path.join(args.work, "b.jpg"))
+    code, text, _ = batch(args, [os.path.join("in", "sweep.mp4")], "blend-out",
+                          style="a.jpg:0.7,b.jpg:0.3", cwd=args.work)
+    blended = os.path.join(args.work, "blend-out", "sweep.mp4")
+    if code != 0 or not re.search(rf"done\s+{re.escape(blended)}:", text):
+        fail(f"the job with a relative -o and a relative blend exited {code}, {blended} not done")
+    got = index(args.bin_dir, blended)
+    if got["frames"] != clip["frames"]:
+        fail(f"the blend's output has {got['frames']} frames, {clip['frames']} expected")
+    ours = frames_of(blended, clip["width"], clip["height"])
+    alone = frames_of(single, clip["width"], clip["height"])
+    values = [psnr(a, b) for a, b in zip(ours, alone)]
+    print(f"cluster_check: blend against the first style alone: mean {np.mean(values):.1f} dB, "
+          f"max {max(values):.1f} dB")
+    if np.mean(values) > BLEND_MAX_PSNR_DB:
+        fail("the blend's output is the first style's alone: the second style was not used")
+
 
 if __name__ == "__main__":
     main()

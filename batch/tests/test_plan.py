@@ -85,11 +85,6 @@ class ManifestTest(unittest.TestCase):
             os.remove(again.segment_file(key))
             self.assertFalse(again.finished_segment(key, 10))
 
-    def test_style_paths_of_blends(self):
-        self.assertEqual(mf.style_paths("a.jpg:0.3,b c.png:0.7"), ["a.jpg", "b c.png"])
-        self.assertEqual(mf.style_paths("styles/x.jpg"), ["styles/x.jpg"])
-        self.assertEqual(list(mf.style_paths(None)), [])
-
 
 class ErrorTextTest(unittest.TestCase):
     def test_anyhow_reports_become_one_line_without_backtraces(self):
@@ -101,6 +96,26 @@ class ErrorTextTest(unittest.TestCase):
             tasks.error_text(report), "in.mp4: cannot index the video: no video frames: bad atom"
         )
         self.assertEqual(tasks.error_text("warning\nsegfault\n"), "warning / segfault")
+
+    def test_the_binaries_one_line_errors_are_their_cause(self):
+        element = (
+            "0:00:01.2 WARN some log line\n"
+            "stylize-file: error: in.mp4: adainstyle0: Cannot load the model: w.safetensors: "
+            "holds the weights of the lite network\n"
+        )
+        self.assertEqual(
+            tasks.error_text(element),
+            "in.mp4: adainstyle0: Cannot load the model: w.safetensors: holds the weights of "
+            "the lite network",
+        )
+        clap = (
+            "error: invalid value for --preserve-color <preserve-color>: `x` is not one of none"
+            "\n\nFor more information, try '--help'.\n"
+        )
+        self.assertEqual(
+            tasks.error_text(clap),
+            "invalid value for --preserve-color <preserve-color>: `x` is not one of none",
+        )
 
 
 if __name__ == "__main__":
