@@ -8,6 +8,7 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::encoder::DOWNSAMPLING;
 use crate::error::{Error, Result};
 
 /// The packed 8-bit pixel layouts the converter handles.
@@ -293,6 +294,55 @@ pub fn fit_longest(height: i64, width: i64, longest: i64) -> (i64, i64) {
     let h = ((height as f64 * scale).round() as i64).max(1);
     let w = ((width as f64 * scale).round() as i64).max(1);
     (h, w)
+}
+
+/// Least side, in pixels, of what the networks run on (both reduce it by 8, and need 2 pixels
+/// there to pad by reflection).
+pub const MIN_NETWORK_SIDE: i64 = 16;
+
+/// The size the network runs at for a frame of `h` x `w` and `processing_size` (0 = the frame's
+/// own); an error naming the setting when that is under [`MIN_NETWORK_SIDE`] on a side.
+pub fn network_size(h: i64, w: i64, processing_size: i64) -> Result<(i64, i64)> {
+    let (net_h, net_w) = if processing_size > 0 && processing_size != h.max(w) {
+        fit_longest(h, w, processing_size)
+    } else {
+        (h, w)
+    };
+    if net_h.min(net_w) >= MIN_NETWORK_SIDE {
+        return Ok((net_h, net_w));
+    }
+    let least = (MIN_NETWORK_SIDE * h.max(w) + h.min(w) - 1) / h.min(w).max(1);
+    Err(Error::Frame(
+        if processing_size > 0 && processing_size != h.max(w) {
+            format!(
+                "processing-size {processing_size} makes the network's frame {net_w}x{net_h}: it needs \
+             at least {MIN_NETWORK_SIDE} pixels on each side (processing-size {least} or more for \
+             a {w}x{h} frame, or 0)"
+            )
+        } else {
+            format!("a {w}x{h} frame is too small: at least {MIN_NETWORK_SIDE} pixels on each side")
+        },
+    ))
+}
+
+/// `t` (N, C, H, W) padded at the bottom and right to a multiple of the encoder's downsampling
+/// factor: by reflection, or by replication where the image is too small to reflect.
+pub fn pad(t: &Tensor) -> Result<Tensor> {
+    let size = t.size();
+    let (h, w) = (size[2], size[3]);
+    let (pad_h, pad_w) = (pad_to(h), pad_to(w));
+    Ok(if pad_h == 0 && pad_w == 0 {
+        t.shallow_clone()
+    } else if pad_h < h && pad_w < w {
+        t.f_reflection_pad2d([0, pad_w, 0, pad_h])?
+    } else {
+        t.f_replication_pad2d([0, pad_w, 0, pad_h])?
+    })
+}
+
+/// Padding that brings `n` up to a multiple of the encoder's downsampling factor.
+pub fn pad_to(n: i64) -> i64 {
+    (DOWNSAMPLING - n % DOWNSAMPLING) % DOWNSAMPLING
 }
 
 #[cfg(test)]

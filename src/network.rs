@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::adain::{Stats, mean_std};
 use crate::arch::{self, Layer, LiteArch};
@@ -14,8 +14,7 @@ use crate::decoder::Decoder;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::lite::Lite;
-use crate::model::Pretrained;
-use crate::{data, layers};
+use crate::{data, layers, weights};
 
 /// The network a user asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -177,7 +176,7 @@ impl Shape {
     /// Floating-point operations (2 per multiply-add, convolutions only) of one stylisation at
     /// `height` x `width`, at the padded size the network runs at.
     pub fn flops_per_frame(self, height: i64, width: i64) -> f64 {
-        let pad = |n: i64| (n + crate::model::pad_to(n)) as f64;
+        let pad = |n: i64| (n + crate::frame::pad_to(n)) as f64;
         let (encoder, decoder): (&[Layer], &[Layer]) = match self {
             Self::Full => (&arch::ENCODER, &arch::DECODER),
             Self::Lite(a) => (a.encoder, a.decoder),
@@ -196,6 +195,56 @@ impl Shape {
         });
         crate::weights::fill_seeded(&vs, seed)?;
         crate::weights::save_atomic_with(&vs, &self.metadata(), path)
+    }
+}
+
+/// A network together with the variable store that owns its weights.
+#[derive(Debug)]
+pub struct Pretrained<T> {
+    /// The weights.
+    pub vs: nn::VarStore,
+    /// The network built on them.
+    pub net: T,
+}
+
+impl<T> Pretrained<T> {
+    /// Builds the network with `build`, loads `path` into it (checking every key and shape), and
+    /// moves it to `device` in `kind`. Gradients are off: these are inference weights.
+    pub fn load(
+        path: &Path,
+        device: Device,
+        kind: Kind,
+        build: impl FnOnce(&nn::Path) -> T,
+    ) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let net = build(&vs.root());
+        weights::load_into(&vs, path)?;
+        vs.freeze();
+        vs.set_device(device);
+        vs.set_kind(kind);
+        // Convolution weights in channels-last, so that inference runs channels-last throughout.
+        layers::weights_to_channels_last(&vs)?;
+        Ok(Self { vs, net })
+    }
+}
+
+impl Pretrained<Encoder> {
+    /// Loads an encoder checkpoint (pytorch-AdaIN `vgg` keys 0..29). Its style statistics come
+    /// through [`crate::StyleEncode`].
+    pub fn encoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        Self::load(path, device, kind, Encoder::new)
+    }
+}
+
+impl Pretrained<Decoder> {
+    /// Loads a decoder checkpoint (pytorch-AdaIN `decoder` keys); the light network's weights
+    /// are an error naming the file.
+    pub fn decoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        check_arch(path, Model::Full)?;
+        let upsample = weights::read_upsample(path)?;
+        Self::load(path, device, kind, |vs| {
+            Decoder::with_upsample(vs, upsample)
+        })
     }
 }
 
@@ -269,7 +318,7 @@ impl StyleEncode for Pretrained<Encoder> {
 impl StyleEncode for Pretrained<Lite> {
     fn style_stats(&self, image: &Tensor) -> Result<Stats> {
         let _guard = tch::no_grad_guard();
-        let x = network_input(&crate::model::pad(image)?, self.vs.device(), self.vs.kind())?;
+        let x = network_input(&crate::frame::pad(image)?, self.vs.device(), self.vs.kind())?;
         level_stats(&self.net.levels(&x)?)
     }
 }

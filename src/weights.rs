@@ -236,17 +236,43 @@ pub const ARCH_KEY: &str = "adainstyle.arch";
 pub const UPSAMPLE_KEY: &str = "adainstyle.upsample";
 
 /// The `__metadata__` entries of a safetensors file's header (empty when it has none).
+///
+/// Only the header is read (its 8-byte length, then the JSON), not the tensors after it.
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    use std::io::Read;
+    let io = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    let (_, header) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-    Ok(header.metadata().clone().unwrap_or_default())
+    };
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.to_owned(),
+        reason,
+    };
+    crate::files::regular_file(path)?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| bad(format!("no header: {e}")))?;
+    let len = u64::from_le_bytes(len);
+    if len > file_len.saturating_sub(8) || len > 100 << 20 {
+        return Err(bad(format!(
+            "header of {len} bytes in a file of {file_len}"
+        )));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    Ok(json
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The architecture a weights file names in its header ([`ARCH_KEY`]), if any.

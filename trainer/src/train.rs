@@ -234,10 +234,11 @@ impl Session {
             .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
         let vs = nn::VarStore::new(device);
         let trainee = Trainee::new(config.model, config.upsample, config.lite_arch, &vs.root())?;
+        // A resumed run's weights come from its checkpoint (below).
         match &config.init_decoder {
-            Some(path) => warm_start(&vs, &trainee, config, path)
+            Some(path) if !resume => warm_start(&vs, &trainee, config, path)
                 .with_context(|| format!("--init-decoder {}", path.display()))?,
-            None => {
+            _ => {
                 initialise(&vs, config.seed, init_gain(config.model))?;
                 initialise_output(&vs, &trainee)?;
             }

@@ -1,73 +1,21 @@
 // SPDX-License-Identifier: MIT
-//! Networks with their weights, and the whole stylisation of one image.
+//! The whole stylisation of one image or video frame: [`Stylizer`] runs a loaded network with
+//! AdaIN, resizing, colour preservation, masks and temporal smoothing around it.
 
 use std::path::Path;
 
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, Tensor};
 
 use crate::adain::{self, Stats};
 use crate::color::{self, PreserveColor};
-use crate::decoder::Decoder;
-use crate::encoder::{DOWNSAMPLING, Encoder};
 use crate::error::{Error, Result};
-use crate::frame;
+use crate::frame::{self, network_size, pad};
 use crate::layers;
 use crate::mask::{self, Region};
-use crate::network::{self, Model, Network};
+use crate::network::{Model, Network};
 use crate::precision::Precision;
 use crate::profile::{self, Stage};
 use crate::temporal::Temporal;
-use crate::weights;
-
-/// A network together with the variable store that owns its weights.
-#[derive(Debug)]
-pub struct Pretrained<T> {
-    /// The weights.
-    pub vs: nn::VarStore,
-    /// The network built on them.
-    pub net: T,
-}
-
-impl<T> Pretrained<T> {
-    /// Builds the network with `build`, loads `path` into it (checking every key and shape), and
-    /// moves it to `device` in `kind`. Gradients are off: these are inference weights.
-    pub fn load(
-        path: &Path,
-        device: Device,
-        kind: Kind,
-        build: impl FnOnce(&nn::Path) -> T,
-    ) -> Result<Self> {
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let net = build(&vs.root());
-        weights::load_into(&vs, path)?;
-        vs.freeze();
-        vs.set_device(device);
-        vs.set_kind(kind);
-        // Convolution weights in channels-last, so that inference runs channels-last throughout.
-        layers::weights_to_channels_last(&vs)?;
-        Ok(Self { vs, net })
-    }
-}
-
-impl Pretrained<Encoder> {
-    /// Loads an encoder checkpoint (pytorch-AdaIN `vgg` keys 0..29). Its style statistics come
-    /// through [`crate::StyleEncode`].
-    pub fn encoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
-        Self::load(path, device, kind, Encoder::new)
-    }
-}
-
-impl Pretrained<Decoder> {
-    /// Loads a decoder checkpoint (pytorch-AdaIN `decoder` keys); the light network's weights
-    /// are an error naming the file.
-    pub fn decoder(path: &Path, device: Device, kind: Kind) -> Result<Self> {
-        network::check_arch(path, Model::Full)?;
-        let upsample = weights::read_upsample(path)?;
-        Self::load(path, device, kind, |vs| {
-            Decoder::with_upsample(vs, upsample)
-        })
-    }
-}
 
 /// Per-call options of [`Stylizer::stylize`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -319,53 +267,4 @@ impl Stylizer {
             .f_narrow(3, 0, w)?
             .f_to_kind(Kind::Float)?)
     }
-}
-
-/// Least side, in pixels, of what the networks run on (both reduce it by 8, and need 2 pixels
-/// there to pad by reflection).
-pub const MIN_NETWORK_SIDE: i64 = 16;
-
-/// The size the network runs at for a frame of `h` x `w` and `processing_size` (0 = the frame's
-/// own); an error naming the setting when that is under [`MIN_NETWORK_SIDE`] on a side.
-pub fn network_size(h: i64, w: i64, processing_size: i64) -> Result<(i64, i64)> {
-    let (net_h, net_w) = if processing_size > 0 && processing_size != h.max(w) {
-        frame::fit_longest(h, w, processing_size)
-    } else {
-        (h, w)
-    };
-    if net_h.min(net_w) >= MIN_NETWORK_SIDE {
-        return Ok((net_h, net_w));
-    }
-    let least = (MIN_NETWORK_SIDE * h.max(w) + h.min(w) - 1) / h.min(w).max(1);
-    Err(Error::Frame(
-        if processing_size > 0 && processing_size != h.max(w) {
-            format!(
-                "processing-size {processing_size} makes the network's frame {net_w}x{net_h}: it needs \
-             at least {MIN_NETWORK_SIDE} pixels on each side (processing-size {least} or more for \
-             a {w}x{h} frame, or 0)"
-            )
-        } else {
-            format!("a {w}x{h} frame is too small: at least {MIN_NETWORK_SIDE} pixels on each side")
-        },
-    ))
-}
-
-/// `t` (N, C, H, W) padded at the bottom and right to a multiple of the encoder's downsampling
-/// factor: by reflection, or by replication where the image is too small to reflect.
-pub(crate) fn pad(t: &Tensor) -> Result<Tensor> {
-    let size = t.size();
-    let (h, w) = (size[2], size[3]);
-    let (pad_h, pad_w) = (pad_to(h), pad_to(w));
-    Ok(if pad_h == 0 && pad_w == 0 {
-        t.shallow_clone()
-    } else if pad_h < h && pad_w < w {
-        t.f_reflection_pad2d([0, pad_w, 0, pad_h])?
-    } else {
-        t.f_replication_pad2d([0, pad_w, 0, pad_h])?
-    })
-}
-
-/// Padding that brings `n` up to a multiple of the encoder's downsampling factor.
-pub(crate) fn pad_to(n: i64) -> i64 {
-    (DOWNSAMPLING - n % DOWNSAMPLING) % DOWNSAMPLING
 }
