@@ -9,10 +9,10 @@
 # adainstyle::profile, the spans the element itself records).
 #
 #   scripts/element-bench.sh [--reps 5] [--precision fp32] [--frames N] [--cases "lite:640x360 ..."]
-#       [--element-args "--temporal 0"] [--out FILE.jsonl]
+#       [--out FILE.jsonl]   (BENCH_BIN=path/to/bench measures another build)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/target/release/examples/bench
+BIN=${BENCH_BIN:-$ROOT/target/release/examples/bench}
 REPS=5
 PRECISION=fp32
 FRAMES=""
@@ -65,10 +65,10 @@ for (model, w, h, p), reps in cases.items():
     net = [v["model"]["ms"] for v in pairs]
     el = [v["element"]["ms"] for v in pairs]
     ratio = [v["element"]["ms"] / v["model"]["ms"] for v in pairs]
-    names = pairs[0]["element"]["stages"].keys() if pairs else []
-    stages = ", ".join(
-        f"{n} {statistics.median(v['element']['stages'][n] for v in pairs):.1f}"
-        for n in names if n != "frame" and statistics.median(v['element']['stages'][n] for v in pairs) >= 0.05)
+    # Builds from before the stage timings print none.
+    names = pairs[0]["element"].get("stages", {}).keys() if pairs else []
+    med = lambda n: statistics.median(v["element"]["stages"][n] for v in pairs)
+    stages = ", ".join(f"{n} {med(n):.1f}" for n in names if n != "frame" and med(n) >= 0.05)
     print(f"| {model} | {w}x{h} | {p} | {statistics.median(net):.1f} ({min(net):.1f}-{max(net):.1f}) | "
           f"{statistics.median(el):.1f} ({min(el):.1f}-{max(el):.1f}) | {statistics.median(ratio):.2f} "
           f"({min(ratio):.2f}-{max(ratio):.2f}) | {stages} |")
