@@ -97,8 +97,8 @@ fn cpu_flag(flag: &str) -> bool {
 /// Whether the CPU's vendor is AMD.
 #[cfg(target_arch = "x86_64")]
 fn cpu_is_amd() -> bool {
-    // SAFETY: CPUID leaf 0 exists on every x86-64 CPU.
-    let id = unsafe { std::arch::x86_64::__cpuid(0) };
+    // CPUID leaf 0 exists on every x86-64 CPU.
+    let id = std::arch::x86_64::__cpuid(0);
     let vendor: Vec<u8> = [id.ebx, id.edx, id.ecx]
         .iter()
         .flat_map(|r| r.to_le_bytes())
