@@ -28,6 +28,15 @@ use crate::report;
 /// network with the same header, such as several copies a run kept): the decoder of one run
 /// wanders between iterations, and the mean of a few of its copies wanders less than any one.
 pub fn export(source: &Path, average_with: &[PathBuf], out: &Path, half: bool) -> Result<usize> {
+    for input in std::iter::once(source).chain(average_with.iter().map(PathBuf::as_path)) {
+        if adainstyle::files::same_file(input, out) {
+            bail!(
+                "{} is the input {}: refusing to write over it",
+                out.display(),
+                input.display()
+            );
+        }
+    }
     let (mut tensors, header) = read_source(source)?;
     let model = Model::of_weights(&header)?;
     let metadata = header_entries(&header)?;
@@ -457,7 +466,32 @@ const GRID_ROW_HEIGHT: i64 = 256;
 
 #[cfg(test)]
 mod tests {
-    use super::pair;
+    use super::{export, pair};
+
+    #[test]
+    fn export_never_writes_over_its_source() {
+        let dir = std::env::temp_dir().join(format!("adain-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join("kept.safetensors");
+        std::fs::write(&source, b"weights").unwrap();
+        let link = dir.join("link.safetensors");
+        std::os::unix::fs::symlink(&source, &link).unwrap();
+        for out in [&source, &link] {
+            let err = export(&source, &[], out, true).unwrap_err().to_string();
+            assert!(err.contains("refusing"), "{err}");
+        }
+        let err = export(
+            &dir.join("other.safetensors"),
+            &[source.clone()],
+            &source,
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("refusing"), "{err}");
+        assert_eq!(std::fs::read(&source).unwrap(), b"weights");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn pairs_cover_every_combination_once_and_every_photo_first() {
