@@ -42,13 +42,19 @@ fn weights(scratch: &Scratch) -> PathBuf {
     path
 }
 
+/// One argument of a program.
+type Arg<'a> = &'a dyn AsRef<std::ffi::OsStr>;
+
+/// A case: its name, the arguments, the exit status and what the error line must name.
+type Case<'a> = (&'a str, Vec<Arg<'a>>, i32, Vec<&'a str>);
+
 /// What one run did.
 struct Outcome {
     code: Option<i32>,
     stderr: String,
 }
 
-fn run(program: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Outcome {
+fn run(program: &str, args: &[Arg]) -> Outcome {
     let out = Command::new(example(program))
         .args(args.iter().map(|a| a.as_ref()))
         .env("RUST_BACKTRACE", "0")
@@ -111,10 +117,10 @@ fn stylize_file_loses_nothing_and_names_every_cause() {
     let not_video = inputs.join("notes.txt");
     std::fs::write(&not_video, "not a video").unwrap();
     let style = common::root().join("styles/night-cafe.jpg");
-    let lite: [&dyn AsRef<std::ffi::OsStr>; 4] = [&"--model", &"lite", &"--decoder", &weights];
+    let lite: [Arg; 4] = [&"--model", &"lite", &"--decoder", &weights];
     let keep = [link.as_path()];
     // (case, arguments, exit status, what the line names)
-    let cases: Vec<(&str, Vec<&dyn AsRef<std::ffi::OsStr>>, i32, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "output is the input",
             vec![&clip, &clip],
@@ -179,7 +185,7 @@ fn stylize_file_loses_nothing_and_names_every_cause() {
     for (case, mut args, code, needles) in cases {
         if code == 1 {
             args.extend(lite.iter().copied());
-            args.extend([&"--style" as &dyn AsRef<std::ffi::OsStr>, &style]);
+            args.extend([&"--style" as Arg, &style]);
         }
         if case.starts_with("CUDA") && tch::Cuda::is_available() {
             continue;
