@@ -482,7 +482,7 @@ mod tests {
         }
         let err = export(
             &dir.join("other.safetensors"),
-            &[source.clone()],
+            std::slice::from_ref(&source),
             &source,
             true,
         )
