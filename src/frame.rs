@@ -157,27 +157,22 @@ pub fn upload(
     // Every byte of a pixel converted at once (a strided three-of-four conversion is ten times
     // slower on a CPU), then the colour channels taken in RGB order in one gather, which makes
     // (H, W, 3) contiguous: channels-last for the network without a transposition.
-    let all = on_device.f_to_kind(Kind::Float)?;
-    let mut hwc = if layout.pixels.is_bgr() || layout.pixels.channels() == 4 {
+    let hwc = if layout.pixels.is_bgr() || layout.pixels.channels() == 4 {
         let order: &[i64] = if layout.pixels.is_bgr() {
             &[2, 1, 0]
         } else {
             &[0, 1, 2]
         };
         let index = Tensor::f_from_slice(order)?.f_to_device(device)?;
-        all.f_index_select(2, &index)?
+        on_device
+            .f_to_kind(Kind::Float)?
+            .f_index_select(2, &index)?
     } else {
-        all.f_contiguous()?
+        on_device.shallow_clone()
     };
-    let _ = hwc.f_div_scalar_(255.0)?;
-    let rgb = if kind == Kind::Float {
-        hwc
-    } else {
-        hwc.f_to_kind(kind)?
-    };
-    // (1, H, W, 3) permuted to (1, 3, H, W): channels-last with the canonical batch stride
-    // (H·W·3), which libtorch's kernels need to recognise the layout.
-    let rgb = rgb.f_unsqueeze(0)?.f_permute([0, 3, 1, 2])?;
+    // (1, H, W, 3) to (1, 3, H, W): channels-last with the canonical batch stride (H·W·3), which
+    // libtorch's kernels need to recognise the layout.
+    let rgb = rgb_bytes_to_unit(&hwc.f_unsqueeze(0)?, kind)?;
     let extra = if layout.pixels.channels() == 4 {
         let fourth = on_device.f_narrow(2, 3, 1)?;
         // On the CPU `on_device` aliases the caller's buffer: take a copy we own.
@@ -192,6 +187,21 @@ pub fn upload(
         None
     };
     Ok(DeviceFrame { rgb, extra })
+}
+
+/// 8-bit RGB pixels (..., H, W, 3), contiguous, as floats in [0, 1] of `kind`, (..., 3, H, W)
+/// with channels-last strides: one conversion pass, no transposition (the layout the networks
+/// run in). The one conversion of the element's frames and of the trainer's batches.
+pub fn rgb_bytes_to_unit(pixels: &Tensor, kind: Kind) -> Result<Tensor> {
+    let mut unit = pixels.f_to_kind(Kind::Float)?.f_contiguous()?;
+    let _ = unit.f_div_scalar_(255.0)?;
+    if kind != Kind::Float {
+        unit = unit.f_to_kind(kind)?;
+    }
+    let dims = unit.dim() as i64;
+    let mut order: Vec<i64> = (0..dims - 3).collect();
+    order.extend([dims - 1, dims - 3, dims - 2]);
+    Ok(unit.f_permute(order.as_slice())?)
 }
 
 /// RGB floats (1, 3, H, W) scaled to 8-bit values plus one half and clamped to [0, 255], in the

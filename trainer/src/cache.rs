@@ -100,8 +100,9 @@ impl TargetCache {
         for _ in 0..self.batch {
             let feat = &self.content[rng.gen_range(0..self.content.len())];
             let size = feat.size();
-            let y = rng.gen_range(0..=size[1] - side);
-            let x = rng.gen_range(0..=size[2] - side);
+            let (x, y) =
+                crate::data::random_window(&mut rng, size[2] as u32, size[1] as u32, side as u32);
+            let (x, y) = (i64::from(x), i64::from(y));
             crops.push(feat.f_narrow(1, y, side)?.f_narrow(2, x, side)?);
             styles.push(&self.style[rng.gen_range(0..self.style.len())]);
         }

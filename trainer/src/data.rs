@@ -70,6 +70,16 @@ pub fn resize_short_side(img: &RgbImage, short: u32) -> RgbImage {
     imageops::resize(img, nw, nh, FilterType::Triangle)
 }
 
+/// The top-left corner of a random `side` x `side` window of a `width` x `height` image (or
+/// feature map), every position equally likely: the one crop of training, of the packed data
+/// ([`crate::pack::prepare`]) and of cached features ([`crate::cache`]).
+pub fn random_window(rng: &mut ChaCha8Rng, width: u32, height: u32, side: u32) -> (u32, u32) {
+    (
+        rng.gen_range(0..=width - side),
+        rng.gen_range(0..=height - side),
+    )
+}
+
 /// The centre `size` x `size` square of an image resized to short side `size`.
 pub fn center_square(img: &RgbImage, size: u32) -> RgbImage {
     let r = resize_short_side(img, size);
@@ -211,8 +221,7 @@ impl ImageFolder {
             }
         };
         let (w, h) = img.dimensions();
-        let x = rng.gen_range(0..=w - crop);
-        let y = rng.gen_range(0..=h - crop);
+        let (x, y) = random_window(rng, w, h, crop);
         let row = (w * 3) as usize;
         let raw = img.as_raw();
         for yy in y..y + crop {
@@ -245,13 +254,10 @@ impl HostBatch {
     /// 8-bit pixels (not floats) across.
     pub fn to_device(bytes: &[u8], batch: usize, crop: u32, device: Device) -> Result<Tensor> {
         let c = crop as i64;
-        let t = Tensor::f_from_slice(bytes)?
+        let pixels = Tensor::f_from_slice(bytes)?
             .f_view([batch as i64, c, c, 3])?
-            .f_to_device(device)?
-            .f_permute([0, 3, 1, 2])?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(255.0)?;
-        Ok(t.f_contiguous()?)
+            .f_to_device(device)?;
+        Ok(adainstyle::frame::rgb_bytes_to_unit(&pixels, Kind::Float)?)
     }
 }
 

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data;
@@ -57,8 +57,7 @@ pub fn prepare(image: &RgbImage, size: u32, random: Option<&mut ChaCha8Rng>) -> 
     };
     let resized = data::resize_short_side(image, size);
     let (w, h) = resized.dimensions();
-    let x = rng.gen_range(0..=w - size);
-    let y = rng.gen_range(0..=h - size);
+    let (x, y) = data::random_window(rng, w, h, size);
     imageops::crop_imm(&resized, x, y, size, size).to_image()
 }
 
@@ -236,6 +235,7 @@ fn ustar_header(name: &str, size: u64) -> Result<[u8; BLOCK]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn header_fields_and_checksum() {
