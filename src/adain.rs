@@ -23,14 +23,6 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// A copy on another device and in another float kind.
-    pub fn to(&self, device: tch::Device, kind: tch::Kind) -> Result<Self> {
-        Ok(Self {
-            mean: self.mean.f_to_device_(device, kind, false, false)?,
-            std: self.std.f_to_device_(device, kind, false, false)?,
-        })
-    }
-
     /// A deep copy (tensors are reference-counted, this detaches from the original storage).
     pub fn deep_clone(&self) -> Self {
         Self {

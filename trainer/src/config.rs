@@ -8,11 +8,10 @@
 //! (may).
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, FromArgMatches};
+use clap::Args;
 use serde::{Deserialize, Serialize};
 
 /// Everything that defines a run. The fields named in [`DEFINES_RUN`] cannot change on resume;
@@ -215,18 +214,6 @@ pub fn flag(setting: &str) -> String {
 pub const CONFIG_FILE: &str = "config.json";
 
 impl TrainConfig {
-    /// The configuration `adain-train train` would make of `flags` (without the program name),
-    /// defaults included; a flag clap rejects is an error with clap's message.
-    pub fn from_flags<I, T>(flags: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let command = Self::augment_args(clap::Command::new("adain-train").no_binary_name(true));
-        let matches = command.try_get_matches_from(flags)?;
-        Ok(Self::from_arg_matches(&matches)?)
-    }
-
     /// Every setting's name, in declaration order (the keys of `config.json`).
     pub fn settings() -> Vec<String> {
         Self::augment_args(clap::Command::new("settings"))
@@ -391,9 +378,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The configuration `adain-train train` would make of `flags` (without the program name),
+    /// defaults included; a flag clap rejects is an error with clap's message.
+    fn from_flags<I, T>(flags: I) -> Result<TrainConfig>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let command =
+            TrainConfig::augment_args(clap::Command::new("adain-train").no_binary_name(true));
+        let matches = command.try_get_matches_from(flags)?;
+        Ok(TrainConfig::from_arg_matches(&matches)?)
+    }
+
     fn base() -> TrainConfig {
-        TrainConfig::from_flags(["--content-dir", "c", "--style-dir", "s", "--device", "cpu"])
-            .unwrap()
+        from_flags(["--content-dir", "c", "--style-dir", "s", "--device", "cpu"]).unwrap()
     }
 
     /// The format of `config.json` as the trainer wrote it before the flags and the file became
@@ -480,19 +480,17 @@ mod tests {
         assert_eq!((c.batch_size, c.crop, c.resize), (8, 256, 512));
         assert_eq!((c.lr, c.lr_decay, c.style_weight), (1e-4, 5e-5, 10.0));
         assert_eq!((c.eval_every, c.save_every, c.log_every), (1000, 1000, 50));
-        let cuda = TrainConfig::from_flags(["--device", "CUDA"]).unwrap();
+        let cuda = from_flags(["--device", "CUDA"]).unwrap();
         assert_eq!(cuda.device, "cuda:0");
-        let err = TrainConfig::from_flags(["--device", "tpu"]).unwrap_err();
+        let err = from_flags(["--device", "tpu"]).unwrap_err();
         assert!(
             err.to_string()
                 .contains("invalid value 'tpu' for '--device"),
             "{err}"
         );
-        let err = TrainConfig::from_flags(["--batch-size", "x"]).unwrap_err();
+        let err = from_flags(["--batch-size", "x"]).unwrap_err();
         assert!(err.to_string().contains("'--batch-size"), "{err}");
-        let err = TrainConfig::from_flags(["--style-dir", "s"])
-            .unwrap()
-            .validate();
+        let err = from_flags(["--style-dir", "s"]).unwrap().validate();
         assert!(
             err.unwrap_err()
                 .to_string()
@@ -536,7 +534,7 @@ mod tests {
             "every setting is either resumable or defines the run"
         );
         for (flag_name, id, value) in resumable {
-            let given = TrainConfig::from_flags([flag_name, value]).unwrap();
+            let given = from_flags([flag_name, value]).unwrap();
             let resumed = TrainConfig::resumed(&saved, &given, &[id]).unwrap();
             let json = |c: &TrainConfig| serde_json::to_value(c).unwrap()[id].clone();
             assert_eq!(json(&resumed), json(&given), "{flag_name}");
@@ -561,14 +559,14 @@ mod tests {
         ];
         for [flag_name, value] in refused {
             let id = flag_name.trim_start_matches("--").replace('-', "_");
-            let given = TrainConfig::from_flags([flag_name, value]).unwrap();
+            let given = from_flags([flag_name, value]).unwrap();
             let err = TrainConfig::resumed(&saved, &given, &[&id]).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!("--resume keeps the run's settings; cannot change {flag_name}")
             );
         }
-        let given = TrainConfig::from_flags(["--cache-targets", "--batch-size", "3"]).unwrap();
+        let given = from_flags(["--cache-targets", "--batch-size", "3"]).unwrap();
         let err = TrainConfig::resumed(&saved, &given, &["cache_targets", "batch_size"]);
         assert_eq!(
             err.unwrap_err().to_string(),
@@ -576,7 +574,7 @@ mod tests {
         );
         // Given again with the saved value, a setting that defines the run is accepted; not
         // given, the saved value stays whatever the flag's default is.
-        let given = TrainConfig::from_flags(["--content-dir", "c", "--batch-size", "2"]).unwrap();
+        let given = from_flags(["--content-dir", "c", "--batch-size", "2"]).unwrap();
         let resumed = TrainConfig::resumed(&saved, &given, &["content_dir"]).unwrap();
         assert_eq!(resumed, saved);
         // A budget is one invocation's.

@@ -129,15 +129,6 @@ impl ImageFolder {
         &self.paths
     }
 
-    /// The files found unreadable so far.
-    pub fn unreadable(&self) -> Vec<PathBuf> {
-        let bad = self
-            .unreadable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        bad.iter().map(|&i| self.paths[i].clone()).collect()
-    }
-
     /// Image `index`, decoded and resized; `Ok(None)` if the file is unreadable (a warning is
     /// pushed the first time).
     pub fn get(&self, index: usize, warnings: &mut Vec<String>) -> Option<Arc<RgbImage>> {

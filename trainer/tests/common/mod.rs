@@ -72,5 +72,10 @@ pub fn tiny_flags(content: &Path, style: &Path, iterations: u64) -> Vec<String> 
 
 /// [`tiny_flags`] as the configuration `adain-train` makes of them.
 pub fn tiny_config(content: &Path, style: &Path, iterations: u64) -> TrainConfig {
-    TrainConfig::from_flags(tiny_flags(content, style, iterations)).expect("tiny flags parse")
+    use clap::{Args, FromArgMatches};
+    let command = TrainConfig::augment_args(clap::Command::new("adain-train").no_binary_name(true));
+    let matches = command
+        .try_get_matches_from(tiny_flags(content, style, iterations))
+        .expect("tiny flags parse");
+    TrainConfig::from_arg_matches(&matches).expect("tiny flags make a configuration")
 }
