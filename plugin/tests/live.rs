@@ -149,21 +149,33 @@ fn live_source_keeps_up(model: Model) {
     }
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    // LIVE_TEST_SECONDS=180 gives the figures of BENCHMARKS.md.
-    let run_for = Duration::from_secs(
-        std::env::var("LIVE_TEST_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(12),
-    );
+    // Until the sink has had enough frames for the checks below, however fast the machine (a
+    // generous deadline only catches a stall); LIVE_TEST_SECONDS=180 instead runs that long
+    // (the figures of BENCHMARKS.md).
+    let long_run = std::env::var("LIVE_TEST_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let deadline = Duration::from_secs(300);
     let started = std::time::Instant::now();
-    while started.elapsed() < run_for {
+    loop {
+        let elapsed = started.elapsed();
+        match long_run {
+            Some(run_for) if elapsed >= run_for => break,
+            None if outputs.lock().unwrap().len() >= 12 => break,
+            _ => {}
+        }
+        assert!(
+            elapsed < deadline,
+            "fewer than 12 frames out in {deadline:?}"
+        );
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100))
             && let gst::MessageView::Error(e) = msg.view()
         {
             panic!("{} ({:?})", e.error(), e.debug());
         }
     }
+    let run_for = started.elapsed();
     let mut query = gst::query::Latency::new();
     assert!(pipeline.query(&mut query));
     let (live, min_latency, _) = query.result();
@@ -181,11 +193,7 @@ fn live_source_keeps_up(model: Model) {
     assert!(live);
     // Output keeps flowing at about the rate the network allows (all of the source's frames when
     // it is faster than the source), and what it cannot stylise is dropped, not queued.
-    assert!(
-        inputs.len() as f64 > 20.0 * secs,
-        "{} frames in",
-        inputs.len()
-    );
+    assert!(outputs.len() <= inputs.len());
     let interval_ms = 1000.0 / 30.0;
     let possible = inputs.len() as f64 * (interval_ms / mean_ms).min(1.0);
     assert!(
@@ -237,8 +245,8 @@ fn live_source_keeps_up(model: Model) {
             chunk.len()
         );
     }
-    // Without QoS it would grow by a frame time less 33 ms with every frame: tens of seconds by
-    // the end of 12 s. The bounds allow a few frames of jitter on a busy machine (0.53 s was
+    // Without QoS it would grow by a frame time less 33 ms with every frame: seconds by the end
+    // of the run. The bounds allow a few frames of jitter on a busy machine (0.53 s was
     // seen in `make test` with 210 ms frames).
     let frame_s = mean_ms / 1000.0;
     assert!(

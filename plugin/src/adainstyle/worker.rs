@@ -178,15 +178,18 @@ mod tests {
         assert_eq!(sizes(&newest), [None, Some(5)]);
     }
 
-    /// Statistics whose mean is the encoded image's height; the first call waits for a go.
+    /// Statistics whose mean is the encoded image's height; the first call says it has begun
+    /// and waits for a go.
     struct Gated {
         calls: Sender<i64>,
+        begun: Sender<()>,
         go: Mutex<Option<Receiver<()>>>,
     }
 
     impl StyleEncode for Gated {
         fn style_stats(&self, image: &Tensor) -> adainstyle::Result<Stats> {
             if let Some(go) = lock(&self.go).take() {
+                self.begun.send(()).expect("the test listens");
                 go.recv().expect("the test sends go");
             }
             let height = image.size()[2];
@@ -202,9 +205,11 @@ mod tests {
     #[test]
     fn the_worker_skips_requests_superseded_while_it_was_busy() {
         let (calls_tx, calls) = mpsc::channel();
+        let (begun_tx, begun) = mpsc::channel();
         let (go_tx, go) = mpsc::channel();
         let encoder = Gated {
             calls: calls_tx,
+            begun: begun_tx,
             go: Mutex::new(Some(go)),
         };
         let worker = StyleWorker::spawn(
@@ -213,9 +218,12 @@ mod tests {
             Box::new(|spec, err| panic!("{spec}: {err}")),
         )
         .unwrap();
-        // The first request blocks the worker; three more for the same slot queue behind it.
+        // The first request blocks the worker (once it has begun, however long that takes on a
+        // busy machine); three more for the same slot queue behind it.
         worker.request(request(Slot::Inside, 40));
-        std::thread::sleep(Duration::from_millis(100));
+        begun
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the worker began the first request");
         for size in [41, 42, 43] {
             worker.request(request(Slot::Inside, size));
         }
