@@ -87,9 +87,32 @@ impl Range {
     pub fn install(self, before: &gst::Pad, after: &gst::Pad, encoded: &gst::Pad) -> Gate {
         let phase = Arc::new(AtomicU8::new(WAITING));
         let target = Arc::new(AtomicU64::new(self.warmup_from.nseconds()));
-        let (probe_phase, probe_target) = (phase.clone(), target.clone());
         let written = Arc::new(AtomicU64::new(0));
         let (tx, outcomes) = mpsc::sync_channel(8);
+        self.gate_frames(before, phase.clone(), target.clone(), tx);
+        self.ask_for_a_keyframe(after);
+        let keyframe_first = self.keep_the_range(encoded, written.clone());
+        Gate {
+            range: self,
+            pad: before.clone(),
+            phase,
+            target,
+            outcomes,
+            written,
+            keyframe_first,
+        }
+    }
+
+    /// The probe before the element: drops frames until a seek lands, reports what the seek
+    /// did to [`Gate::seek`], drops the frames before the warm-up and ends the stream after the
+    /// cool-down.
+    fn gate_frames(
+        self,
+        before: &gst::Pad,
+        probe_phase: Arc<AtomicU8>,
+        probe_target: Arc<AtomicU64>,
+        tx: mpsc::SyncSender<Outcome>,
+    ) {
         before.add_probe(
             gst::PadProbeType::BUFFER
                 | gst::PadProbeType::EVENT_FLUSH
@@ -158,9 +181,12 @@ impl Range {
                 }
             },
         );
-        // The first frame at or after the start begins a keyframe: the event travels in order
-        // with the frames to the encoder, which codes that frame as an IDR frame. Without a
-        // running time the request is for the next frame to reach the encoder: this one.
+    }
+
+    /// The first frame at or after the start begins a keyframe: the event travels in order
+    /// with the frames to the encoder, which codes that frame as an IDR frame. Without a
+    /// running time the request is for the next frame to reach the encoder: this one.
+    fn ask_for_a_keyframe(self, after: &gst::Pad) {
         let keyframe_asked = AtomicBool::new(false);
         after.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if stream_time(pad, info).is_some_and(|t| t >= self.start)
@@ -175,7 +201,11 @@ impl Range {
             }
             gst::PadProbeReturn::Ok
         });
-        let count = written.clone();
+    }
+
+    /// The probe after the encoder: keeps the range's frames, shifted to start at 0, and counts
+    /// them; the returned flag says whether the first is a keyframe.
+    fn keep_the_range(self, encoded: &gst::Pad, count: Arc<AtomicU64>) -> Arc<AtomicBool> {
         let first = OnceLock::new();
         let starts_with_keyframe = Arc::new(AtomicBool::new(false));
         let keyframe_first = starts_with_keyframe.clone();
@@ -205,15 +235,7 @@ impl Range {
             count.fetch_add(1, Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
-        Gate {
-            range: self,
-            pad: before.clone(),
-            phase,
-            target,
-            outcomes,
-            written,
-            keyframe_first,
-        }
+        keyframe_first
     }
 }
 

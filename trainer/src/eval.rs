@@ -368,29 +368,26 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     };
     let _guard = tch::no_grad_guard();
     let mut skipped = 0;
-    let contents = load_all(
-        &data::list_images(&s.content_dir)?,
-        CONTENT_EDGE,
-        s.device,
-        &mut skipped,
-    );
-    let styles = load_all(
-        &data::list_images(&s.style_dir)?,
-        STYLE_EDGE,
-        s.device,
-        &mut skipped,
-    );
+    let mut load_dir = |dir: &Path, edge| -> Result<Vec<(PathBuf, Tensor)>> {
+        Ok(load_all(
+            &data::list_images(dir)?,
+            edge,
+            s.device,
+            &mut skipped,
+        ))
+    };
+    let contents = load_dir(&s.content_dir, CONTENT_EDGE)?;
+    let styles = load_dir(&s.style_dir, STYLE_EDGE)?;
     if contents.is_empty() || styles.is_empty() {
         bail!("no readable held-out photos or paintings");
     }
-    let content_m = contents
-        .iter()
-        .map(|(_, t)| measure(&yardstick.net, t))
-        .collect::<Result<Vec<_>>>()?;
-    let style_m = styles
-        .iter()
-        .map(|(_, t)| measure(&yardstick.net, t))
-        .collect::<Result<Vec<_>>>()?;
+    let measure_all = |images: &[(PathBuf, Tensor)]| -> Result<Vec<Measured>> {
+        images
+            .iter()
+            .map(|(_, t)| measure(&yardstick.net, t))
+            .collect()
+    };
+    let (content_m, style_m) = (measure_all(&contents)?, measure_all(&styles)?);
     // The statistics the stylisation itself uses (in its own precision), once per painting.
     let style_targets = |st: &Stylizer| -> Result<Vec<Stats>> {
         styles
@@ -402,8 +399,7 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let fp32_targets = fp32.as_ref().map(style_targets).transpose()?;
     let all = contents.len() * styles.len();
     let n = if s.pairs == 0 { all } else { s.pairs.min(all) };
-    let (mut ratio, mut keep, mut closs, mut sloss, mut psnr) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut ssim, mut blocky, mut grid, mut grid_floor) = (0.0, 0.0, 0.0, 0.0);
+    let (mut sums, mut psnr) = (Figures::default(), 0.0);
     let content_lattice = contents
         .iter()
         .map(|(_, t)| detail::lattice_score(t))
@@ -417,23 +413,14 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
         if let (Some(st), Some(t)) = (&fp32, &fp32_targets) {
             psnr += psnr_8bit(&output, &st.stylize(content, &t[si], &opts)?)?;
         }
-        let out_m = measure(&yardstick.net, &output)?;
-        let reference = &content_m[ci].relu4_1;
-        let mse = |a: &Tensor, b: &Tensor| -> Result<f64> {
-            Ok(a.f_mse_loss(b, Reduction::Mean)?.f_double_value(&[])?)
-        };
-        // The target as the fp32 yardstick defines it, so that the ratio does not move with
-        // the stylisation's precision.
-        let ideal = adain(reference, &style_m[si].stats[3])?;
-        keep += mse(&out_m.relu4_1, reference)? / mse(&ideal, reference)?;
-        closs += mse(&out_m.relu4_1, &ideal)?;
-        let out_style = style_distance(&out_m.stats, &style_m[si].stats)?;
-        ratio += out_style / style_distance(&content_m[ci].stats, &style_m[si].stats)?;
-        sloss += out_style;
-        ssim += detail::luma_ssim(&output, content)?;
-        blocky += detail::block_step_ratio(&output)? / detail::block_step_ratio(content)?;
-        grid += detail::lattice_score(&output)?;
-        grid_floor += content_lattice[ci];
+        let measured = (&content_m[ci], &style_m[si]);
+        sums.add(&Figures::of_pair(
+            &yardstick.net,
+            &output,
+            content,
+            measured,
+        )?);
+        sums.grid_floor += content_lattice[ci];
         if s.grid.is_some() && shown.len() < s.grid_pairs {
             shown.push(vec![
                 content.shallow_clone(),
@@ -448,17 +435,72 @@ pub fn evaluate(s: &EvalSettings) -> Result<EvalResult> {
     let n_f = n as f64;
     Ok(EvalResult {
         pairs: n,
-        style_ratio: ratio / n_f,
-        content_keep: keep / n_f,
-        content_loss: closs / n_f,
-        style_loss: sloss / n_f,
-        ssim: ssim / n_f,
-        blockiness: blocky / n_f,
-        grid: grid / n_f,
-        grid_floor: grid_floor / n_f,
+        style_ratio: sums.ratio / n_f,
+        content_keep: sums.keep / n_f,
+        content_loss: sums.content_loss / n_f,
+        style_loss: sums.style_loss / n_f,
+        ssim: sums.ssim / n_f,
+        blockiness: sums.blockiness / n_f,
+        grid: sums.grid / n_f,
+        grid_floor: sums.grid_floor / n_f,
         skipped,
         psnr_vs_fp32: fp32.is_some().then_some(psnr / n_f),
     })
+}
+
+/// The held-out figures of one pair (or their sums over pairs), as [`EvalResult`] names them.
+#[derive(Debug, Default)]
+struct Figures {
+    ratio: f64,
+    keep: f64,
+    content_loss: f64,
+    style_loss: f64,
+    ssim: f64,
+    blockiness: f64,
+    grid: f64,
+    grid_floor: f64,
+}
+
+impl Figures {
+    /// The figures of `output`, the stylisation of `content` with a painting, measured by the
+    /// fp32 `yardstick` against the photo's and the painting's own `measured` features.
+    fn of_pair(
+        yardstick: &Encoder,
+        output: &Tensor,
+        content: &Tensor,
+        (photo, painting): (&Measured, &Measured),
+    ) -> Result<Self> {
+        let out = measure(yardstick, output)?;
+        let reference = &photo.relu4_1;
+        let mse = |a: &Tensor, b: &Tensor| -> Result<f64> {
+            Ok(a.f_mse_loss(b, Reduction::Mean)?.f_double_value(&[])?)
+        };
+        // The target as the fp32 yardstick defines it, so that the ratio does not move with
+        // the stylisation's precision.
+        let ideal = adain(reference, &painting.stats[3])?;
+        let out_style = style_distance(&out.stats, &painting.stats)?;
+        Ok(Self {
+            ratio: out_style / style_distance(&photo.stats, &painting.stats)?,
+            keep: mse(&out.relu4_1, reference)? / mse(&ideal, reference)?,
+            content_loss: mse(&out.relu4_1, &ideal)?,
+            style_loss: out_style,
+            ssim: detail::luma_ssim(output, content)?,
+            blockiness: detail::block_step_ratio(output)? / detail::block_step_ratio(content)?,
+            grid: detail::lattice_score(output)?,
+            grid_floor: 0.0,
+        })
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.ratio += other.ratio;
+        self.keep += other.keep;
+        self.content_loss += other.content_loss;
+        self.style_loss += other.style_loss;
+        self.ssim += other.ssim;
+        self.blockiness += other.blockiness;
+        self.grid += other.grid;
+        self.grid_floor += other.grid_floor;
+    }
 }
 
 /// Height of each row of the held-out grid.

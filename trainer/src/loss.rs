@@ -526,20 +526,7 @@ pub fn compute_from(
         let content_loss = float(&out_feat.relu4_1)?.f_mse_loss(&target, Reduction::Mean)?;
         let style_loss = style_distance(&tap_stats(&out_feat)?, &targets.style)?;
         let shallow = if weights.shallow > 0.0 {
-            if targets.content_shallow.len() != 2 {
-                bail!("the shallow content loss needs relu2_1 and relu3_1 of the content");
-            }
-            let mut sum = Tensor::f_zeros([], (Kind::Float, target.device()))?;
-            let outs = [&out_feat.relu2_1, &out_feat.relu3_1];
-            for ((out, content), style) in outs
-                .iter()
-                .zip(&targets.content_shallow)
-                .zip(&targets.style[1..3])
-            {
-                let goal = tch::no_grad(|| adain(content, style))?;
-                sum = sum.f_add(&float(out)?.f_mse_loss(&goal, Reduction::Mean)?)?;
-            }
-            Some(sum)
+            Some(shallow_content(&out_feat, targets)?)
         } else {
             None
         };
@@ -569,6 +556,25 @@ pub fn compute_from(
             output,
         })
     })
+}
+
+/// The shallow content loss: MSE at relu2_1 and relu3_1 of the output against AdaIN of the
+/// content's features there with the style's statistics there.
+fn shallow_content(out_feat: &Features, targets: &Targets) -> Result<Tensor> {
+    if targets.content_shallow.len() != 2 {
+        bail!("the shallow content loss needs relu2_1 and relu3_1 of the content");
+    }
+    let mut sum = Tensor::f_zeros([], (Kind::Float, targets.content.device()))?;
+    let outs = [&out_feat.relu2_1, &out_feat.relu3_1];
+    for ((out, content), style) in outs
+        .iter()
+        .zip(&targets.content_shallow)
+        .zip(&targets.style[1..3])
+    {
+        let goal = tch::no_grad(|| adain(content, style))?;
+        sum = sum.f_add(&float(out)?.f_mse_loss(&goal, Reduction::Mean)?)?;
+    }
+    Ok(sum)
 }
 
 /// Mean absolute difference between horizontally and between vertically neighbouring pixels.

@@ -343,62 +343,80 @@ pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<(
     } else {
         (1e-3, 1e3)
     };
-    let x_max = x.last().copied().unwrap_or(1.0).max(1.0);
 
     let with_text = register_font();
     let mut buf = vec![0u8; (W * H * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut builder = ChartBuilder::on(&root);
-        builder.margin(15);
-        if with_text {
-            builder
-                .caption("AdaIN decoder training losses", ("sans-serif", 22))
-                .x_label_area_size(40)
-                .y_label_area_size(70);
-        }
-        let mut chart = builder
-            .build_cartesian_2d(0f64..x_max, (lo..hi).log_scale())
-            .map_err(plot_err)?;
-        let mut mesh = chart.configure_mesh();
-        if with_text {
-            mesh.x_desc("iteration").y_desc("loss (smoothed)");
-        } else {
-            mesh.disable_x_mesh()
-                .disable_y_mesh()
-                .x_labels(0)
-                .y_labels(0);
-        }
-        mesh.draw().map_err(plot_err)?;
-        for (name, color, ys) in &series {
-            let points = x
-                .iter()
-                .zip(ys)
-                .filter(|(_, y)| y.is_finite() && **y > 0.0)
-                .map(|(x, y)| (*x, *y));
-            let drawn = chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(plot_err)?;
-            if with_text {
-                drawn
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], *color));
-            }
-        }
-        if with_text {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
-        }
-        root.present().map_err(plot_err)?;
-    }
+    draw_chart(&mut buf, (W, H), &x, &series, (lo, hi), with_text)?;
     let img = image::RgbImage::from_raw(W, H, buf).context("plot buffer size")?;
     img.save(path)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One weighted loss term to plot: its legend, its colour and its smoothed values.
+type Series = (&'static str, plotters::style::RGBColor, Vec<f64>);
+
+/// Draws the loss `series` against the iterations `x` on a log scale from `lo` to `hi` into the
+/// RGB buffer `buf` of `size`; with `with_text`, a caption, axis labels and a legend.
+fn draw_chart(
+    buf: &mut [u8],
+    size: (u32, u32),
+    x: &[f64],
+    series: &[Series],
+    (lo, hi): (f64, f64),
+    with_text: bool,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(15);
+    if with_text {
+        builder
+            .caption("AdaIN decoder training losses", ("sans-serif", 22))
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(
+            0f64..x.last().copied().unwrap_or(1.0).max(1.0),
+            (lo..hi).log_scale(),
+        )
+        .map_err(plot_err)?;
+    let mut mesh = chart.configure_mesh();
+    if with_text {
+        mesh.x_desc("iteration").y_desc("loss (smoothed)");
+    } else {
+        mesh.disable_x_mesh()
+            .disable_y_mesh()
+            .x_labels(0)
+            .y_labels(0);
+    }
+    mesh.draw().map_err(plot_err)?;
+    for (name, color, ys) in series {
+        let points = x
+            .iter()
+            .zip(ys)
+            .filter(|(_, y)| y.is_finite() && **y > 0.0)
+            .map(|(x, y)| (*x, *y));
+        let drawn = chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_err)?;
+        if with_text {
+            drawn
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], *color));
+        }
+    }
+    if with_text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+    }
+    root.present().map_err(plot_err)?;
+    Ok(())
 }
 
 fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {

@@ -234,38 +234,7 @@ impl Session {
             .with_context(|| format!("loading encoder {}", config.encoder.display()))?;
         let vs = nn::VarStore::new(device);
         let trainee = Trainee::new(config.model, config.upsample, config.lite_arch, &vs.root())?;
-        // A resumed run's weights come from its checkpoint (below).
-        match &config.init_decoder {
-            Some(path) if !resume => warm_start(&vs, &trainee, config, path)
-                .with_context(|| format!("--init-decoder {}", path.display()))?,
-            _ => {
-                initialise(&vs, config.seed, init_gain(config.model))?;
-                initialise_output(&vs, &trainee)?;
-            }
-        }
-        adainstyle::weights_to_channels_last(&vs)?;
-        let mut adam = Adam::new(&vs)?;
-        let state = if resume {
-            let loaded = checkpoint::load(run_dir)?;
-            if loaded.state.seed != config.seed {
-                bail!(
-                    "checkpoint seed {} differs from config seed {}",
-                    loaded.state.seed,
-                    config.seed
-                );
-            }
-            adainstyle::weights::copy_checked(&vs, loaded.decoder, &ckpt)?;
-            adam.load_state(&loaded.adam, loaded.state.adam_steps)?;
-            loaded.state
-        } else {
-            RunState {
-                iteration: 0,
-                adam_steps: 0,
-                loss_scale: LossScale::new(amp),
-                train_seconds: 0.0,
-                seed: config.seed,
-            }
-        };
+        let (adam, state) = start_or_resume(&vs, &trainee, config, run_dir, resume, amp)?;
         config.save(run_dir)?;
 
         let cache = config.cache_mb << 20;
@@ -414,21 +383,7 @@ impl Session {
         self.start_data()?;
         let (device, compute) = (self.device, self.compute);
         let amp = compute.needs_loss_scaling();
-        let (targets, pixels) = match self.source.as_mut() {
-            Some(Source::Pixels(loader)) => {
-                let batch = loader.next_batch()?;
-                for w in &batch.warnings {
-                    self.progress.say(&format!("warning: {w}"));
-                }
-                let content =
-                    HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
-                let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
-                let targets = loss::targets(&self.encoder.net, &content, &style, compute)?;
-                (targets, Some((content, style)))
-            }
-            Some(Source::Cached(cache)) => (cache.batch(t)?, None),
-            None => bail!("internal: no data source"),
-        };
+        let (targets, pixels) = self.next_targets(t)?;
         let lr = self.config.lr_at(t);
 
         self.adam.zero_grad();
@@ -508,6 +463,27 @@ impl Session {
             updated: grads_ok,
             output: losses.output.f_detach()?,
             pixels,
+        })
+    }
+
+    /// The loss network's targets of iteration `t`, and the batch's pixels (content, style)
+    /// when it has them (not with cached targets).
+    fn next_targets(&mut self, t: u64) -> Result<(loss::Targets, Option<(Tensor, Tensor)>)> {
+        let (device, compute) = (self.device, self.compute);
+        Ok(match self.source.as_mut() {
+            Some(Source::Pixels(loader)) => {
+                let batch = loader.next_batch()?;
+                for w in &batch.warnings {
+                    self.progress.say(&format!("warning: {w}"));
+                }
+                let content =
+                    HostBatch::to_device(&batch.content, batch.batch, batch.crop, device)?;
+                let style = HostBatch::to_device(&batch.style, batch.batch, batch.crop, device)?;
+                let targets = loss::targets(&self.encoder.net, &content, &style, compute)?;
+                (targets, Some((content, style)))
+            }
+            Some(Source::Cached(cache)) => (cache.batch(t)?, None),
+            None => bail!("internal: no data source"),
         })
     }
 
@@ -715,6 +691,49 @@ fn heldout_eval(config: &TrainConfig, run_dir: &Path, state: &RunState) -> Resul
         r.pairs,
         started.elapsed().as_secs_f64()
     )))
+}
+
+/// The network's first weights and the optimiser: a resumed run's from its checkpoint, a new
+/// run's from `--init-decoder` or a seeded initialisation.
+fn start_or_resume(
+    vs: &nn::VarStore,
+    trainee: &Trainee,
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    amp: bool,
+) -> Result<(Adam, RunState)> {
+    match &config.init_decoder {
+        Some(path) if !resume => warm_start(vs, trainee, config, path)
+            .with_context(|| format!("--init-decoder {}", path.display()))?,
+        _ => {
+            initialise(vs, config.seed, init_gain(config.model))?;
+            initialise_output(vs, trainee)?;
+        }
+    }
+    adainstyle::weights_to_channels_last(vs)?;
+    let mut adam = Adam::new(vs)?;
+    if !resume {
+        let state = RunState {
+            iteration: 0,
+            adam_steps: 0,
+            loss_scale: LossScale::new(amp),
+            train_seconds: 0.0,
+            seed: config.seed,
+        };
+        return Ok((adam, state));
+    }
+    let loaded = checkpoint::load(run_dir)?;
+    if loaded.state.seed != config.seed {
+        bail!(
+            "checkpoint seed {} differs from config seed {}",
+            loaded.state.seed,
+            config.seed
+        );
+    }
+    adainstyle::weights::copy_checked(vs, loaded.decoder, &checkpoint::checkpoint_path(run_dir))?;
+    adam.load_state(&loaded.adam, loaded.state.adam_steps)?;
+    Ok((adam, loaded.state))
 }
 
 /// Starts the network from the weights file `path`: all of it when it holds the same network;

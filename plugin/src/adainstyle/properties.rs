@@ -6,8 +6,14 @@ use gst::prelude::*;
 
 use super::settings::*;
 
-/// Every property of the element, the settings' and the read-only figures.
+/// Every property of the element, the settings' and the read-only figures, in the order
+/// `gst-inspect-1.0` lists them.
 pub fn specs() -> Vec<glib::ParamSpec> {
+    [styles(), mask(), look(), network(), figures()].concat()
+}
+
+/// The styles: `style`, `style-outside` and the size they are encoded at.
+fn styles() -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecString::builder("style")
             .nick("Style")
@@ -28,6 +34,19 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(Some(""))
             .mutable_playing()
             .build(),
+        glib::ParamSpecUInt::builder("style-size")
+            .nick("Style size")
+            .blurb("Longest edge the style image is resized to before encoding (0 = as is)")
+            .maximum(8192)
+            .default_value(DEFAULT_STYLE_SIZE)
+            .mutable_playing()
+            .build(),
+    ]
+}
+
+/// Spatial control: the mask, its inversion and its soft edge.
+fn mask() -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecString::builder("mask")
             .nick("Mask")
             .blurb(
@@ -55,13 +74,12 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_MASK_FEATHER)
             .mutable_playing()
             .build(),
-        glib::ParamSpecUInt::builder("style-size")
-            .nick("Style size")
-            .blurb("Longest edge the style image is resized to before encoding (0 = as is)")
-            .maximum(8192)
-            .default_value(DEFAULT_STYLE_SIZE)
-            .mutable_playing()
-            .build(),
+    ]
+}
+
+/// Per-frame knobs of the picture: strength, smoothing, colour, processing size.
+fn look() -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecDouble::builder("alpha")
             .nick("Alpha")
             .blurb("Strength of the style: 1 = full style, 0 = the content reconstructed")
@@ -99,6 +117,12 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_PROCESSING_SIZE)
             .mutable_playing()
             .build(),
+    ]
+}
+
+/// What runs where, read when the element starts: device, precision, network, weights, threads.
+fn network() -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecString::builder("device")
             .nick("Device")
             .blurb("Where the network runs: auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
@@ -154,6 +178,12 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(DEFAULT_THREADS)
             .mutable_ready()
             .build(),
+    ]
+}
+
+/// Read-only: where and which network runs, and how long frames take.
+fn figures() -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecString::builder("active-device")
             .nick("Active device")
             .blurb("The device the network runs on once started")
