@@ -20,11 +20,31 @@ pub fn libtorch_link_args() {
         panic!("{message}");
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
+    // Installing CUDA's libraries into the venv later changes this folder: link again then.
+    println!("cargo:rerun-if-changed={lib}/../../nvidia");
+    // A CPU install (scripts/setup.sh without an NVIDIA driver) has libtorch_cuda.so but not
+    // the CUDA libraries it needs: linking it there would make every binary fail to load.
+    if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() && has_cuda_libraries(&lib) {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+}
+
+/// Whether cuBLAS, which `libtorch_cuda.so` needs, is next to libtorch (a libtorch archive) or in
+/// the wheel's `nvidia/` folder (PyPI's torch with its CUDA dependencies).
+fn has_cuda_libraries(lib: &str) -> bool {
+    let lib = std::path::Path::new(lib);
+    let nvidia = lib.join("../../nvidia");
+    [lib.to_owned(), nvidia.join("cu13/lib"), nvidia.join("cublas/lib")]
+        .iter()
+        .any(|dir| {
+            std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().starts_with("libcublas"))
+            })
+        })
 }
 
 /// The libtorch release tch 0.24.0 is built against.

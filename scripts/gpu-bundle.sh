@@ -20,6 +20,14 @@ B=$ROOT/gpu-bundle
 rm -rf "$B/gst-runtime" "$B/gst-registry.bin" "$B/work" "$B/out"
 mkdir -p "$B/bin" "$B/lib" "$B/debs"
 cd "$ROOT"
+# The binaries register libtorch's CUDA backend only when built against a torch with CUDA's
+# libraries (build/torch_link.rs); a CPU install (setup.sh on a machine without an NVIDIA
+# driver) gets them added first.
+if ! "$ADAINSTYLE_PYTHON" -c 'import importlib.metadata as m; m.version("nvidia-cublas")' 2>/dev/null; then
+  echo "gpu-bundle: adding CUDA's libraries to the venv (ADAINSTYLE_TORCH=cuda scripts/setup.sh)"
+  ADAINSTYLE_TORCH=cuda ADAINSTYLE_SKIP_APT=1 bash scripts/setup.sh
+  touch build/torch_link.rs  # relink against them
+fi
 cargo build --release -p adainstyle-trainer -p gst-plugin-adainstyle -p adainstyle --examples
 strip -o "$B/bin/adain-train" target/release/adain-train
 strip -o "$B/bin/bench" target/release/examples/bench

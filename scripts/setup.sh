@@ -61,9 +61,44 @@ for name, version in want.items():
         sys.exit(1)
 PY
 }
-if ! installed "torch==$TORCH_VERSION"; then
-  say "installing torch==$TORCH_VERSION into $VENV (about 4.5 GB with its CUDA libraries)"
+# CUDA's libraries (2.7 GB) only where a GPU can use them: ADAINSTYLE_TORCH=cuda or cpu forces
+# the choice; auto (the default) takes cuda when an NVIDIA driver is loaded. On a CPU, torch
+# without its dependencies plus the CUDA runtime and CUPTI it links to is enough (libtorch's
+# CUDA library loads, and finds no device).
+TORCH_KIND=${ADAINSTYLE_TORCH:-auto}
+if [ "$TORCH_KIND" = auto ]; then
+  if [ -e /proc/driver/nvidia/version ] || nvidia-smi -L >/dev/null 2>&1; then
+    TORCH_KIND=cuda
+  else
+    TORCH_KIND=cpu
+  fi
+fi
+CPU_TORCH_DEPS=(filelock "typing-extensions>=4.10.0" "setuptools<82" "sympy>=1.13.3"
+  "networkx>=2.5.1" jinja2 "fsspec>=0.8.5" nvidia-cuda-runtime==13.0.96
+  nvidia-cuda-cupti==13.0.85)
+if [ "$TORCH_KIND" = cuda ] && installed "torch==$TORCH_VERSION" && ! installed nvidia-cublas; then
+  say "adding CUDA's libraries to the CPU install of torch==$TORCH_VERSION (ADAINSTYLE_TORCH=cuda)"
   "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+elif ! installed "torch==$TORCH_VERSION"; then
+  case $TORCH_KIND in
+    cuda)
+      say "installing torch==$TORCH_VERSION with its CUDA libraries into $VENV (about 4.9 GB;" \
+        "an NVIDIA driver is loaded, or ADAINSTYLE_TORCH=cuda)"
+      "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION";;
+    cpu)
+      say "installing torch==$TORCH_VERSION for the CPU into $VENV (about 2.1 GB: no NVIDIA" \
+        "driver here; ADAINSTYLE_TORCH=cuda installs CUDA's libraries too)"
+      "$PY" -m pip install -q --disable-pip-version-check --no-deps "torch==$TORCH_VERSION"
+      "$PY" -m pip install -q --disable-pip-version-check "${CPU_TORCH_DEPS[@]}";;
+    *) echo "ADAINSTYLE_TORCH must be auto, cpu or cuda, not $TORCH_KIND" >&2; exit 2;;
+  esac
+else
+  if installed nvidia-cublas; then
+    say "torch==$TORCH_VERSION is installed, with CUDA's libraries"
+  else
+    say "torch==$TORCH_VERSION is installed, for the CPU (ADAINSTYLE_TORCH=cuda in a fresh" \
+      "ADAINSTYLE_HOME installs CUDA's libraries)"
+  fi
 fi
 if ! installed "${PY_TOOLS[@]}"; then
   "$PY" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}"
