@@ -13,7 +13,7 @@ import os
 import subprocess
 from typing import List, Tuple
 
-from .tasks import error_text
+from .tasks import error_text, run_binary
 
 # Element options the driver sets itself: --threads follows --cpus-per-task in every task.
 SET_BY_DRIVER = {"--threads"}
@@ -28,15 +28,7 @@ def _stylize_file(bin_dir: str, *args: str) -> str:
     the one line it reports on failure."""
     cmd = [os.path.join(bin_dir, "stylize-file"), *args]
     try:
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, RUST_BACKTRACE="0"),
-            timeout=60,
-        )
+        proc = run_binary(cmd, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise UsageError(f"{cmd[0]}: {err}") from None
     if proc.returncode != 0:

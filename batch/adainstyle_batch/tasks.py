@@ -38,24 +38,33 @@ def _die_with_parent():
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def run_binary(
+    cmd: List[str], env: Optional[dict] = None, timeout: Optional[float] = None
+) -> subprocess.CompletedProcess:
+    """Runs one of the project's binaries to its end (text output captured, no stdin, no Rust
+    backtrace around its errors, killed with the process that started it); raises
+    ``subprocess.TimeoutExpired`` past ``timeout`` seconds and ``OSError`` when it cannot
+    start."""
+    env = dict(os.environ if env is None else env, RUST_BACKTRACE="0")
+    return subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=_die_with_parent,
+        timeout=timeout,
+    )
+
+
 def _run(
     cmd: List[str], what: str, env: Optional[dict] = None, timeout: Optional[float] = None
 ) -> str:
     """Runs ``cmd``; returns its stdout, raises with its error report on failure, or when it
     runs longer than ``timeout`` seconds."""
-    # The binaries' errors are about their input: no Rust backtrace around them.
-    env = dict(os.environ if env is None else env, RUST_BACKTRACE="0")
     try:
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=_die_with_parent,
-            timeout=timeout,
-        )
+        proc = run_binary(cmd, env, timeout)
     except subprocess.TimeoutExpired:
         raise TaskError(
             f"{what}: {os.path.basename(cmd[0])} did not finish in {timeout:.0f} s"
