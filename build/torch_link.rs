@@ -36,15 +36,19 @@ pub fn libtorch_link_args() {
 fn has_cuda_libraries(lib: &str) -> bool {
     let lib = std::path::Path::new(lib);
     let nvidia = lib.join("../../nvidia");
-    [lib.to_owned(), nvidia.join("cu13/lib"), nvidia.join("cublas/lib")]
-        .iter()
-        .any(|dir| {
-            std::fs::read_dir(dir).is_ok_and(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .any(|e| e.file_name().to_string_lossy().starts_with("libcublas"))
-            })
+    [
+        lib.to_owned(),
+        nvidia.join("cu13/lib"),
+        nvidia.join("cublas/lib"),
+    ]
+    .iter()
+    .any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("libcublas"))
         })
+    })
 }
 
 /// The libtorch release tch 0.24.0 is built against.
