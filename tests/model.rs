@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-//! The model library against PyTorch and against real data.
+//! The model library against an independent NumPy reference of pytorch-AdaIN's layout
+//! (tools/adain_np.py, float64) and against real data.
 
 mod common;
 
@@ -20,7 +21,7 @@ fn encoder_path() -> std::path::PathBuf {
 }
 
 #[test]
-fn encoder_and_decoder_match_pytorch_at_an_odd_size() {
+fn encoder_and_decoder_match_the_reference_at_an_odd_size() {
     let scratch = Scratch::new("parity");
     let dir = scratch.path();
     let decoder_path = dir.join("decoder.safetensors");

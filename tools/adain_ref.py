@@ -21,21 +21,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# Encoder convs: Sequential index -> (in, out, kernel).
-ENCODER_CONVS = {0: (3, 3, 1), 2: (3, 64, 3), 5: (64, 64, 3), 9: (64, 128, 3),
-                 12: (128, 128, 3), 16: (128, 256, 3), 19: (256, 256, 3),
-                 22: (256, 256, 3), 25: (256, 256, 3), 29: (256, 512, 3)}
-ENCODER_POOLS = (7, 14, 27)
-# Taps: name -> index of the ReLU whose output it is.
-TAPS = {"relu1_1": 3, "relu2_1": 10, "relu3_1": 17, "relu4_1": 30}
-
-DECODER_CONVS = {1: (512, 256), 5: (256, 256), 8: (256, 256), 11: (256, 256),
-                 14: (256, 128), 18: (128, 128), 21: (128, 64), 25: (64, 64),
-                 28: (64, 3)}
-DECODER_UPSAMPLES = (3, 16, 23)
-
-# Caffe/ImageNet VGG input convention (BGR order, 0..255, minus these means).
-VGG_BGR_MEAN = (103.939, 116.779, 123.68)
+# The layout (one description, shared with the NumPy reference of tools/adain_np.py).
+from adain_layout import (  # noqa: E402,F401
+    DECODER_CONVS,
+    DECODER_UPSAMPLES,
+    ENCODER_CONVS,
+    ENCODER_POOLS,
+    TAPS,
+    VGG_BGR_MEAN,
+    write_safetensors,
+)
 
 
 def encoder() -> nn.Sequential:
@@ -153,33 +148,11 @@ def load_safetensors(module: nn.Module, path: str, strict: bool = True) -> nn.Mo
 
 
 def save_safetensors(module_or_dict, path: str, metadata: dict[str, str] | None = None) -> None:
-    """Save parameters/tensors as fp32 contiguous tensors in safetensors format.
-
-    Written by hand (the format is an 8-byte little-endian header length, a JSON
-    header, then the raw little-endian data) so that the bytes are reproducible:
-    keys are sorted and the metadata is written in sorted order (the
-    `safetensors` package writes metadata in hash-map order, which varies from
-    run to run)."""
-    import json
-
+    """Save a module's parameters or a dict of tensors as fp32 safetensors with reproducible
+    bytes (adain_layout.write_safetensors)."""
     sd = module_or_dict if isinstance(module_or_dict, dict) else module_or_dict.state_dict()
-    header: dict = {}
-    if metadata:
-        header["__metadata__"] = {k: str(metadata[k]) for k in sorted(metadata)}
-    blobs, offset = [], 0
-    for k in sorted(sd):
-        t = sd[k].detach().to(torch.float32).contiguous().cpu()
-        data = t.numpy().astype("<f4", copy=False).tobytes()
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as fh:
-        fh.write(len(h).to_bytes(8, "little"))
-        fh.write(h)
-        for data in blobs:
-            fh.write(data)
+    write_safetensors({k: v.detach().to(torch.float32).cpu().numpy() for k, v in sd.items()},
+                      path, metadata)
 
 
 def rgb_to_vgg_conv0() -> tuple[torch.Tensor, torch.Tensor]:
