@@ -333,6 +333,140 @@ impl<'de> serde::Deserialize<'de> for LiteArch {
     }
 }
 
+/// The activation after a layer of the person segmenter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// max(x, 0).
+    Relu,
+    /// x · relu6(x + 3) / 6 (MobileNetV3's).
+    HardSwish,
+}
+
+/// One inverted residual block of the person segmenter's encoder (MobileNetV3's): a 1×1
+/// expansion, a depthwise `kernel`×`kernel` convolution of `stride`, an optional
+/// squeeze-and-excitation (mean over the picture, 1×1 to `squeeze` channels with ReLU, 1×1 back
+/// with a sigmoid, multiplied in) and a linear 1×1 projection; the input is added back when the
+/// stride is 1 and the channels match. Convolutions are padded as TensorFlow's `SAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvertedResidual {
+    /// Input channels.
+    pub c_in: i64,
+    /// Channels after the expansion.
+    pub expand: i64,
+    /// Output channels.
+    pub c_out: i64,
+    /// Side of the depthwise kernel.
+    pub kernel: i64,
+    /// Stride of the depthwise convolution.
+    pub stride: i64,
+    /// Activation after the expansion and the depthwise convolution.
+    pub act: Activation,
+    /// Channels of the squeeze-and-excitation, if it has one.
+    pub squeeze: Option<i64>,
+}
+
+const fn ir(
+    c_in: i64,
+    expand: i64,
+    c_out: i64,
+    kernel: i64,
+    stride: i64,
+    act: Activation,
+    squeeze: Option<i64>,
+) -> InvertedResidual {
+    InvertedResidual {
+        c_in,
+        expand,
+        c_out,
+        kernel,
+        stride,
+        act,
+        squeeze,
+    }
+}
+
+/// One of the person segmenter's two networks (MediaPipe's selfie segmentation; the same
+/// layers, trained for different inputs): its key prefix in the weights and its input, RGB in
+/// [0, 1] at (height, width), the frame stretched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmenterModel {
+    /// The prefix of its keys (`<name>.<k>.weight`).
+    pub name: &'static str,
+    /// Its input's height and width.
+    pub input: (i64, i64),
+}
+
+/// The network for wide frames (16:9 video): 144 × 256.
+pub const SEGMENTER_LANDSCAPE: SegmenterModel = SegmenterModel {
+    name: "landscape",
+    input: (144, 256),
+};
+
+/// The network for every other frame (4:3, square, portrait): 256 × 256.
+pub const SEGMENTER_SQUARE: SegmenterModel = SegmenterModel {
+    name: "square",
+    input: (256, 256),
+};
+
+/// Frames at least this many times wider than tall go to [`SEGMENTER_LANDSCAPE`], the others to
+/// [`SEGMENTER_SQUARE`] (3:2: between 16:9 and 4:3, where each network's stretch is the smaller).
+pub const SEGMENTER_LANDSCAPE_FROM: f64 = 1.5;
+
+/// Channels of the segmenter's stem (3×3, stride 2, hard swish): the skip at 1/2 size.
+pub const SEGMENTER_STEM: i64 = 16;
+
+/// The segmenter's encoder after the stem, down to 1/16 size.
+pub const SEGMENTER_BLOCKS: [InvertedResidual; 8] = {
+    use Activation::{HardSwish, Relu};
+    [
+        ir(16, 16, 16, 3, 2, Relu, Some(8)),
+        ir(16, 72, 24, 3, 2, Relu, None),
+        ir(24, 88, 24, 3, 1, Relu, None),
+        ir(24, 96, 32, 5, 2, HardSwish, Some(24)),
+        ir(32, 128, 32, 5, 1, HardSwish, Some(32)),
+        ir(32, 128, 32, 5, 1, HardSwish, Some(32)),
+        ir(32, 96, 32, 5, 1, HardSwish, Some(24)),
+        ir(32, 96, 32, 5, 1, HardSwish, Some(24)),
+    ]
+};
+
+/// Channels of the segmenter's pooled-attention head on the encoder's output (a 1×1 with ReLU,
+/// times a sigmoid gate computed from the picture's mean).
+pub const SEGMENTER_HEAD: i64 = 128;
+
+/// One step of the segmenter's decoder: the input upsampled ×2 (bilinear) and projected 1×1 to
+/// the skip's channels; the skip, weighted by an attention gate computed from the sum of both,
+/// added to it; then a 1×1 with ReLU and a depthwise 3×3 with ReLU added back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fuse {
+    /// Channels coming from below.
+    pub c_in: i64,
+    /// Channels of the skip (and of the output).
+    pub c_skip: i64,
+    /// Which encoder output is the skip: 0 the stem, `i` the output of block `i - 1`.
+    pub skip: usize,
+}
+
+/// The segmenter's decoder, from 1/16 back to 1/2 size; a transposed 2×2 convolution of stride 2
+/// then gives the person's probability at full size (after a sigmoid).
+pub const SEGMENTER_FUSES: [Fuse; 3] = [
+    Fuse {
+        c_in: SEGMENTER_HEAD,
+        c_skip: 24,
+        skip: 3,
+    },
+    Fuse {
+        c_in: 24,
+        c_skip: 16,
+        skip: 1,
+    },
+    Fuse {
+        c_in: 16,
+        c_skip: 16,
+        skip: 0,
+    },
+];
+
 /// Convolution FLOPs (2 per multiply-add) of `layers` on an input of `h` x `w` pixels
 /// (already a multiple of the downsampling). Returns the FLOPs and the output's size.
 pub fn conv_flops(layers: &[Layer], h: f64, w: f64) -> (f64, (f64, f64)) {

@@ -28,6 +28,7 @@ pub mod mask;
 pub mod network;
 pub mod precision;
 pub mod profile;
+pub mod segmenter;
 pub mod style;
 pub mod stylizer;
 pub mod temporal;

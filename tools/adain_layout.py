@@ -27,8 +27,10 @@ DECODER_UPSAMPLES = (3, 16, 23)
 VGG_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
-def write_safetensors(tensors: dict, path: str, metadata: dict[str, str] | None = None) -> None:
-    """Writes NumPy arrays as fp32 safetensors, by hand so that the bytes are reproducible:
+def write_safetensors(tensors: dict, path: str, metadata: dict[str, str] | None = None,
+                      dtype: str = "<f4") -> None:
+    """Writes NumPy arrays as safetensors of `dtype` (`<f4` fp32 or `<f2` fp16), by hand so that
+    the bytes are reproducible:
     keys sorted and the metadata in sorted order (the `safetensors` package writes metadata in
     hash-map order, which varies from run to run). The format: an 8-byte little-endian header
     length, a JSON header, then the raw little-endian data."""
@@ -37,9 +39,10 @@ def write_safetensors(tensors: dict, path: str, metadata: dict[str, str] | None 
         header["__metadata__"] = {k: str(metadata[k]) for k in sorted(metadata)}
     blobs, offset = [], 0
     for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k], dtype="<f4")
+        a = np.ascontiguousarray(tensors[k], dtype=dtype)
         data = a.tobytes()
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
+        kind = {"<f4": "F32", "<f2": "F16"}[dtype]
+        header[k] = {"dtype": kind, "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
     h = json.dumps(header, separators=(",", ":")).encode()

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT
+//! The person segmenter behind `mask=person`: MediaPipe's selfie-segmentation networks (a
+//! MobileNetV3-style encoder and a light decoder with attention-gated skips), rebuilt from
+//! their layer table ([`arch::SEGMENTER_BLOCKS`], [`arch::SEGMENTER_FUSES`]) and loaded from the
+//! weights `tools/make_segmenter.py` converts from the pinned MediaPipe wheel: one network for
+//! wide frames and one for the others ([`arch::SEGMENTER_LANDSCAPE`], [`arch::SEGMENTER_SQUARE`]).
+//! They run at their own small size on the device and in the precision of the stylising
+//! network; [`Segmenter::person`] gives the person's probability at any size.
+
+use std::path::Path;
+
+use tch::{Kind, Tensor, nn};
+
+use crate::arch::{self, Activation, Fuse, InvertedResidual};
+use crate::error::{Error, Result};
+use crate::frame::resize;
+use crate::network::Pretrained;
+
+/// The architecture tag in the segmenter's weights header.
+pub const ARCH_TAG: &str = "selfie-segmenter";
+
+/// A convolution padded as TensorFlow's `SAME` (zeros; for a stride of 2 the odd pixel of
+/// padding goes at the bottom and right), optionally depthwise.
+#[derive(Debug)]
+struct SameConv {
+    conv: nn::Conv2D,
+    kernel: i64,
+    stride: i64,
+    groups: i64,
+}
+
+impl SameConv {
+    /// Declares the convolution under `vs / index` and moves `index` on.
+    fn new(vs: &nn::Path, index: &mut usize, c_in: i64, c_out: i64, kernel: i64) -> Self {
+        Self::strided(vs, index, c_in, c_out, kernel, 1, 1)
+    }
+
+    fn depthwise(vs: &nn::Path, index: &mut usize, c: i64, kernel: i64, stride: i64) -> Self {
+        Self::strided(vs, index, c, c, kernel, stride, c)
+    }
+
+    fn strided(
+        vs: &nn::Path,
+        index: &mut usize,
+        c_in: i64,
+        c_out: i64,
+        kernel: i64,
+        stride: i64,
+        groups: i64,
+    ) -> Self {
+        let config = nn::ConvConfig {
+            groups,
+            ..Default::default()
+        };
+        let conv = nn::conv2d(vs / *index, c_in, c_out, kernel, config);
+        *index += 1;
+        Self {
+            conv,
+            kernel,
+            stride,
+            groups,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let size = x.size();
+        let pad = |n: i64| {
+            let out = (n + self.stride - 1) / self.stride;
+            let total = ((out - 1) * self.stride + self.kernel - n).max(0);
+            (total / 2, total - total / 2)
+        };
+        let (top, bottom) = pad(size[2]);
+        let (left, right) = pad(size[3]);
+        let padded;
+        let input = if top + bottom + left + right > 0 {
+            padded = x.f_constant_pad_nd([left, right, top, bottom])?;
+            &padded
+        } else {
+            x
+        };
+        Ok(input.f_conv2d(
+            &self.conv.ws,
+            self.conv.bs.as_ref(),
+            [self.stride, self.stride],
+            [0, 0],
+            [1, 1],
+            self.groups,
+        )?)
+    }
+}
+
+fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
+    Ok(match act {
+        Activation::Relu => x.f_relu()?,
+        Activation::HardSwish => x.f_hardswish()?,
+    })
+}
+
+/// The spatial mean of `x` (N, C, H, W) as (N, C, 1, 1).
+fn spatial_mean(x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_mean_dim([2i64, 3].as_slice(), true, None::<Kind>)?)
+}
+
+/// A gate from the picture's mean: sigmoid(conv(relu(conv(mean)))), (N, C, 1, 1).
+#[derive(Debug)]
+struct Gate {
+    reduce: SameConv,
+    expand: SameConv,
+}
+
+impl Gate {
+    fn new(vs: &nn::Path, index: &mut usize, c: i64, squeeze: i64) -> Self {
+        Self {
+            reduce: SameConv::new(vs, index, c, squeeze, 1),
+            expand: SameConv::new(vs, index, squeeze, c, 1),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let squeezed = self.reduce.forward(&spatial_mean(x)?)?.f_relu()?;
+        Ok(self.expand.forward(&squeezed)?.f_sigmoid()?)
+    }
+}
+
+/// One inverted residual block of the encoder.
+#[derive(Debug)]
+struct Block {
+    spec: InvertedResidual,
+    expand: SameConv,
+    depthwise: SameConv,
+    excite: Option<Gate>,
+    project: SameConv,
+}
+
+impl Block {
+    fn new(vs: &nn::Path, index: &mut usize, spec: InvertedResidual) -> Self {
+        let expand = SameConv::new(vs, index, spec.c_in, spec.expand, 1);
+        let depthwise = SameConv::depthwise(vs, index, spec.expand, spec.kernel, spec.stride);
+        let excite = spec.squeeze.map(|s| Gate::new(vs, index, spec.expand, s));
+        let project = SameConv::new(vs, index, spec.expand, spec.c_out, 1);
+        Self {
+            spec,
+            expand,
+            depthwise,
+            excite,
+            project,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = activate(&self.expand.forward(x)?, self.spec.act)?;
+        let mut y = activate(&self.depthwise.forward(&y)?, self.spec.act)?;
+        if let Some(gate) = &self.excite {
+            y = y.f_mul(&gate.forward(&y)?)?;
+        }
+        let y = self.project.forward(&y)?;
+        if self.spec.stride == 1 && self.spec.c_in == self.spec.c_out {
+            Ok(y.f_add(x)?)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// One decoder step ([`Fuse`]).
+#[derive(Debug)]
+struct FuseStep {
+    skip: usize,
+    up: SameConv,
+    attention: Gate,
+    mix: SameConv,
+    refine: SameConv,
+}
+
+impl FuseStep {
+    fn new(vs: &nn::Path, index: &mut usize, spec: Fuse) -> Self {
+        Self {
+            skip: spec.skip,
+            up: SameConv::new(vs, index, spec.c_in, spec.c_skip, 1),
+            attention: Gate::new(vs, index, spec.c_skip, spec.c_skip),
+            mix: SameConv::new(vs, index, spec.c_skip, spec.c_skip, 1),
+            refine: SameConv::depthwise(vs, index, spec.c_skip, 3, 1),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, skips: &[Tensor]) -> Result<Tensor> {
+        let skip = skips
+            .get(self.skip)
+            .ok_or_else(|| Error::Torch(format!("the segmenter has no skip {}", self.skip)))?;
+        let size = skip.size();
+        let up = x.f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
+        let up = self.up.forward(&up)?;
+        let gate = self.attention.forward(&skip.f_add(&up)?)?;
+        let mixed = skip.f_mul(&gate)?.f_add(&up)?;
+        let mixed = self.mix.forward(&mixed)?.f_relu()?;
+        Ok(mixed.f_add(&self.refine.forward(&mixed)?.f_relu()?)?)
+    }
+}
+
+/// One of MediaPipe's selfie segmenters, weights under `<k>.weight` / `<k>.bias` for its
+/// convolutions in the graph's order.
+#[derive(Debug)]
+pub struct SegmenterNet {
+    stem: SameConv,
+    blocks: Vec<Block>,
+    features: SameConv,
+    feature_gate: SameConv,
+    fuses: Vec<FuseStep>,
+    out: nn::ConvTranspose2D,
+}
+
+impl SegmenterNet {
+    /// Declares the segmenter's variables under `vs`.
+    pub fn new(vs: &nn::Path) -> Self {
+        let mut k = 0;
+        let stem = SameConv::strided(vs, &mut k, 3, arch::SEGMENTER_STEM, 3, 2, 1);
+        let blocks = arch::SEGMENTER_BLOCKS
+            .iter()
+            .map(|&spec| Block::new(vs, &mut k, spec))
+            .collect::<Vec<_>>();
+        let deepest = arch::SEGMENTER_BLOCKS[arch::SEGMENTER_BLOCKS.len() - 1].c_out;
+        let features = SameConv::new(vs, &mut k, deepest, arch::SEGMENTER_HEAD, 1);
+        let feature_gate = SameConv::new(vs, &mut k, deepest, arch::SEGMENTER_HEAD, 1);
+        let fuses = arch::SEGMENTER_FUSES
+            .iter()
+            .map(|&spec| FuseStep::new(vs, &mut k, spec))
+            .collect::<Vec<_>>();
+        let last = arch::SEGMENTER_FUSES[arch::SEGMENTER_FUSES.len() - 1].c_skip;
+        let config = nn::ConvTransposeConfig {
+            stride: 2,
+            ..Default::default()
+        };
+        let out = nn::conv_transpose2d(vs / k, last, 1, 2, config);
+        Self {
+            stem,
+            blocks,
+            features,
+            feature_gate,
+            fuses,
+            out,
+        }
+    }
+
+    /// The person's probability (N, 1, H, W) of the network's input `rgb` (N, 3, H, W) in
+    /// [0, 1] at its model's input size, in the input's kind.
+    pub fn forward(&self, rgb: &Tensor) -> Result<Tensor> {
+        let stem = self.stem.forward(rgb)?.f_hardswish()?;
+        let mut skips = vec![stem];
+        for block in &self.blocks {
+            let next = block.forward(&skips[skips.len() - 1])?;
+            skips.push(next);
+        }
+        let deepest = skips.pop().expect("the encoder has blocks");
+        let gate = self
+            .feature_gate
+            .forward(&spatial_mean(&deepest)?)?
+            .f_sigmoid()?;
+        let mut x = self.features.forward(&deepest)?.f_relu()?.f_mul(&gate)?;
+        for fuse in &self.fuses {
+            x = fuse.forward(&x, &skips)?;
+        }
+        let logits = x.f_conv_transpose2d(
+            &self.out.ws,
+            self.out.bs.as_ref(),
+            [2, 2],
+            [0, 0],
+            [0, 0],
+            1,
+            [1, 1],
+        )?;
+        Ok(logits.f_sigmoid()?)
+    }
+}
+
+/// Both of MediaPipe's selfie segmenters, each under its model's key prefix.
+#[derive(Debug)]
+pub struct Segmenter {
+    /// For wide frames ([`arch::SEGMENTER_LANDSCAPE`]).
+    pub landscape: SegmenterNet,
+    /// For the others ([`arch::SEGMENTER_SQUARE`]).
+    pub square: SegmenterNet,
+}
+
+impl Segmenter {
+    /// Declares both networks' variables under `vs`.
+    pub fn new(vs: &nn::Path) -> Self {
+        Self {
+            landscape: SegmenterNet::new(&(vs / arch::SEGMENTER_LANDSCAPE.name)),
+            square: SegmenterNet::new(&(vs / arch::SEGMENTER_SQUARE.name)),
+        }
+    }
+
+    /// The network for a picture of `height` × `width`, and its model.
+    pub fn for_size(&self, height: i64, width: i64) -> (&SegmenterNet, arch::SegmenterModel) {
+        if width as f64 >= arch::SEGMENTER_LANDSCAPE_FROM * height as f64 {
+            (&self.landscape, arch::SEGMENTER_LANDSCAPE)
+        } else {
+            (&self.square, arch::SEGMENTER_SQUARE)
+        }
+    }
+
+    /// The person's probability (N, 1, `height`, `width`) in fp32 of `rgb` (N, 3, H, W) in
+    /// [0, 1] at any size: the picture is stretched to the input of the network for its shape
+    /// ([`Segmenter::for_size`]; bilinear, with antialiasing when it shrinks), segmented in
+    /// `kind`, and the probabilities stretched to `height` × `width`.
+    pub fn person(&self, rgb: &Tensor, kind: Kind, height: i64, width: i64) -> Result<Tensor> {
+        let size = rgb.size();
+        let (net, model) = self.for_size(size[2], size[3]);
+        let (h, w) = model.input;
+        let input = resize(&rgb.f_to_kind(Kind::Float)?, h, w)?
+            .f_clamp(0.0, 1.0)?
+            .f_to_kind(kind)?;
+        let p = net.forward(&crate::layers::to_channels_last(&input)?)?;
+        Ok(resize(&p.f_to_kind(Kind::Float)?, height, width)?.f_contiguous()?)
+    }
+}
+
+impl Pretrained<Segmenter> {
+    /// Loads the segmenter's weights (a file whose header names [`ARCH_TAG`]; anything else is
+    /// an error naming the file).
+    pub fn segmenter(path: &Path, device: tch::Device, kind: Kind) -> Result<Self> {
+        match crate::weights::read_arch(path)? {
+            Some(tag) if tag == ARCH_TAG => {}
+            found => {
+                return Err(Error::WrongArchitecture {
+                    path: path.to_owned(),
+                    found: found.map_or_else(
+                        || "the full model (a decoder)".to_owned(),
+                        |t| format!("the {t} network"),
+                    ),
+                    expected: "the person segmenter".to_owned(),
+                });
+            }
+        }
+        Self::load(path, device, kind, Segmenter::new)
+    }
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+//! The person segmenter against MediaPipe's own graphs: tests/data/segmenter-reference.safetensors
+//! holds the inputs MediaPipe 0.10.21 was given and the masks it returned, for each of its two
+//! models (tools/segmenter_reference.py), and the shipped weights (tools/make_segmenter.py) must
+//! give the same masks.
+
+mod common;
+
+use adainstyle::arch::{self, SegmenterModel};
+use adainstyle::segmenter::{Segmenter, SegmenterNet};
+use adainstyle::{Error, Pretrained, weights};
+use common::Scratch;
+use tch::{Device, Kind, Tensor};
+
+fn weights_path() -> std::path::PathBuf {
+    common::root().join("models/segmenter.safetensors")
+}
+
+const MODELS: [SegmenterModel; 2] = [arch::SEGMENTER_LANDSCAPE, arch::SEGMENTER_SQUARE];
+
+fn net(segmenter: &Segmenter, model: SegmenterModel) -> &SegmenterNet {
+    match model.name {
+        "landscape" => &segmenter.landscape,
+        _ => &segmenter.square,
+    }
+}
+
+/// `model`'s reference inputs as (N, 3, H, W) floats in [0, 1] and MediaPipe's masks
+/// (N, 1, H, W).
+fn reference(model: SegmenterModel) -> Vec<(Tensor, Tensor)> {
+    let path = common::root().join("tests/data/segmenter-reference.safetensors");
+    let r = weights::read_tensors(&path).unwrap();
+    let mut pairs = Vec::new();
+    for i in 0.. {
+        let key = |what: &str| format!("{}.{what}{i}", model.name);
+        let (Some(input), Some(output)) = (r.get(&key("input")), r.get(&key("output"))) else {
+            break;
+        };
+        let rgb = input.permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
+        pairs.push((rgb, output.unsqueeze(1)));
+    }
+    assert!(
+        pairs.len() >= 2,
+        "the reference holds {} images",
+        pairs.len()
+    );
+    pairs
+}
+
+#[test]
+fn the_segmenter_matches_mediapipe() {
+    let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::Float).unwrap();
+    for (model, (i, (rgb, expected))) in MODELS
+        .iter()
+        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
+    {
+        let got = tch::no_grad(|| net(&segmenter.net, model).forward(&rgb)).unwrap();
+        assert_eq!(got.size(), expected.size());
+        let diff = (&got - &expected).abs();
+        let max = diff.max().double_value(&[]);
+        let mean = diff.mean(Kind::Float).double_value(&[]);
+        let agree = got
+            .gt(0.5)
+            .eq_tensor(&expected.gt(0.5))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+        let person = expected.gt(0.5).to_kind(Kind::Float).mean(Kind::Float);
+        eprintln!(
+            "{} image {i}: max |diff| {max:.2e}, mean {mean:.2e}, same side of 0.5 {agree:.5}, \
+             person share {:.3}",
+            model.name,
+            person.double_value(&[])
+        );
+        assert!(person.double_value(&[]) > 0.2, "the reference shows people");
+        // MediaPipe runs the fp16 weights in fp32 with XNNPACK; the difference is rounding.
+        assert!(
+            max < 2e-3 && mean < 1e-4,
+            "image {i}: max {max}, mean {mean}"
+        );
+        assert!(agree > 0.999, "image {i}: {agree}");
+    }
+}
+
+#[test]
+fn in_bf16_the_segmenter_draws_the_same_person() {
+    let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::BFloat16).unwrap();
+    for (model, (i, (rgb, expected))) in MODELS
+        .iter()
+        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
+    {
+        let input = adainstyle::to_channels_last(&rgb.to_kind(Kind::BFloat16)).unwrap();
+        let got = tch::no_grad(|| net(&segmenter.net, model).forward(&input))
+            .unwrap()
+            .to_kind(Kind::Float);
+        let agree = got
+            .gt(0.5)
+            .eq_tensor(&expected.gt(0.5))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!(agree > 0.99, "{} image {i}: {agree}", model.name);
+    }
+}
+
+#[test]
+fn person_picks_the_network_for_the_frame_and_resizes_to_it() {
+    let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::Float).unwrap();
+    assert_eq!(
+        segmenter.net.for_size(720, 1280).1,
+        arch::SEGMENTER_LANDSCAPE
+    );
+    assert_eq!(segmenter.net.for_size(480, 640).1, arch::SEGMENTER_SQUARE);
+    assert_eq!(segmenter.net.for_size(1280, 720).1, arch::SEGMENTER_SQUARE);
+    for model in MODELS {
+        let (rgb, expected) = &reference(model)[0];
+        let (h, w) = model.input;
+        // The mask asked for at twice the frame's size: shrunk again, it is the network's own.
+        let mask = tch::no_grad(|| segmenter.net.person(rgb, Kind::Float, 2 * h, 2 * w)).unwrap();
+        assert_eq!(mask.size(), [1, 1, 2 * h, 2 * w]);
+        let back = mask.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
+        // Bilinear up, then down by averaging: a slight blur of the edges, nothing more.
+        let mean = (&back - expected).abs().mean(Kind::Float).double_value(&[]);
+        assert!(mean < 0.01, "{}: {mean}", model.name);
+    }
+}
+
+#[test]
+fn missing_corrupt_or_foreign_segmenter_weights_are_errors_naming_the_file() {
+    let scratch = Scratch::new("segmenter-weights");
+    let missing = scratch.path().join("missing.safetensors");
+    let err = Pretrained::segmenter(&missing, Device::Cpu, Kind::Float).unwrap_err();
+    assert!(err.to_string().contains("missing.safetensors"), "{err}");
+
+    let corrupt = scratch.path().join("corrupt.safetensors");
+    let bytes = std::fs::read(weights_path()).unwrap();
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Pretrained::segmenter(&corrupt, Device::Cpu, Kind::Float).unwrap_err();
+    assert!(err.to_string().contains("corrupt.safetensors"), "{err}");
+
+    let lite = common::root().join("models/lite.safetensors");
+    let err = Pretrained::segmenter(&lite, Device::Cpu, Kind::Float).unwrap_err();
+    assert!(matches!(err, Error::WrongArchitecture { .. }), "{err}");
+    assert!(err.to_string().contains("lite.safetensors"), "{err}");
+}
