@@ -123,17 +123,28 @@ pub fn mean_std(feat: &Tensor) -> Result<Stats> {
 /// [`mean_std`] (the unbiased variance divides by the total weight − 1). A region of total
 /// weight below 1 gets finite statistics, meant to be multiplied by its (near-zero) weight.
 pub fn masked_mean_std(feat: &Tensor, weight: &Tensor) -> Result<Stats> {
+    let size = feat.size();
+    let (n, c) = (size[0], size[1]);
     let dims = Some([2i64, 3].as_slice());
     let total = weight.f_sum_dim_intlist(dims, true, None)?;
-    let mean = feat
-        .f_mul(weight)?
-        .f_sum_dim_intlist(dims, true, None)?
-        .f_div(&total.f_clamp_min(EPS)?)?;
-    let var = feat
-        .f_sub(&mean)?
-        .f_square()?
-        .f_mul(weight)?
-        .f_sum_dim_intlist(dims, true, None)?
+    // The weighted sums of x and x² per channel as matrix products over the pixels (one pass
+    // each, in the features' own memory order): Σw(x - m)² = Σwx² - m·Σwx for m = Σwx / Σw.
+    let w = weight.f_reshape([n, 1, -1])?;
+    let weighted_sum = |x: &Tensor| -> Result<Tensor> {
+        let sum = if x.is_contiguous() {
+            x.f_reshape([n, c, -1])?.f_bmm(&w.f_transpose(1, 2)?)?
+        } else {
+            // Channels-last: (N, H·W, C) is a view.
+            w.f_bmm(&x.f_permute([0, 2, 3, 1])?.f_reshape([n, -1, c])?)?
+        };
+        Ok(sum.f_reshape([n, c, 1, 1])?)
+    };
+    let sum = weighted_sum(feat)?;
+    let squares = weighted_sum(&feat.f_square()?)?;
+    let mean = sum.f_div(&total.f_clamp_min(EPS)?)?;
+    let var = squares
+        .f_sub(&mean.f_mul(&sum)?)?
+        .f_clamp_min(0.0)?
         .f_div(&total.f_sub_scalar(1.0)?.f_clamp_min(1.0)?)?;
     Ok(Stats {
         mean,
@@ -198,13 +209,13 @@ pub fn adain_masked(
     let styled = |weight: &Tensor, style: &Stats| -> Result<Tensor> {
         transfer(content, &masked_mean_std(content, weight)?, style, alpha)
     };
-    let rest = mask.f_neg()?.f_add_scalar(1.0)?;
     let t_in = styled(mask, inside)?;
     let t_out = match outside {
-        Some(style) => styled(&rest, style)?,
+        Some(style) => styled(&mask.f_neg()?.f_add_scalar(1.0)?, style)?,
         None => content.shallow_clone(),
     };
-    Ok(t_in.f_mul(mask)?.f_add(&t_out.f_mul(&rest)?)?)
+    // t_in · mask + t_out · (1 - mask), in one pass.
+    Ok(t_out.f_lerp_tensor(&t_in, mask)?)
 }
 
 #[cfg(test)]

@@ -179,8 +179,7 @@ impl Stylizer {
         let out = match region {
             Some(region) if region.outside.is_none() => {
                 let soft = mask::feather(region.mask, region.feather)?;
-                out.f_mul(&soft)?
-                    .f_add(&content.f_mul(&mask::invert(&soft)?)?)?
+                content.f_lerp_tensor(&out, &soft)?
             }
             _ => out,
         };
