@@ -45,10 +45,11 @@ pub fn decoder_path() -> PathBuf {
 }
 
 /// Seeded random weights of `model` (the full model's decoder, or the whole light network),
-/// written once per test binary, with the header the model's files carry.
+/// written once per test binary, with the header the model's files carry, under the build
+/// tree's scratch folder (not the system's temp dir, where they would pile up).
 pub fn weights_path(model: Model) -> PathBuf {
     static ONCE: [Once; 2] = [Once::new(), Once::new()];
-    let path = std::env::temp_dir().join(format!(
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "adainstyle-element-{model}-{}.safetensors",
         std::process::id()
     ));
