@@ -37,6 +37,8 @@ enum MaskMode {
     Keep,
     /// Left half one style, right half another.
     Style,
+    /// `mask=person`: the segmenter on every frame (its time counted), the room styled.
+    Person,
 }
 
 /// Benchmark one configuration and print a JSON line.
@@ -127,12 +129,34 @@ fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
             outside: Some(&other),
             feather: 8,
         }),
+        // Drawn per frame below; the person mask comes feathered.
+        MaskMode::Person => Some(Region {
+            mask: &mask,
+            outside: None,
+            feather: 0,
+        }),
+    };
+    let person = match args.mask_mode {
+        MaskMode::Person => Some(std::cell::RefCell::new(
+            args.element.load_person_mask(&stylizer)?,
+        )),
+        _ => None,
     };
     let opts = StylizeOptions::default();
     let mut temporal = (args.temporal > 0.0).then(|| adainstyle::Temporal::new(args.temporal));
     let variant = region.is_some() || temporal.is_some();
     let frame = |region: Option<&Region>, temporal: Option<&mut adainstyle::Temporal>| {
         let started = Instant::now();
+        let drawn;
+        let region = match (region, &person) {
+            (Some(r), Some(person)) => {
+                let size = (args.height, args.width);
+                drawn = person.borrow_mut().for_frame(&content, 0.5, 8, size)?;
+                Some(Region { mask: &drawn, ..*r })
+            }
+            _ => region.map(|r| Region { ..*r }),
+        };
+        let region = region.as_ref();
         let out = match temporal {
             Some(t) => stylizer.stylize_frame(&content, &style, region, &opts, t)?,
             None => stylizer.stylize_region(&content, &style, region, &opts)?,

@@ -77,6 +77,7 @@ fn run(args: &Args) -> Result<()> {
         }
         None => None,
     };
+    let mut feather: i64 = opts.get("mask-feather")?;
     let mask = match opts
         .given_text("mask")
         .map(|t| t.parse::<MaskSource>())
@@ -99,6 +100,17 @@ fn run(args: &Args) -> Result<()> {
             }
             fitted
         }
+        Some(MaskSource::Person) => {
+            let size = content.size();
+            let mut person = opts.load_person_mask(&stylizer)?;
+            let styled = person.for_frame(&content, 0.0, feather, (size[2], size[3]))?;
+            feather = 0; // the person mask comes feathered
+            Some(if opts.get("mask-invert")? {
+                mask::invert(&styled)?
+            } else {
+                styled
+            })
+        }
         Some(other) => bail!("--mask {other} needs a video's frames; give an image file"),
         None => None,
     };
@@ -106,7 +118,7 @@ fn run(args: &Args) -> Result<()> {
         Ok(Region {
             mask,
             outside: outside.as_ref(),
-            feather: opts.get("mask-feather")?,
+            feather,
         })
     });
     let region = region.transpose()?;

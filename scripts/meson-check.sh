@@ -27,4 +27,7 @@ fi
 cd "$prefix"
 GST_PLUGIN_PATH="$prefix/lib/gstreamer-1.0" gst-launch-1.0 -q videotestsrc num-buffers=2 ! \
   video/x-raw,format=RGB,width=32,height=32 ! adainstyle device=cpu ! fakesink
+# The person segmenter is installed beside the networks.
+GST_PLUGIN_PATH="$prefix/lib/gstreamer-1.0" gst-launch-1.0 -q videotestsrc num-buffers=2 ! \
+  video/x-raw,format=RGB,width=64,height=36 ! adainstyle device=cpu mask=person ! fakesink
 echo "meson install into $prefix: OK"

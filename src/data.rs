@@ -12,6 +12,8 @@ pub const ENCODER: &str = "models/vgg19-normalised.safetensors";
 pub const DECODER: &str = "models/decoder.safetensors";
 /// Shipped light-network weights (`model=lite`), relative to the data directory.
 pub const LITE: &str = "models/lite.safetensors";
+/// Shipped person-segmenter weights (`mask=person`), relative to the data directory.
+pub const SEGMENTER: &str = "models/segmenter.safetensors";
 /// The default style image, relative to the data directory.
 pub const DEFAULT_STYLE: &str = "styles/cafe-terrace-at-night.jpg";
 

@@ -2,7 +2,8 @@
 //! Spatial control: where the style goes.
 //!
 //! A mask is a (1, 1, H, W) fp32 tensor in [0, 1], 1 = styled. It comes from a grey image file
-//! (white = styled) or from the frame's own alpha channel (opaque = styled), and can be inverted.
+//! (white = styled), from the frame's own alpha channel (opaque = styled) or from the person
+//! segmenter ([`crate::person`]; everything but the people is styled), and can be inverted.
 //! [`crate::Stylizer::stylize_region`] applies it twice: in feature space, where each region is
 //! normalised with its own content statistics ([`crate::adain::adain_masked`]), and in pixel
 //! space, where the output is composited over the content through a feathered copy of the mask
@@ -25,19 +26,23 @@ pub enum MaskSource {
     Alpha,
     /// A grey image file (white = styled), resized to the frame.
     File(PathBuf),
+    /// Everything but the people in each frame (found by the segmenter, [`crate::PersonMask`]):
+    /// the room is styled, the people kept.
+    Person,
 }
 
 impl FromStr for MaskSource {
     type Err = Error;
 
-    /// `alpha`, or the path of an image. An empty string is an error: "no mask" is the absence
+    /// `alpha`, `person`, or the path of an image. An empty string is an error: "no mask" is the absence
     /// of a `MaskSource`.
     fn from_str(s: &str) -> Result<Self> {
         match s.trim() {
             "" => Err(Error::InvalidMask(
-                "empty: give `alpha` or an image path".into(),
+                "empty: give `alpha`, `person` or an image path".into(),
             )),
             "alpha" => Ok(Self::Alpha),
+            "person" => Ok(Self::Person),
             path => Ok(Self::File(PathBuf::from(path))),
         }
     }
@@ -47,6 +52,7 @@ impl std::fmt::Display for MaskSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Alpha => f.write_str("alpha"),
+            Self::Person => f.write_str("person"),
             Self::File(path) => write!(f, "{}", path.display()),
         }
     }
@@ -171,6 +177,7 @@ mod tests {
     #[test]
     fn parses_alpha_and_paths() {
         assert_eq!("alpha".parse::<MaskSource>().unwrap(), MaskSource::Alpha);
+        assert_eq!("person".parse::<MaskSource>().unwrap(), MaskSource::Person);
         assert_eq!(
             " m.png ".parse::<MaskSource>().unwrap(),
             MaskSource::File("m.png".into())

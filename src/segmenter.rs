@@ -63,6 +63,18 @@ impl SameConv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.stride == 1 && self.kernel % 2 == 1 {
+            // SAME padding is symmetric here: the convolution pads, with no copy of the input.
+            let pad = self.kernel / 2;
+            return Ok(x.f_conv2d(
+                &self.conv.ws,
+                self.conv.bs.as_ref(),
+                [1, 1],
+                [pad, pad],
+                [1, 1],
+                self.groups,
+            )?);
+        }
         let size = x.size();
         let pad = |n: i64| {
             let out = (n + self.stride - 1) / self.stride;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Once;
 
-use adainstyle::{DeviceSpec, Model, Precision, Stylizer, data};
+use adainstyle::{DeviceSpec, Model, PersonMask, Precision, Stylizer, data};
 use anyhow::{Context, Result, bail};
 use clap::builder::{TypedValueParser, ValueParser};
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -147,12 +147,7 @@ impl PropertyParser {
                 .ok_or_else(|| format!("`{text}` is not one of {}", choices.join(", ")));
         }
         if p.is::<glib::ParamSpecString>() {
-            if matches!(
-                name,
-                "style" | "style-outside" | "mask" | "device" | "encoder" | "decoder"
-            ) {
-                gstadainstyle::adainstyle::parse_text(name, text)?;
-            }
+            gstadainstyle::adainstyle::parse_text(name, text)?;
             return Ok(OptionValue::Text(text.to_owned()));
         }
         Err(format!(
@@ -390,6 +385,16 @@ impl ElementOptions {
         )?)
     }
 
+    /// The person segmenter of `--mask person`, loaded as the element loads it: `--segmenter`
+    /// or the shipped one, on `stylizer`'s device and in its precision.
+    pub fn load_person_mask(&self, stylizer: &Stylizer) -> Result<PersonMask> {
+        let weights = self
+            .given_text("segmenter")
+            .map_or_else(|| data::find(data::SEGMENTER), PathBuf::from);
+        let kind = stylizer.precision().kind();
+        Ok(PersonMask::load(&weights, stylizer.device(), kind)?)
+    }
+
     /// The trained weights `model` runs with: `--decoder`, or the shipped ones.
     pub fn weights(&self, model: Model) -> PathBuf {
         self.given_text("decoder")
@@ -410,6 +415,12 @@ impl ElementOptions {
     }
 }
 
+/// Whether text property `name` can name files (the element's grammar says: a path given to
+/// it is a file).
+fn names_files(name: &str) -> bool {
+    gstadainstyle::adainstyle::parse_text(name, "file").is_ok_and(|value| !value.files.is_empty())
+}
+
 /// Every element option as JSON (`--print-options`): name, flag, type, default, range or
 /// choices, whether it names files, and its help.
 pub fn print_options() {
@@ -421,7 +432,7 @@ pub fn print_options() {
                 "flag": format!("--{}", p.name()),
                 "default": default_text(p),
                 "help": p.blurb().unwrap_or_default(),
-                "files": matches!(p.name(), "style" | "style-outside" | "mask" | "encoder" | "decoder"),
+                "files": names_files(p.name()),
             });
             let kind = if p.is::<glib::ParamSpecBoolean>() {
                 "bool"

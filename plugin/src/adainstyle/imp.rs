@@ -28,7 +28,7 @@ use gst_video::subclass::prelude::*;
 use super::latency::Latency;
 use super::properties;
 use super::settings::{Effect, FrameSettings, Settings, Update};
-use super::spatial::{Mask, Notice};
+use super::spatial::{Look, Mask, Notice};
 use super::sync::lock;
 use super::worker::{Slot, StyleRequest, StyleWorker};
 
@@ -43,6 +43,8 @@ struct State {
     outside: Option<Stats>,
     /// The mask in use (a file decoded at start, or when the property was set).
     mask: Mask,
+    /// The person segmenter's weights, for a person mask set while the element runs.
+    segmenter: std::path::PathBuf,
     /// Smoothing over time: reset by caps changes, flushes and scene cuts.
     temporal: Temporal,
     /// Width, height and pixel layout of the negotiated caps (row strides come with each frame).
@@ -275,6 +277,7 @@ impl BaseTransformImpl for AdainStyle {
             && let Some(state) = lock(&self.state).as_mut()
         {
             state.temporal.reset();
+            state.mask.reset();
         }
         self.parent_sink_event(event)
     }
@@ -336,6 +339,7 @@ impl VideoFilterImpl for AdainStyle {
             .ok_or_else(|| gst::loggable_error!(CAT, "Caps set before the element started"))?;
         state.format = Some((in_info.width() as usize, in_info.height() as usize, pixels));
         state.temporal.reset();
+        state.mask.reset();
         state.use_threads_here();
         // One frame at the negotiated size: the latency to report before real frames arrive
         // (and libtorch's first-run costs paid before the stream starts). A size the network
@@ -411,6 +415,15 @@ impl VideoFilterImpl for AdainStyle {
         }
         if let Some(mask) = frame.new_mask.take() {
             state.mask = mask;
+        }
+        let (device, kind) = (state.stylizer.device(), state.stylizer.precision().kind());
+        if let Err(err) = state.mask.prepare(&state.segmenter, device, kind) {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::OpenRead,
+                ("Cannot load the person segmenter: {err}")
+            );
+            return Err(gst::FlowError::Error);
         }
         let format = state.format.ok_or(gst::FlowError::NotNegotiated)?;
         state.use_threads_here();
@@ -495,18 +508,23 @@ fn stylize(
     let uploaded = frame::upload(input, &in_layout, device, tch::Kind::Float)?;
     drop(span);
     let span = profile::span(Stage::Mask, device);
+    let look = Look {
+        invert: frame.mask_invert,
+        feather: frame.mask_feather,
+        smoothing: frame.temporal_smoothing,
+    };
     let mask = state.mask.for_frame(
         (input, &in_layout),
-        uploaded.extra.as_ref(),
-        frame.mask_invert,
+        (&uploaded.rgb, uploaded.extra.as_ref()),
+        &look,
         device,
         notices,
     )?;
     drop(span);
-    let region = mask.as_ref().map(|mask| Region {
+    let region = mask.as_ref().map(|(mask, feather)| Region {
         mask,
         outside: state.outside.as_ref().filter(|_| frame.outside),
-        feather: frame.mask_feather,
+        feather: *feather,
     });
     let stylized = state.stylizer.stylize_frame(
         &uploaded.rgb,
@@ -556,7 +574,10 @@ impl AdainStyle {
         let mut bank = StyleBank::new();
         let (spec, style, outside) = load_styles(&settings, style_encoder.as_ref(), &mut bank)?;
         let mask_source = settings.mask.value.as_ref().ok().and_then(Option::as_ref);
-        let mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
+        let mut mask = Mask::load(mask_source).map_err(|err| load_error("mask", err))?;
+        let segmenter = settings.segmenter_path();
+        mask.prepare(&segmenter, device, precision.kind())
+            .map_err(|err| load_error("person segmenter", err))?;
         let worker = self.start_worker(style_encoder, bank)?;
         *lock(&self.active) = Active {
             device: format!("{device:?}"),
@@ -579,6 +600,7 @@ impl AdainStyle {
             style,
             outside,
             mask,
+            segmenter,
             temporal: Temporal::new(settings.temporal_smoothing),
             format: None,
             threads: settings.threads as usize,

@@ -52,8 +52,9 @@ fn mask() -> Vec<glib::ParamSpec> {
             .blurb(
                 "Where the style goes: a grey image (white = styled, black = kept or \
                  style-outside; resized to the frame), `alpha` for the input's alpha \
-                 channel (opaque = styled; needs RGBA or BGRA caps), or empty for \
-                 everywhere",
+                 channel (opaque = styled; needs RGBA or BGRA caps), `person` to style \
+                 the room and keep the people (found by a segmenter on every frame; \
+                 mask-invert styles the people instead), or empty for everywhere",
             )
             .default_value(Some(""))
             .mutable_playing()
@@ -163,6 +164,15 @@ fn network() -> Vec<glib::ParamSpec> {
                 "Trained weights (safetensors): the full model's decoder (pytorch-AdaIN \
                  keys), or with model=lite the light network's; empty: the shipped \
                  weights of the model in use. Weights of the other model are an error",
+            )
+            .default_value(Some(""))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("segmenter")
+            .nick("Person segmenter weights")
+            .blurb(
+                "The person segmenter's weights (safetensors) for mask=person; empty: the \
+                 shipped one (MediaPipe's selfie segmentation, converted)",
             )
             .default_value(Some(""))
             .mutable_ready()

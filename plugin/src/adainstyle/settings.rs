@@ -91,6 +91,8 @@ pub struct Settings {
     pub encoder: String,
     /// Empty: the shipped weights of the model in use.
     pub decoder: String,
+    /// Empty: the shipped person segmenter.
+    pub segmenter: String,
     pub threads: u32,
     /// The mask decoded by a change of `mask` while the element runs, until the next frame takes
     /// it (so that the frame's mask and the property change together).
@@ -114,6 +116,7 @@ impl Default for Settings {
             precision: DEFAULT_PRECISION,
             model: DEFAULT_MODEL,
             encoder: String::new(),
+            segmenter: String::new(),
             decoder: String::new(),
             threads: DEFAULT_THREADS,
             new_mask: None,
@@ -149,6 +152,7 @@ pub enum Update {
     Model(ModelMode),
     Encoder(String),
     Decoder(String),
+    Segmenter(String),
     Threads(u32),
 }
 
@@ -226,6 +230,7 @@ impl Update {
             "model" => Update::Model(value.get().expect("type checked upstream")),
             "encoder" => Update::Encoder(text()),
             "decoder" => Update::Decoder(text()),
+            "segmenter" => Update::Segmenter(text()),
             "threads" => Update::Threads(value.get().expect("type checked upstream")),
             other => unreachable!("unknown property {other}"),
         })
@@ -343,6 +348,7 @@ impl Settings {
                 message
             }
             Update::Encoder(v) => changed("encoder", &mut self.encoder, v),
+            Update::Segmenter(v) => changed("segmenter", &mut self.segmenter, v),
             Update::Decoder(v) => changed("decoder", &mut self.decoder, v),
             Update::Threads(v) => changed("threads", &mut self.threads, v),
         };
@@ -370,6 +376,7 @@ impl Settings {
             "precision" => self.precision.to_value(),
             "model" => self.model.to_value(),
             "encoder" => self.encoder.to_value(),
+            "segmenter" => self.segmenter.to_value(),
             "decoder" => self.decoder.to_value(),
             "threads" => self.threads.to_value(),
             _ => return None,
@@ -425,6 +432,11 @@ impl Settings {
         file_or_shipped(&self.encoder, data::ENCODER)
     }
 
+    /// The person segmenter's file: the property's, or the shipped one when it is empty.
+    pub fn segmenter_path(&self) -> PathBuf {
+        file_or_shipped(&self.segmenter, data::SEGMENTER)
+    }
+
     /// The `encoder` property's file, when one is set.
     pub fn encoder_given(&self) -> Option<PathBuf> {
         given_file(&self.encoder)
@@ -473,8 +485,9 @@ pub struct TextValue {
 }
 
 /// Parses `text` as the element parses its text property `name` (the same grammar, the same
-/// errors): `style`, `style-outside` (a style blend), `mask` (`alpha` or a file), `device`,
-/// `encoder` and `decoder` (a file); other properties are not text. Files are not opened.
+/// errors): `style`, `style-outside` (a style blend), `mask` (`alpha`, `person` or a file),
+/// `device`, `encoder`, `decoder` and `segmenter` (a file); other properties are not text. Files
+/// are not opened.
 pub fn parse_text(name: &str, text: &str) -> Result<TextValue, String> {
     let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     let none = || TextValue {
@@ -520,7 +533,7 @@ pub fn parse_text(name: &str, text: &str) -> Result<TextValue, String> {
                 absolute: d.to_string(),
             })
             .map_err(|e| e.to_string()),
-        "encoder" | "decoder" => {
+        "encoder" | "decoder" | "segmenter" => {
             let path = absolute(&PathBuf::from(text.trim()));
             Ok(TextValue {
                 absolute: path.display().to_string(),

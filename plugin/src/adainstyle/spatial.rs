@@ -4,11 +4,15 @@
 //! streaming thread whole; it is fitted to the frame size once per size. An alpha mask is read
 //! from each frame. A mask that selects every pixel is no mask: the frame takes the unmasked
 //! path (and its bits), decided once per fitted file and on the host bytes for alpha, so no
-//! device is waited for.
+//! device is waited for. The person mask's segmenter is loaded on the streaming thread's device
+//! and precision ([`Mask::prepare`]: at start, or at the first frame after the property
+//! changed) and runs on every frame.
+
+use std::path::Path;
 
 use adainstyle::frame::{FrameLayout, PixelLayout};
-use adainstyle::{MaskSource, mask};
-use tch::{Device, Tensor};
+use adainstyle::{MaskSource, PersonMask, mask};
+use tch::{Device, Kind, Tensor};
 
 /// The `mask` property's text as a source: empty = no mask.
 pub fn parse(text: &str) -> Option<MaskSource> {
@@ -25,6 +29,8 @@ enum Source {
     Alpha,
     /// A decoded mask file at its own size, on the CPU, and its path as the property gave it.
     File { path: String, decoded: Tensor },
+    /// The person segmenter, once [`Mask::prepare`] has loaded it.
+    Person(Option<Box<PersonMask>>),
 }
 
 /// What a file mask was fitted for: the frame's width and height, the inversion, the device.
@@ -42,11 +48,13 @@ pub struct Mask {
 }
 
 impl Clone for Mask {
-    /// A mask's tensors are never changed in place, so copies share them.
+    /// A mask's tensors are never changed in place, so copies share them. A person mask's copy
+    /// has its segmenter loaded again by [`Mask::prepare`].
     fn clone(&self) -> Self {
         let source = match &self.source {
             Source::None => Source::None,
             Source::Alpha => Source::Alpha,
+            Source::Person(_) => Source::Person(None),
             Source::File { path, decoded } => Source::File {
                 path: path.clone(),
                 decoded: decoded.shallow_clone(),
@@ -64,11 +72,13 @@ impl Clone for Mask {
 }
 
 impl Mask {
-    /// The mask of `source`, a file decoded now (errors name it).
+    /// The mask of `source`, a file decoded now (errors name it). A person mask's segmenter is
+    /// loaded by [`Mask::prepare`].
     pub fn load(source: Option<&MaskSource>) -> adainstyle::Result<Self> {
         let source = match source {
             None => Source::None,
             Some(MaskSource::Alpha) => Source::Alpha,
+            Some(MaskSource::Person) => Source::Person(None),
             Some(MaskSource::File(path)) => Source::File {
                 path: path.to_string_lossy().into_owned(),
                 decoded: mask::load(path)?,
@@ -80,22 +90,59 @@ impl Mask {
         })
     }
 
-    /// The mask (1, 1, H, W) for one frame on `device`, or `None` for no spatial control (or a
-    /// mask that selects every pixel). `input` is the frame in host memory, `alpha` its fourth
-    /// byte per pixel as uploaded. What the mask could not be is pushed to `notices`: a
-    /// stretched file once per frame size, a missing alpha channel once.
+    /// Loads the person segmenter from `weights` to run on `device` in `kind`, when this is a
+    /// person mask whose segmenter is not loaded yet (errors name the file).
+    pub fn prepare(
+        &mut self,
+        weights: &Path,
+        device: Device,
+        kind: Kind,
+    ) -> adainstyle::Result<()> {
+        if let Source::Person(net @ None) = &mut self.source {
+            *net = Some(Box::new(PersonMask::load(weights, device, kind)?));
+        }
+        Ok(())
+    }
+
+    /// Forgets what came before (a flush, new caps): a person mask starts afresh.
+    pub fn reset(&mut self) {
+        if let Source::Person(Some(net)) = &mut self.source {
+            net.reset();
+        }
+    }
+
+    /// The mask (1, 1, H, W) for one frame on `device` and the feather still to apply to it,
+    /// or `None` for no spatial control (or a mask that selects every pixel). `input` is the
+    /// frame in host memory, `uploaded` its RGB on the device and its fourth byte per pixel; a
+    /// person mask is steadied over frames by `smoothing` and comes feathered already. What the
+    /// mask could not be is pushed to `notices`: a stretched file once per frame size, a
+    /// missing alpha channel once.
     pub fn for_frame(
         &mut self,
         input: (&[u8], &FrameLayout),
-        alpha: Option<&Tensor>,
-        invert: bool,
+        uploaded: (&Tensor, Option<&Tensor>),
+        look: &Look,
         device: Device,
         notices: &mut Vec<Notice>,
-    ) -> adainstyle::Result<Option<Tensor>> {
+    ) -> adainstyle::Result<Option<(Tensor, i64)>> {
         let (data, layout) = input;
+        let (rgb, alpha) = uploaded;
         let (width, height, pixels) = (layout.width as i64, layout.height as i64, layout.pixels);
-        let base = match &self.source {
+        let invert = look.invert;
+        let base = match &mut self.source {
             Source::None => return Ok(None),
+            Source::Person(net) => {
+                let net = net.as_mut().ok_or_else(|| {
+                    adainstyle::Error::InvalidMask("the person segmenter is not loaded".into())
+                })?;
+                let styled = net.for_frame(rgb, look.smoothing, look.feather, (height, width))?;
+                let styled = if invert {
+                    mask::invert(&styled)?
+                } else {
+                    styled
+                };
+                return Ok(Some((styled, 0)));
+            }
             Source::Alpha => match alpha {
                 Some(_) if mask::alpha_selects_all(data, layout, invert) => return Ok(None),
                 Some(alpha) if pixels.has_alpha() => mask::from_alpha(alpha)?,
@@ -111,7 +158,7 @@ impl Mask {
                 if let Some((k, fitted)) = &self.fitted
                     && *k == key
                 {
-                    return Ok(fitted.as_ref().map(Tensor::shallow_clone));
+                    return Ok(fitted.as_ref().map(|t| (t.shallow_clone(), look.feather)));
                 }
                 let (fitted, stretched) =
                     mask::fit_inverted(decoded, height, width, invert, device)?;
@@ -119,11 +166,21 @@ impl Mask {
                     notices.push(Notice::Stretched(path.clone()));
                 }
                 self.fitted = Some((key, fitted.as_ref().map(Tensor::shallow_clone)));
-                return Ok(fitted);
+                return Ok(fitted.map(|t| (t, look.feather)));
             }
         };
-        Ok(Some(if invert { mask::invert(&base)? } else { base }))
+        let base = if invert { mask::invert(&base)? } else { base };
+        Ok(Some((base, look.feather)))
     }
+}
+
+/// How a frame's mask is drawn: `mask-invert`, `mask-feather`, and the `temporal-smoothing`
+/// a person mask is steadied by.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    pub invert: bool,
+    pub feather: i64,
+    pub smoothing: f64,
 }
 
 /// What a frame's mask could not be, for the element to report.

@@ -63,3 +63,5 @@ pub fn python() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/adainstyle")))?;
     Some(home.join("venv/bin/python")).filter(|p| p.is_file())
 }
+
+pub mod people;

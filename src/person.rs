@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+//! `mask=person`: everything but the people in each frame is styled, the people are kept (or,
+//! inverted, the reverse). The person's region comes from the segmenter ([`crate::segmenter`]);
+//! the mask ([`crate::mask`]) is its complement (1 = styled = not a person).
+//!
+//! The segmenter runs once per frame at its own small size (that of the network for the frame's
+//! shape, [`Segmenter::for_size`]), whatever the frame's; its probabilities are steadied over
+//! time there, then stretched to the frame. The steadying is motion-aware: each pixel keeps
+//! `smoothing` of its previous value where the new one is close to it (the jitter that makes an
+//! edge crawl on a still person) and follows the new value where it moved a lot (the person
+//! moved), so the mask does not lag behind a moving person.
+//!
+//! The person is kept from a probability of [`KEEP_FROM`] and kept whole from [`KEEP_FULLY`]:
+//! keeping the person matters more than styling every pixel of the room next to them, and the
+//! segmenter is least sure at a person's limbs and dark clothes (BENCHMARKS.md, "The person
+//! mask", has the figures these were chosen by).
+
+use std::path::Path;
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::Result;
+use crate::network::Pretrained;
+use crate::segmenter::Segmenter;
+
+/// The person's probability below which a pixel is styled fully.
+pub const KEEP_FROM: f64 = 0.1;
+
+/// The person's probability from which a pixel is kept fully (between the two, the style fades).
+pub const KEEP_FULLY: f64 = 0.5;
+
+/// The person segmenter with the mask it drew for the previous frame.
+#[derive(Debug)]
+pub struct PersonMask {
+    net: Pretrained<Segmenter>,
+    kind: Kind,
+    /// The previous frame's probabilities at the segmenter's size, steadied.
+    previous: Option<Tensor>,
+}
+
+impl PersonMask {
+    /// Loads the segmenter weights at `path` to run on `device` in `kind` (errors name the file).
+    pub fn load(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        Ok(Self {
+            net: Pretrained::segmenter(path, device, kind)?,
+            kind,
+            previous: None,
+        })
+    }
+
+    /// The device the segmenter runs on.
+    pub fn device(&self) -> Device {
+        self.net.vs.device()
+    }
+
+    /// Forgets the previous frame (a new stream, a seek): the next mask is the network's alone.
+    pub fn reset(&mut self) {
+        self.previous = None;
+    }
+
+    /// The mask (1, 1, `height`, `width`) fp32 in [0, 1] of the frame `rgb` (1, 3, H, W) in
+    /// [0, 1] on the segmenter's device: 1 where there is no person (styled), 0 on the people
+    /// (kept). The person's probability is steadied over the previous frames by `smoothing` in
+    /// [0, 1) (0 = this frame alone). The mask comes feathered ([`crate::mask::feather`]) by
+    /// about `feather` pixels of the frame: the feathering runs at the segmenter's size, where
+    /// it costs a fraction of what it would at the frame's, so give the mask to the stylizer
+    /// with no feather of its own.
+    pub fn for_frame(
+        &mut self,
+        rgb: &Tensor,
+        smoothing: f64,
+        feather: i64,
+        (height, width): (i64, i64),
+    ) -> Result<Tensor> {
+        let size = rgb.size();
+        let (h, w) = self.net.net.for_size(size[2], size[3]).1.input;
+        let now = tch::no_grad(|| self.net.net.person(rgb, self.kind, h, w))?;
+        let steady = match self.previous.take() {
+            Some(previous) if smoothing > 0.0 && previous.size() == now.size() => {
+                steady(&previous, &now, smoothing)?
+            }
+            _ => now,
+        };
+        let kept = steady
+            .f_sub_scalar(KEEP_FROM)?
+            .f_div_scalar(KEEP_FULLY - KEEP_FROM)?
+            .f_clamp(0.0, 1.0)?;
+        self.previous = Some(steady);
+        // The feather's radius in the segmenter's pixels (the mean of the two axes' scales).
+        let scale = (h as f64 / height as f64 + w as f64 / width as f64) / 2.0;
+        let radius = match feather {
+            0 => 0,
+            f => ((f as f64 * scale).round() as i64).max(1),
+        };
+        let kept = crate::mask::feather(&kept, radius)?;
+        let kept = crate::frame::resize(&kept, height, width)?.f_clamp(0.0, 1.0)?;
+        crate::mask::invert(&kept)
+    }
+}
+
+/// One step of the motion-aware steadying: per pixel, `previous` is kept with weight
+/// `smoothing · (1 - |now - previous|)²`.
+fn steady(previous: &Tensor, now: &Tensor, smoothing: f64) -> Result<Tensor> {
+    let change = now.f_sub(previous)?;
+    let keep = change
+        .f_abs()?
+        .f_neg()?
+        .f_add_scalar(1.0)?
+        .f_square()?
+        .f_mul_scalar(smoothing.clamp(0.0, 0.99))?;
+    Ok(now.f_sub(&change.f_mul(&keep)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steadying_damps_jitter_and_follows_motion() {
+        let previous = Tensor::from_slice(&[0.50f32, 0.0, 1.0]);
+        let now = Tensor::from_slice(&[0.56f32, 1.0, 1.0]);
+        let got: Vec<f32> = Vec::try_from(steady(&previous, &now, 0.8).unwrap()).unwrap();
+        // A small change is mostly held back; a full flip goes through at once; no change is
+        // no change.
+        assert!(got[0] > 0.50 && got[0] < 0.52, "{got:?}");
+        assert_eq!(got[1], 1.0);
+        assert_eq!(got[2], 1.0);
+        let none: Vec<f32> = Vec::try_from(steady(&previous, &now, 0.0).unwrap()).unwrap();
+        assert_eq!(none, vec![0.56, 1.0, 1.0]);
+    }
+}
