@@ -215,3 +215,46 @@ fn next_warning(bus: &gst::Bus) -> Option<String> {
         _ => None,
     }
 }
+
+/// Exiting the process while a style is being encoded ends cleanly: libtorch is not torn down
+/// under the style thread (a `gst-launch-1.0 ... adainstyle preserve-color=coral ...` that ended
+/// on EOS while a CORAL restyle ran sometimes died of SIGSEGV in libtorch's exit-time
+/// destructors). Each try runs in a child process, which stops its pipeline while the full
+/// model encodes a large style and exits at once.
+#[test]
+fn exiting_while_a_style_is_encoded_is_clean() {
+    if std::env::var_os("ADAINSTYLE_EXIT_CHILD").is_some() {
+        stop_and_exit_while_encoding();
+    }
+    for _ in 0..6 {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "exiting_while_a_style_is_encoded_is_clean",
+                "--nocapture",
+            ])
+            .env("ADAINSTYLE_EXIT_CHILD", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{:?}: {stderr}", out.status);
+        assert!(
+            stderr.contains("encoding when the process exits"),
+            "{stderr}"
+        );
+    }
+}
+
+fn stop_and_exit_while_encoding() -> ! {
+    // CORAL recolours the style to the first frame: the style thread encodes it again (the
+    // full model's VGG-19 at the default style size) while the three frames run out.
+    let pipeline = launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=64,height=64 ! \
+         adainstyle name=s device=cpu model=full decoder={} preserve-color=coral ! fakesink",
+        weights_path(Model::Full).display()
+    ));
+    let (error, _) = run(&pipeline, Duration::from_secs(60));
+    assert!(error.is_none(), "{error:?}");
+    eprintln!("encoding when the process exits");
+    std::process::exit(0);
+}

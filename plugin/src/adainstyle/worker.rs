@@ -2,15 +2,36 @@
 //! Computes style statistics off the streaming thread, so that changing the style while PLAYING
 //! never stalls a frame: frames keep the previous style until the new statistics are ready.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use adainstyle::{Error, Stats, StyleBank, StyleEncode, StyleSpec};
 use tch::Tensor;
 
 use super::sync::lock;
+
+/// Style computations running now in any element's style thread, process-wide.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Set when the process exits: style threads start no new computation.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// The longest the process's exit waits for computations in flight.
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
+/// Registered with `atexit` by the first style thread: runs before libtorch's own exit-time
+/// destructors (registered earlier, when libtorch was loaded, so run later), and lets the
+/// computations in flight finish first, so that no style thread is inside libtorch while it is
+/// torn down (stopping an element does not wait for its style thread; the process's exit does,
+/// up to [`EXIT_WAIT`]).
+extern "C" fn finish_styles_before_exit() {
+    EXITING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + EXIT_WAIT;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
 
 /// Which of the element's two styles a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +81,12 @@ impl StyleWorker {
         let ready = Arc::new(Mutex::new([None, None]));
         let pending = Arc::new(AtomicUsize::new(0));
         let (ready_w, pending_w) = (ready.clone(), pending.clone());
+        static AT_EXIT: Once = Once::new();
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain function with no captured state; it only touches
+            // atomics and sleeps.
+            unsafe { libc::atexit(finish_styles_before_exit) };
+        });
         let thread = std::thread::Builder::new()
             .name("adainstyle-style".into())
             .spawn(move || {
@@ -69,8 +96,16 @@ impl StyleWorker {
                     let (newest, taken) =
                         newest_per_slot(std::iter::once(first).chain(rx.try_iter()));
                     for req in newest.into_iter().flatten() {
+                        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+                        if EXITING.load(Ordering::SeqCst) {
+                            IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+                            break;
+                        }
                         let coral_to = req.coral_to.as_ref();
-                        match bank.stats(encoder.as_ref(), &req.spec, req.style_size, coral_to) {
+                        let result =
+                            bank.stats(encoder.as_ref(), &req.spec, req.style_size, coral_to);
+                        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+                        match result {
                             Ok(stats) => {
                                 lock(&ready_w)[req.slot as usize] = Some((req.spec, stats))
                             }
@@ -111,7 +146,8 @@ impl StyleWorker {
 impl Drop for StyleWorker {
     /// Closes the queue; the thread ends once it has no request left. It is joined only when
     /// idle: a load in flight (a slow or huge style file) is let finish on its own, so that
-    /// stopping the element never waits for it.
+    /// stopping the element never waits for it (the process's exit does:
+    /// `finish_styles_before_exit`).
     fn drop(&mut self) {
         self.tx.take();
         if let Some(thread) = self.thread.take()
