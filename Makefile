@@ -7,7 +7,7 @@ export ADAINSTYLE_HOME
 ENV := source $(ADAINSTYLE_HOME)/env
 DATA := $(ADAINSTYLE_HOME)/data
 
-.PHONY: setup data build demo test soak lint bench encoder gpu-bundle meson-check obs-check clean
+.PHONY: setup data build demo test soak lint bench encoder gpu-bundle meson-check obs-check obs-plugin obs-filter-check clean
 
 ## setup: Debian packages, the libtorch venv, cargo's environment (idempotent, seconds when ready)
 setup:
@@ -54,6 +54,14 @@ meson-check: setup
 ## obs-check: OBS Studio (headless, Xvfb) plays the stylised SRT stream; opt-in, installs OBS
 obs-check: data build
 	bash scripts/obs-check.sh
+
+## obs-plugin: builds the OBS module and installs it into ~/.config/obs-studio/plugins (GPL-2.0+)
+obs-plugin: setup
+	bash scripts/obs-plugin.sh
+
+## obs-filter-check: the OBS filter tested in OBS itself (headless, Xvfb); opt-in, installs OBS
+obs-filter-check: data build
+	bash scripts/obs-filter-check.sh
 
 clean:
 	cargo clean
