@@ -15,9 +15,9 @@ PY=$ADAINSTYLE_PYTHON
 WS_PORT=${WS_PORT:-14456}
 DISPLAY_NO=${DISPLAY_NO:-98}
 
-ADAINSTYLE_EXTRA_DEB="obs-studio xvfb" bash scripts/setup.sh
-"$PY" -c 'import websockets' 2>/dev/null ||
-  "$PY" -m pip install -q --disable-pip-version-check "websockets==15.0.1"
+ADAINSTYLE_EXTRA_DEB="obs-studio xvfb iproute2" bash scripts/setup.sh
+"$PY" -c 'import websockets, Xlib' 2>/dev/null ||
+  "$PY" -m pip install -q --disable-pip-version-check "websockets==15.0.1" "python-xlib==0.33"
 true
 cargo build --release --example stylize-image
 
@@ -54,7 +54,7 @@ target/release/examples/stylize-image "$WORK/photo.png" -o "$WORK/reference.png"
 
 args=(--port "$WS_PORT" --photo "$WORK/photo.png" --reference "$WORK/reference.png"
       --other-style "$PWD/styles/night-cafe.jpg" --clip "$HOME_DIR/data/cityCC0.mpg"
-      --log-dir "$WORK/home/.config/obs-studio/logs")
+      --log-dir "$WORK/home/.config/obs-studio/logs" --quit)
 [ -n "${OBS_SHOT:-}" ] && args+=(--window-shot "$PWD/$OBS_SHOT")
 [ -n "${OBS_STATS:-}" ] && args+=(--stats-photo "$WORK/photo-720p.png")
 
@@ -71,12 +71,19 @@ unshare -n bash -c '
   obs=$!
   status=0
   DISPLAY=":$DISPLAY_NO" "$PY" tools/obs_filter_check.py "$@" || status=$?
-  kill -TERM "$obs" 2>/dev/null || true
-  wait "$obs" 2>/dev/null || true
-  kill "$xvfb" 2>/dev/null || true
-  if grep -q "adainstyle" "$WORK/obs.log" && grep -qiE "crashed|segmentation" "$WORK/obs.log"; then
-    echo "[obs-filter-check] OBS crashed:" >&2; status=1
+  # The check closed OBS'"'"'s window: OBS must end by itself, cleanly, within 60 s.
+  ended=0
+  for _ in $(seq 60); do kill -0 "$obs" 2>/dev/null || { ended=1; break; }; sleep 1; done
+  if [ "$ended" = 1 ]; then
+    wait "$obs" && obs_status=0 || obs_status=$?
+    if [ "$obs_status" != 0 ] || ! grep -q "Freeing OBS context data" "$WORK/obs.log"; then
+      echo "[obs-filter-check] OBS did not end cleanly (exit $obs_status)" >&2; status=1
+    fi
+  else
+    echo "[obs-filter-check] OBS did not quit within 60 s of its window closing" >&2
+    kill -KILL "$obs" 2>/dev/null || true; status=1
   fi
+  kill "$xvfb" 2>/dev/null || true
   if [ "$status" != 0 ]; then
     echo "[obs-filter-check] FAILED; the end of OBS log:" >&2
     tail -40 "$WORK/obs.log" >&2

@@ -15,8 +15,10 @@ Checks, each a failure when it does not hold within --timeout seconds:
 4. another style changes the picture;
 5. a missing style file leaves the frames unchanged and OBS's log names the file;
 6. on a media source playing CLIP (paused), the filter's output differs from the unfiltered one;
-7. removing the filters, and deleting the media source with its filter running, leave OBS
-   answering.
+7. disabling and enabling the filter, removing the filters, and deleting the media source
+   with its filter running leave OBS answering.
+Then, with --quit, closes OBS's main window as a user would (WM_DELETE_WINDOW, through X) so
+that the caller can check OBS ends cleanly.
 With --window-shot, opens the filters dialog and saves a picture of OBS's window (Xvfb display
 $DISPLAY). With --stats-photo (a 1280x720 picture), prints OBS's render time and skipped frames
 without and with the filter, per network. Prints JSON figures; exits 1 on the first failure.
@@ -163,6 +165,14 @@ class Check:
                                             round(mean_diff(im, still), 1)))
         self.figures["clip_from_unfiltered"] = round(mean_diff(clip, still), 1)
 
+        await self.ok("SetSourceFilterEnabled", {"sourceName": "Photo", "filterName": "Style",
+                                                 "filterEnabled": False})
+        await self.until("disabled, the filter passes the photo", "Photo",
+                         lambda im: (mean_diff(im, plain) < 3, round(mean_diff(im, plain), 1)))
+        await self.ok("SetSourceFilterEnabled", {"sourceName": "Photo", "filterName": "Style",
+                                                 "filterEnabled": True})
+        await self.until("enabled again, it stylises", "Photo",
+                         lambda im: (mean_diff(im, plain) > 20, round(mean_diff(im, plain), 1)))
         await self.ok("RemoveSourceFilter", {"sourceName": "Photo", "filterName": "Style"})
         await self.ok("RemoveSourceFilter", {"sourceName": "Photo 2", "filterName": "Style"})
         await self.ok("TriggerMediaInputAction", {
@@ -178,6 +188,14 @@ class Check:
         if a.stats_photo:
             await self.stats(a.stats_photo)
         print(json.dumps({"ok": True, **self.figures}))
+        if a.quit:
+            # OBS quits with the network running on a filter.
+            await self.ok("CreateSourceFilter", {"sourceName": "Photo", "filterName": "Style",
+                                                 "filterKind": KIND, "filterSettings": settings})
+            await self.until("stylised before quitting", "Photo",
+                             lambda im: (mean_diff(im, plain) > 20,
+                                         round(mean_diff(im, plain), 1)))
+            quit_obs()
 
     async def window_shot(self, out):
         from PIL import ImageGrab
@@ -218,6 +236,31 @@ class Check:
         self.figures["stats_1280x720"] = results
 
 
+def quit_obs():
+    """Asks OBS's main window to close (WM_DELETE_WINDOW), as the window manager does when a
+    user closes it."""
+    from Xlib import X, display, protocol
+
+    d = display.Display(os.environ["DISPLAY"])
+    delete = d.intern_atom("WM_DELETE_WINDOW")
+    protocols = d.intern_atom("WM_PROTOCOLS")
+
+    def windows(w):
+        yield w
+        for child in w.query_tree().children:
+            yield from windows(child)
+    for w in windows(d.screen().root):
+        name = w.get_wm_name() or ""
+        if name.startswith("OBS ") and delete in (w.get_wm_protocols() or []):
+            event = protocol.event.ClientMessage(window=w, client_type=protocols,
+                                                 data=(32, [delete, X.CurrentTime, 0, 0, 0]))
+            w.send_event(event, event_mask=X.NoEventMask)
+            d.flush()
+            print(f"asked OBS's window \"{name}\" to close", file=sys.stderr)
+            return
+    raise SystemExit("FAILED: OBS's main window not found")
+
+
 async def main(args):
     obs = await Obs.connect(args.port, time.monotonic() + args.timeout)
     try:
@@ -237,5 +280,6 @@ if __name__ == "__main__":
     ap.add_argument("--log-dir", required=True)
     ap.add_argument("--window-shot")
     ap.add_argument("--stats-photo")
+    ap.add_argument("--quit", action="store_true", help="close OBS's main window at the end")
     ap.add_argument("--timeout", type=float, default=90)
     asyncio.run(main(ap.parse_args()))

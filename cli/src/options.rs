@@ -415,12 +415,6 @@ impl ElementOptions {
     }
 }
 
-/// Whether text property `name` can name files (the element's grammar says: a path given to
-/// it is a file).
-fn names_files(name: &str) -> bool {
-    gstadainstyle::adainstyle::parse_text(name, "file").is_ok_and(|value| !value.files.is_empty())
-}
-
 /// Every element option as JSON (`--print-options`): name, flag, type, default, range or
 /// choices, whether it names files, and its help.
 pub fn print_options() {
@@ -432,7 +426,7 @@ pub fn print_options() {
                 "flag": format!("--{}", p.name()),
                 "default": default_text(p),
                 "help": p.blurb().unwrap_or_default(),
-                "files": names_files(p.name()),
+                "files": gstadainstyle::adainstyle::names_files(p.name()),
             });
             let kind = if p.is::<glib::ParamSpecBoolean>() {
                 "bool"

@@ -134,7 +134,7 @@ pub unsafe fn add_all(props: *mut ffi::obs_properties_t, status: &str) {
                     ffi::obs_property_list_add_string(list, nick.as_ptr(), nick.as_ptr());
                 }
                 list
-            } else if names_files(name) && name != "mask" {
+            } else if gstadainstyle::adainstyle::names_files(name) && name != "mask" {
                 let filter = c("Images (*.jpg *.jpeg *.png *.webp *.bmp);;All files (*.*)");
                 let styles = c(&adainstyle::data::find("styles").display().to_string());
                 ffi::obs_properties_add_path(
@@ -163,11 +163,6 @@ pub unsafe fn add_all(props: *mut ffi::obs_properties_t, status: &str) {
     unsafe {
         ffi::obs_properties_add_text(props, key.as_ptr(), text.as_ptr(), ffi::OBS_TEXT_INFO);
     }
-}
-
-/// Whether the element's text property `name` names files (its own grammar says).
-fn names_files(name: &str) -> bool {
-    gstadainstyle::adainstyle::parse_text(name, "file").is_ok_and(|v| !v.files.is_empty())
 }
 
 /// The shown properties' values in OBS's `settings`.

@@ -19,7 +19,7 @@ mod sync;
 mod worker;
 
 pub use enums::{PrecisionMode, PreserveColorMode};
-pub use settings::{TextValue, parse_text};
+pub use settings::{TextValue, names_files, parse_text};
 
 glib::wrapper! {
     /// The `adainstyle` element (a `GstVideoFilter`).

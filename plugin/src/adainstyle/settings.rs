@@ -544,6 +544,12 @@ pub fn parse_text(name: &str, text: &str) -> Result<TextValue, String> {
     }
 }
 
+/// Whether text property `name` names files: its grammar reads a path given to it as a file
+/// (`style`, `style-outside`, `mask`, the weights), as opposed to `device`.
+pub fn names_files(name: &str) -> bool {
+    parse_text(name, "file").is_ok_and(|value| !value.files.is_empty())
+}
+
 /// Stores `new` in `field` and describes the change.
 fn changed<T: std::fmt::Debug>(name: &str, field: &mut T, new: T) -> String {
     let message = format!("Changing {name} from {field:?} to {new:?}");
