@@ -7,6 +7,7 @@
 # the source (tools/obs_check.py): docs/obs-media-source.png when it shows stylised frames.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/obs-config.sh
 HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
 source "$HOME_DIR/env"
 PY=$ADAINSTYLE_PYTHON
@@ -32,20 +33,7 @@ target/release/examples/live --source "image:$WORK/city.png" --sink "srt://127.0
   --width 640 --height 360 --switch-every 4 > "$WORK/live.log" 2>&1 &
 pids+=($!)
 
-# A private OBS configuration: no first-run wizard, websocket server on, no password.
-mkdir -p "$WORK/home/.config/obs-studio"
-cat > "$WORK/home/.config/obs-studio/global.ini" <<INI
-[General]
-FirstRun=true
-EnableAutoUpdates=false
-[OBSWebSocket]
-FirstLoad=false
-ServerEnabled=true
-ServerPort=$WS_PORT
-AlertsEnabled=false
-AuthRequired=false
-ServerPassword=
-INI
+obs_private_config "$WORK/home" "$WS_PORT"
 Xvfb ":$DISPLAY_NO" -screen 0 1280x720x24 -nolisten tcp > "$WORK/xvfb.log" 2>&1 &
 pids+=($!)
 sleep 2

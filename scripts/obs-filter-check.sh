@@ -9,6 +9,7 @@
 # open; OBS_STATS=1 also measures OBS's render time with the filter at 1280x720.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/obs-config.sh
 HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
 source "$HOME_DIR/env"
 PY=$ADAINSTYLE_PYTHON
@@ -25,18 +26,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 PLUGIN="$WORK/home/.config/obs-studio/plugins/adainstyle-obs"
 bash scripts/obs-plugin.sh "$PLUGIN" >/dev/null
-cat > "$WORK/home/.config/obs-studio/global.ini" <<INI
-[General]
-FirstRun=true
-EnableAutoUpdates=false
-[OBSWebSocket]
-FirstLoad=false
-ServerEnabled=true
-ServerPort=$WS_PORT
-AlertsEnabled=false
-AuthRequired=false
-ServerPassword=
-INI
+obs_private_config "$WORK/home" "$WS_PORT"
 
 # The inputs: the astronaut (public domain) as PNG, the library's output for it with the settings
 # the check gives the filter, a 1280x720 copy for OBS's figures, the demo clip (CC0).

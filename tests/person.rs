@@ -39,12 +39,7 @@ fn flicker(smoothing: f64, frames: i64) -> (f64, f64) {
             .unwrap();
         if let Some(p) = &previous {
             change += (&m - p).abs().mean(Kind::Float).double_value(&[]);
-            flips += m
-                .gt(0.5)
-                .ne_tensor(&p.gt(0.5))
-                .to_kind(Kind::Float)
-                .mean(Kind::Float)
-                .double_value(&[]);
+            flips += 1.0 - common::same_side(&m, p);
         }
         previous = Some(m);
     }
@@ -81,11 +76,6 @@ fn a_person_who_moves_is_followed_at_once() {
     let moved = photo.roll([w / 4], [3]);
     let steadied = mask.for_frame(&moved, 0.9, 0, (h, w)).unwrap();
     let own = alone.for_frame(&moved, 0.0, 0, (h, w)).unwrap();
-    let agree = steadied
-        .gt(0.5)
-        .eq_tensor(&own.gt(0.5))
-        .to_kind(Kind::Float)
-        .mean(Kind::Float)
-        .double_value(&[]);
+    let agree = common::same_side(&steadied, &own);
     assert!(agree > 0.97, "{agree}");
 }

@@ -59,12 +59,7 @@ fn the_segmenter_matches_mediapipe() {
         let diff = (&got - &expected).abs();
         let max = diff.max().double_value(&[]);
         let mean = diff.mean(Kind::Float).double_value(&[]);
-        let agree = got
-            .gt(0.5)
-            .eq_tensor(&expected.gt(0.5))
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[]);
+        let agree = common::same_side(&got, &expected);
         let person = expected.gt(0.5).to_kind(Kind::Float).mean(Kind::Float);
         eprintln!(
             "{} image {i}: max |diff| {max:.2e}, mean {mean:.2e}, same side of 0.5 {agree:.5}, \
@@ -93,12 +88,7 @@ fn in_bf16_the_segmenter_draws_the_same_person() {
         let got = tch::no_grad(|| net(&segmenter.net, model).forward(&input))
             .unwrap()
             .to_kind(Kind::Float);
-        let agree = got
-            .gt(0.5)
-            .eq_tensor(&expected.gt(0.5))
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[]);
+        let agree = common::same_side(&got, &expected);
         assert!(agree > 0.99, "{} image {i}: {agree}", model.name);
     }
 }

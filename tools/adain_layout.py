@@ -28,9 +28,9 @@ VGG_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
 def write_safetensors(tensors: dict, path: str, metadata: dict[str, str] | None = None,
-                      dtype: str = "<f4") -> None:
-    """Writes NumPy arrays as safetensors of `dtype` (`<f4` fp32 or `<f2` fp16), by hand so that
-    the bytes are reproducible:
+                      dtype: str | None = "<f4") -> None:
+    """Writes NumPy arrays as safetensors of `dtype` (`<f4` fp32 or `<f2` fp16; None keeps each
+    array's own: u8, fp16 or fp32), by hand so that the bytes are reproducible:
     keys sorted and the metadata in sorted order (the `safetensors` package writes metadata in
     hash-map order, which varies from run to run). The format: an 8-byte little-endian header
     length, a JSON header, then the raw little-endian data."""
@@ -40,8 +40,9 @@ def write_safetensors(tensors: dict, path: str, metadata: dict[str, str] | None 
     blobs, offset = [], 0
     for k in sorted(tensors):
         a = np.ascontiguousarray(tensors[k], dtype=dtype)
+        a = a.astype(a.dtype.newbyteorder("<"))
         data = a.tobytes()
-        kind = {"<f4": "F32", "<f2": "F16"}[dtype]
+        kind = {"uint8": "U8", "float16": "F16", "float32": "F32"}[a.dtype.name]
         header[k] = {"dtype": kind, "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)

@@ -17,7 +17,6 @@ f32, its person probabilities.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -29,30 +28,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_segmenter  # noqa: E402
+from adain_layout import write_safetensors  # noqa: E402
 
 # MediaPipe 0.10.21 is built against NumPy 1.x: both go into a folder of their own, and the work
 # runs in a child interpreter that finds them first.
 # MediaPipe's model_selection and the input (width, height) of each model.
 GRAPHS = {"landscape": (1, (256, 144)), "square": (0, (256, 256))}
-
-
-def write(tensors: dict, path: Path) -> None:
-    """A safetensors file of u8 and f32 arrays, keys sorted (reproducible bytes)."""
-    header, blobs, offset = {}, [], 0
-    for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k])
-        kind = {np.dtype("uint8"): "U8", np.dtype("float32"): "F32"}[a.dtype]
-        data = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[k] = {"dtype": kind, "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as fh:
-        fh.write(len(h).to_bytes(8, "little"))
-        fh.write(h)
-        for data in blobs:
-            fh.write(data)
 
 
 def run(out: Path, images: list[Path]) -> None:
@@ -75,7 +56,7 @@ def run(out: Path, images: list[Path]) -> None:
                 tensors[f"{name}.input{i}"] = pixels[None]
                 tensors[f"{name}.output{i}"] = mask[None].astype(np.float32)
                 print(f"{name} {path.name}: person share {float((mask > 0.5).mean()):.3f}")
-    write(tensors, out)
+    write_safetensors(tensors, str(out), dtype=None)
     print(f"wrote {out}")
 
 

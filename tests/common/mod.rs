@@ -55,3 +55,12 @@ pub fn random_lite(path: &Path, seed: u64) {
         .write_seeded_weights(seed, path)
         .expect("save random light weights");
 }
+
+/// The share of pixels on which two probability maps fall on the same side of 0.5.
+pub fn same_side(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
+    a.gt(0.5)
+        .eq_tensor(&b.gt(0.5))
+        .to_kind(tch::Kind::Float)
+        .mean(tch::Kind::Float)
+        .double_value(&[])
+}

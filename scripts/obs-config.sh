@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: MIT
+# Sourced by the OBS checks: obs_private_config HOME PORT writes a private OBS configuration
+# under HOME (no first-run wizard, no update check, the websocket server on PORT without a
+# password), for an OBS started with HOME=HOME.
+obs_private_config() {
+  mkdir -p "$1/.config/obs-studio"
+  cat > "$1/.config/obs-studio/global.ini" <<INI
+[General]
+FirstRun=true
+EnableAutoUpdates=false
+[OBSWebSocket]
+FirstLoad=false
+ServerEnabled=true
+ServerPort=$2
+AlertsEnabled=false
+AuthRequired=false
+ServerPassword=
+INI
+}
