@@ -40,10 +40,12 @@ canvas = Image.new("RGB", (1280, 720), (40, 40, 48))
 canvas.paste(im.resize((720, 720)), (280, 0))
 canvas.save(f"{work}/photo-720p.png")
 PY
+# The second style by a path relative to OBS's working folder ($WORK), as a user may give it.
+cp styles/night-cafe.jpg "$WORK/"
 target/release/examples/stylize-image "$WORK/photo.png" -o "$WORK/reference.png" --model lite >/dev/null
 
 args=(--port "$WS_PORT" --photo "$WORK/photo.png" --reference "$WORK/reference.png"
-      --other-style "$PWD/styles/night-cafe.jpg" --clip "$HOME_DIR/data/cityCC0.mpg"
+      --other-style night-cafe.jpg --clip "$HOME_DIR/data/cityCC0.mpg"
       --log-dir "$WORK/home/.config/obs-studio/logs" --quit)
 [ -n "${OBS_SHOT:-}" ] && args+=(--window-shot "$PWD/$OBS_SHOT")
 [ -n "${OBS_STATS:-}" ] && args+=(--stats-photo "$WORK/photo-720p.png")
