@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source "${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}/env"
 DEST=${1:-$HOME/.config/obs-studio/plugins/adainstyle-obs}
-cargo build --release -p adainstyle-obs
+# A build folder of its own: in target/release, beside libgstadainstyle.so, GStreamer would try
+# the module as a plugin whenever GST_PLUGIN_PATH points there (README), and warn.
+cargo build --release -p adainstyle-obs --target-dir target/obs
 mkdir -p "$DEST/bin/64bit"
-install -m 0755 target/release/libadainstyle_obs.so "$DEST/bin/64bit/adainstyle-obs.so.part"
+install -m 0755 target/obs/release/libadainstyle_obs.so "$DEST/bin/64bit/adainstyle-obs.so.part"
 mv -f "$DEST/bin/64bit/adainstyle-obs.so.part" "$DEST/bin/64bit/adainstyle-obs.so"
 echo "installed $DEST/bin/64bit/adainstyle-obs.so"
