@@ -151,7 +151,9 @@ fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
         let region = match (region, &person) {
             (Some(r), Some(person)) => {
                 let size = (args.height, args.width);
-                drawn = person.borrow_mut().for_frame(&content, 0.5, 8, size)?;
+                drawn = person
+                    .borrow_mut()
+                    .for_frame(&content, 0.5, 8, size, false)?;
                 Some(Region { mask: &drawn, ..*r })
             }
             _ => region.map(|r| Region { ..*r }),

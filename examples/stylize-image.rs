@@ -103,13 +103,10 @@ fn run(args: &Args) -> Result<()> {
         Some(MaskSource::Person) => {
             let size = content.size();
             let mut person = opts.load_person_mask(&stylizer)?;
-            let styled = person.for_frame(&content, 0.0, feather, (size[2], size[3]))?;
+            let invert = opts.get("mask-invert")?;
+            let styled = person.for_frame(&content, 0.0, feather, (size[2], size[3]), invert)?;
             feather = 0; // the person mask comes feathered
-            Some(if opts.get("mask-invert")? {
-                mask::invert(&styled)?
-            } else {
-                styled
-            })
+            Some(styled)
         }
         Some(other) => bail!("--mask {other} needs a video's frames; give an image file"),
         None => None,

@@ -48,11 +48,6 @@ impl PersonMask {
         })
     }
 
-    /// The device the segmenter runs on.
-    pub fn device(&self) -> Device {
-        self.net.vs.device()
-    }
-
     /// Forgets the previous frame (a new stream, a seek): the next mask is the network's alone.
     pub fn reset(&mut self) {
         self.previous = None;
@@ -60,7 +55,7 @@ impl PersonMask {
 
     /// The mask (1, 1, `height`, `width`) fp32 in [0, 1] of the frame `rgb` (1, 3, H, W) in
     /// [0, 1] on the segmenter's device: 1 where there is no person (styled), 0 on the people
-    /// (kept). The person's probability is steadied over the previous frames by `smoothing` in
+    /// (kept); with `invert`, the reverse. The person's probability is steadied over the previous frames by `smoothing` in
     /// [0, 1) (0 = this frame alone). The mask comes feathered ([`crate::mask::feather`]) by
     /// about `feather` pixels of the frame: the feathering runs at the segmenter's size, where
     /// it costs a fraction of what it would at the frame's, so give the mask to the stylizer
@@ -71,6 +66,7 @@ impl PersonMask {
         smoothing: f64,
         feather: i64,
         (height, width): (i64, i64),
+        invert: bool,
     ) -> Result<Tensor> {
         let size = rgb.size();
         let (h, w) = self.net.net.for_size(size[2], size[3]).1.input;
@@ -92,9 +88,14 @@ impl PersonMask {
             0 => 0,
             f => ((f as f64 * scale).round() as i64).max(1),
         };
-        let kept = crate::mask::feather(&kept, radius)?;
-        let kept = crate::frame::resize(&kept, height, width)?.f_clamp(0.0, 1.0)?;
-        crate::mask::invert(&kept)
+        // Inverted (or not) and feathered at the segmenter's size: the only pass at the frame's
+        // size is the resize (bilinear, so the mask stays in [0, 1]).
+        let styled = if invert {
+            kept
+        } else {
+            crate::mask::invert(&kept)?
+        };
+        crate::frame::resize(&crate::mask::feather(&styled, radius)?, height, width)
     }
 }
 

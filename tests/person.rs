@@ -35,7 +35,7 @@ fn flicker(smoothing: f64, frames: i64) -> (f64, f64) {
     let (mut change, mut flips, mut previous) = (0.0, 0.0, None::<Tensor>);
     for i in 0..frames {
         let m = mask
-            .for_frame(&frame(&photo, i), smoothing, 0, (size[2], size[3]))
+            .for_frame(&frame(&photo, i), smoothing, 0, (size[2], size[3]), false)
             .unwrap();
         if let Some(p) = &previous {
             change += (&m - p).abs().mean(Kind::Float).double_value(&[]);
@@ -70,12 +70,12 @@ fn a_person_who_moves_is_followed_at_once() {
     let (h, w) = (size[2], size[3]);
     let mut alone = PersonMask::load(&weights, Device::Cpu, Kind::Float).unwrap();
     for _ in 0..5 {
-        let _ = mask.for_frame(&photo, 0.9, 0, (h, w)).unwrap();
+        let _ = mask.for_frame(&photo, 0.9, 0, (h, w), false).unwrap();
     }
     // The astronaut jumps a quarter of the picture to the right.
     let moved = photo.roll([w / 4], [3]);
-    let steadied = mask.for_frame(&moved, 0.9, 0, (h, w)).unwrap();
-    let own = alone.for_frame(&moved, 0.0, 0, (h, w)).unwrap();
+    let steadied = mask.for_frame(&moved, 0.9, 0, (h, w), false).unwrap();
+    let own = alone.for_frame(&moved, 0.0, 0, (h, w), false).unwrap();
     let agree = common::same_side(&steadied, &own);
     assert!(agree > 0.97, "{agree}");
 }

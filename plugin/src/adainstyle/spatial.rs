@@ -135,12 +135,8 @@ impl Mask {
                 let net = net.as_mut().ok_or_else(|| {
                     adainstyle::Error::InvalidMask("the person segmenter is not loaded".into())
                 })?;
-                let styled = net.for_frame(rgb, look.smoothing, look.feather, (height, width))?;
-                let styled = if invert {
-                    mask::invert(&styled)?
-                } else {
-                    styled
-                };
+                let size = (height, width);
+                let styled = net.for_frame(rgb, look.smoothing, look.feather, size, invert)?;
                 return Ok(Some((styled, 0)));
             }
             Source::Alpha => match alpha {
