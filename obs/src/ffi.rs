@@ -6,7 +6,7 @@
 //! is given that size and OBS zeroes the rest, as it does for modules built against older
 //! headers.
 
-#![allow(non_camel_case_types, dead_code)]
+#![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -21,7 +21,6 @@ pub const OBS_SOURCE_TYPE_FILTER: c_int = 1;
 pub const OBS_SOURCE_VIDEO: u32 = 1 << 0;
 pub const OBS_SOURCE_ASYNC: u32 = 1 << 2;
 pub const OBS_SOURCE_CUSTOM_DRAW: u32 = 1 << 3;
-pub const OBS_SOURCE_SRGB: u32 = 1 << 15;
 
 pub const GS_BGRA: c_int = 5;
 pub const GS_ZS_NONE: c_int = 0;

@@ -13,7 +13,7 @@
 //! `obs/README.md`.
 
 use std::ffi::c_char;
-use std::sync::Once;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 pub mod ffi;
@@ -25,18 +25,14 @@ static MODULE: AtomicPtr<ffi::obs_module_t> = AtomicPtr::new(std::ptr::null_mut(
 
 /// Initialises GStreamer and registers the `adainstyle` element in this process, once.
 pub fn init_gstreamer() -> Result<(), String> {
-    static ONCE: Once = Once::new();
-    static mut RESULT: Option<Result<(), String>> = None;
-    ONCE.call_once(|| {
-        let result = gst::init()
-            .map_err(|e| e.to_string())
-            .and_then(|()| gstadainstyle::plugin_register_static().map_err(|e| e.to_string()));
-        // SAFETY: written once, inside `call_once`, before any read.
-        unsafe { RESULT = Some(result) };
-    });
-    // SAFETY: only read after `call_once` has returned.
-    #[allow(static_mut_refs)]
-    unsafe { RESULT.clone() }.unwrap_or_else(|| Err("GStreamer was not initialised".into()))
+    static RESULT: OnceLock<Result<(), String>> = OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            gst::init()
+                .map_err(|e| e.to_string())
+                .and_then(|()| gstadainstyle::plugin_register_static().map_err(|e| e.to_string()))
+        })
+        .clone()
 }
 
 /// OBS tells the module its handle (`OBS_DECLARE_MODULE`).

@@ -14,11 +14,11 @@ use crate::options::Setting;
 /// Where the element's errors (`true`) and warnings go, as text.
 pub type Report = Arc<dyn Fn(&str, bool) + Send + Sync>;
 
-/// A packed BGRA picture.
+/// A packed BGRA picture: the element's output buffer itself, mapped (no copy).
 pub struct Frame {
     pub width: u32,
     pub height: u32,
-    pub data: Vec<u8>,
+    pub data: gst::MappedBuffer<gst::buffer::Readable>,
 }
 
 /// What the user is told: the last error or warning of the element (shown in the filter's
@@ -83,12 +83,14 @@ impl Stylist {
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                        let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                        let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+                        let data = buffer
+                            .into_mapped_buffer_readable()
+                            .map_err(|_| gst::FlowError::Error)?;
                         let frame = Frame {
                             width,
                             height,
-                            data: map.as_slice().to_vec(),
+                            data,
                         };
                         *sink_newest.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
                         Ok(gst::FlowSuccess::Ok)
