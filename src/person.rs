@@ -77,9 +77,17 @@ impl PersonMask {
             }
             _ => now,
         };
-        let kept = steady
-            .f_sub_scalar(KEEP_FROM)?
-            .f_div_scalar(KEEP_FULLY - KEEP_FROM)?
+        // Kept from KEEP_FROM, fully from KEEP_FULLY: styled = (KEEP_FULLY - p) / (KEEP_FULLY -
+        // KEEP_FROM), clamped to [0, 1] (and 1 minus that, inverted).
+        let slope = 1.0 / (KEEP_FULLY - KEEP_FROM);
+        let (scale, offset) = if invert {
+            (slope, -KEEP_FROM * slope)
+        } else {
+            (-slope, KEEP_FULLY * slope)
+        };
+        let styled = steady
+            .f_mul_scalar(scale)?
+            .f_add_scalar(offset)?
             .f_clamp(0.0, 1.0)?;
         self.previous = Some(steady);
         // The feather's radius in the segmenter's pixels (the mean of the two axes' scales).
@@ -88,13 +96,8 @@ impl PersonMask {
             0 => 0,
             f => ((f as f64 * scale).round() as i64).max(1),
         };
-        // Inverted (or not) and feathered at the segmenter's size: the only pass at the frame's
-        // size is the resize (bilinear, so the mask stays in [0, 1]).
-        let styled = if invert {
-            kept
-        } else {
-            crate::mask::invert(&kept)?
-        };
+        // Feathered at the segmenter's size: the only pass at the frame's size is the resize
+        // (bilinear, so the mask stays in [0, 1]).
         crate::frame::resize(&crate::mask::feather(&styled, radius)?, height, width)
     }
 }

@@ -63,6 +63,9 @@ impl SameConv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kernel == 1 && self.stride == 1 && self.groups == 1 {
+            return pointwise(x, &self.conv.ws, self.conv.bs.as_ref());
+        }
         if self.stride == 1 && self.kernel % 2 == 1 {
             // SAME padding is symmetric here: the convolution pads, with no copy of the input.
             let pad = self.kernel / 2;
@@ -99,6 +102,23 @@ impl SameConv {
             self.groups,
         )?)
     }
+}
+
+/// A 1×1 convolution of `x` (N, C, H, W) as one matrix product over its pixels (C_out, C, 1, 1
+/// weights): the segmenter's tensors are small, and libtorch's convolution costs about twice as
+/// much there (its set-up, not its arithmetic). Channels-last inputs (the segmenter's) are
+/// (N·H·W, C) matrices already, and the result is channels-last too.
+fn pointwise(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let size = x.size();
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    let c_out = weight.size()[0];
+    let pixels = x.f_permute([0, 2, 3, 1])?.f_reshape([n * h * w, c])?;
+    let matrix = weight.f_reshape([c_out, c])?.f_tr()?;
+    let out = match bias {
+        Some(b) => b.f_addmm(&pixels, &matrix)?,
+        None => pixels.f_mm(&matrix)?,
+    };
+    Ok(out.f_view([n, h, w, c_out])?.f_permute([0, 3, 1, 2])?)
 }
 
 fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
@@ -200,8 +220,12 @@ impl FuseStep {
             .get(self.skip)
             .ok_or_else(|| Error::Torch(format!("the segmenter has no skip {}", self.skip)))?;
         let size = skip.size();
-        let up = x.f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
-        let up = self.up.forward(&up)?;
+        // The 1×1 projection, then the upsampling (bilinear weights sum to 1, so the two
+        // commute): the upsampling moves the skip's channels, fewer than the input's.
+        let up =
+            self.up
+                .forward(x)?
+                .f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
         let gate = self.attention.forward(&skip.f_add(&up)?)?;
         let mixed = skip.f_mul(&gate)?.f_add(&up)?;
         let mixed = self.mix.forward(&mixed)?.f_relu()?;
@@ -271,16 +295,26 @@ impl SegmenterNet {
         for fuse in &self.fuses {
             x = fuse.forward(&x, &skips)?;
         }
-        let logits = x.f_conv_transpose2d(
-            &self.out.ws,
-            self.out.bs.as_ref(),
-            [2, 2],
-            [0, 0],
-            [0, 0],
-            1,
-            [1, 1],
-        )?;
-        Ok(logits.f_sigmoid()?)
+        Ok(self.upscale(&x)?.f_sigmoid()?)
+    }
+
+    /// The transposed 2×2 convolution of stride 2 to one channel (the logits at full size):
+    /// each pixel of `x` (N, C, H, W) writes a 2×2 block, so it is one matrix product (C → 4
+    /// per pixel) and a reordering of the blocks into (N, 1, 2H, 2W).
+    fn upscale(&self, x: &Tensor) -> Result<Tensor> {
+        let size = x.size();
+        let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+        let blocks = pointwise(x, &self.out.ws.f_view([c, 4])?.f_tr()?, None)?;
+        let blocks = match &self.out.bs {
+            Some(b) => blocks.f_add(b)?,
+            None => blocks,
+        };
+        // (N, 4, H, W) channels-last holds (N, H, W, dy, dx).
+        Ok(blocks
+            .f_permute([0, 2, 3, 1])?
+            .f_reshape([n, h, w, 2, 2])?
+            .f_permute([0, 1, 3, 2, 4])?
+            .f_reshape([n, 1, 2 * h, 2 * w])?)
     }
 }
 
@@ -313,13 +347,18 @@ impl Segmenter {
 
     /// The person's probability (N, 1, `height`, `width`) in fp32 of `rgb` (N, 3, H, W) in
     /// [0, 1] at any size: the picture is stretched to the input of the network for its shape
-    /// ([`Segmenter::for_size`]; bilinear, with antialiasing when it shrinks), segmented in
+    /// ([`Segmenter::for_size`]; bilinear), segmented in
     /// `kind`, and the probabilities stretched to `height` × `width`.
     pub fn person(&self, rgb: &Tensor, kind: Kind, height: i64, width: i64) -> Result<Tensor> {
         let size = rgb.size();
         let (net, model) = self.for_size(size[2], size[3]);
         let (h, w) = model.input;
-        let input = resize(&rgb.f_to_kind(Kind::Float)?, h, w)?
+        // Plain bilinear, with no antialiasing filter when it shrinks (as MediaPipe's own
+        // preprocessing, a bilinear warp): at 640×360 the filtered resize took 0.7 ms, this
+        // 0.1, and the masks kept people as well (BENCHMARKS.md, "The person mask").
+        let input = rgb
+            .f_to_kind(Kind::Float)?
+            .f_upsample_bilinear2d([h, w], false, None, None)?
             .f_clamp(0.0, 1.0)?
             .f_to_kind(kind)?;
         let p = net.forward(&crate::layers::to_channels_last(&input)?)?;
