@@ -220,6 +220,20 @@ pub const LITE_BILINEAR_DECODER: [Layer; 7] = [
     conv(6, 16, 3, Keep, false).linear(),
 ];
 
+/// A light decoder with no pixel-shuffle anywhere: [`LITE_BILINEAR_DECODER`]'s ending, and the
+/// bottleneck brought to 1/4 size by a 64-channel convolution and bilinear x2 instead of a
+/// pixel-shuffle by 2 (which draws each 2 x 2 block at 1/4 size, an 8-pixel tile in the
+/// picture, from one bottleneck vector). Every upsampling is bilinear.
+pub const LITE_SMOOTH_DECODER: [Layer; 7] = [
+    conv(0, 128, 128, Keep, false),
+    conv(1, 128, 64, BilinearAfter(2), false),
+    conv(2, 128, 64, Keep, false).join(),
+    conv(3, 64, 64, Keep, false),
+    conv(4, 64, 32, BilinearAfter(2), false),
+    conv(5, 32, 16, BilinearAfter(2), false),
+    conv(6, 16, 3, Keep, false).linear(),
+];
+
 /// A light decoder that returns to full size through the picture itself: the same body to 1/4
 /// size, then 15 channels (no activation) upsampled bilinearly by 4: a 3 x 4 affine colour
 /// transform per pixel applied to the network's input, plus an RGB residual
@@ -276,6 +290,14 @@ pub const LITE_BILINEAR: LiteArch = LiteArch {
     output: LiteOutput::Rgb,
 };
 
+/// The light network with bilinear upsampling throughout its decoder ([`LITE_SMOOTH_DECODER`]).
+pub const LITE_SMOOTH: LiteArch = LiteArch {
+    tag: "lite-smooth",
+    encoder: &LITE_ENCODER,
+    decoder: &LITE_SMOOTH_DECODER,
+    output: LiteOutput::Rgb,
+};
+
 /// The light network with a content-guided ending ([`LITE_GUIDED_DECODER`]).
 pub const LITE_GUIDED: LiteArch = LiteArch {
     tag: "lite-guided",
@@ -285,7 +307,7 @@ pub const LITE_GUIDED: LiteArch = LiteArch {
 };
 
 /// Every light network the library can load.
-pub const LITE_ARCHS: [LiteArch; 3] = [LITE, LITE_BILINEAR, LITE_GUIDED];
+pub const LITE_ARCHS: [LiteArch; 4] = [LITE, LITE_BILINEAR, LITE_SMOOTH, LITE_GUIDED];
 
 impl LiteArch {
     /// The light network whose weights carry `tag` in their header.
