@@ -8,7 +8,9 @@
 #         per frame).
 # Prints one markdown table. Installs opencv-python-headless into the project venv if missing.
 # FRAMES (default 60), STYLE, CLIPS ("city pan") and MODEL (the element's `model`, default full:
-# model=auto would be the light network on a CPU) can be set in the environment.
+# model=auto would be the light network on a CPU), DECODER (the element's `decoder`: weights other
+# than the shipped ones, e.g. a training run's) and PRECISION (default auto) can be set in the
+# environment.
 #
 #   scripts/temporal-bench.sh [STRENGTH...]     (default: 0 0.5)
 set -euo pipefail
@@ -20,6 +22,9 @@ STRENGTHS=("$@")
 FRAMES=${FRAMES:-60}
 STYLE=${STYLE:-styles/cafe-terrace-at-night.jpg}
 MODEL=${MODEL:-full}
+PRECISION=${PRECISION:-auto}
+WEIGHTS=()
+[ -z "${DECODER:-}" ] || WEIGHTS=(decoder="$DECODER")
 OUT=out/temporal
 export GST_PLUGIN_PATH=$PWD/target/release
 "$PY" -c 'import cv2' 2>/dev/null ||
@@ -55,7 +60,8 @@ for clip in ${CLIPS:-city pan}; do
     mkdir -p "$dir"
     gst-launch-1.0 -q multifilesrc location="$OUT/$clip/in/%05d.png" index=0 \
       caps=image/png,framerate=30/1 ! pngdec ! videoconvert ! \
-      adainstyle model="$MODEL" temporal-smoothing="$s" style="$STYLE" ! videoconvert ! \
+      adainstyle model="$MODEL" precision="$PRECISION" "${WEIGHTS[@]}" temporal-smoothing="$s" \
+      style="$STYLE" ! videoconvert ! \
       video/x-raw,format=RGB ! pngenc ! multifilesink location="$dir/%05d.png" >/dev/null
     warp=$("$PY" tools/warp_error.py "$OUT/$clip/in" "$dir")
     style=$(target/release/adain-train frames-eval --content "$OUT/$clip/in" --output "$dir" \
