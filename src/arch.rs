@@ -21,6 +21,11 @@ pub enum Resample {
     /// A bilinear upsampling by this factor (half-pixel centres) after the convolution and its
     /// ReLU: the size grows without a learnt tile per block.
     BilinearAfter(i64),
+    /// [`Resample::BilinearAfter`] of the activations blurred first by a fixed 3x3 binomial
+    /// filter (1 2 1 per axis, edges repeated): the rectified activations hold a component at
+    /// their own Nyquist frequency, phase-locked to the pixel grid, which bilinear upsampling
+    /// carries into the picture as a stripe pattern of period 2r; the blur removes it.
+    BlurBilinearAfter(i64),
 }
 
 /// How a decoder's `UpsampleAfter` doubles the size.
@@ -140,7 +145,8 @@ impl Layer {
 }
 
 use Resample::{
-    BilinearAfter, Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore, UpsampleAfter,
+    BilinearAfter, BlurBilinearAfter, Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore,
+    UpsampleAfter,
 };
 
 /// The normalised VGG-19 up to relu4_1. Index 0 is the 1x1 convolution that turns RGB in [0, 1]
@@ -220,17 +226,19 @@ pub const LITE_BILINEAR_DECODER: [Layer; 7] = [
     conv(6, 16, 3, Keep, false).linear(),
 ];
 
-/// A light decoder with no pixel-shuffle anywhere: [`LITE_BILINEAR_DECODER`]'s ending, and the
-/// bottleneck brought to 1/4 size by a 64-channel convolution and bilinear x2 instead of a
-/// pixel-shuffle by 2 (which draws each 2 x 2 block at 1/4 size, an 8-pixel tile in the
-/// picture, from one bottleneck vector). Every upsampling is bilinear.
+/// A light decoder with no pixel-shuffle anywhere and no stripes: [`LITE_BILINEAR_DECODER`]'s
+/// layers, the bottleneck brought to 1/4 size by a 64-channel convolution and an upsampling
+/// instead of a pixel-shuffle by 2 (which draws each 2 x 2 block at 1/4 size, an 8-pixel tile
+/// in the picture, from one bottleneck vector), and every upsampling
+/// [`Resample::BlurBilinearAfter`] (plain bilinear ones left a 4-pixel stripe pattern:
+/// trainer/README.md, round L5).
 pub const LITE_SMOOTH_DECODER: [Layer; 7] = [
     conv(0, 128, 128, Keep, false),
-    conv(1, 128, 64, BilinearAfter(2), false),
+    conv(1, 128, 64, BlurBilinearAfter(2), false),
     conv(2, 128, 64, Keep, false).join(),
     conv(3, 64, 64, Keep, false),
-    conv(4, 64, 32, BilinearAfter(2), false),
-    conv(5, 32, 16, BilinearAfter(2), false),
+    conv(4, 64, 32, BlurBilinearAfter(2), false),
+    conv(5, 32, 16, BlurBilinearAfter(2), false),
     conv(6, 16, 3, Keep, false).linear(),
 ];
 
@@ -503,7 +511,9 @@ pub fn conv_flops(layers: &[Layer], h: f64, w: f64) -> (f64, (f64, f64)) {
         flops += 2.0 * (l.c_in * l.c_out * l.kernel * l.kernel) as f64 * h * w;
         match l.resample {
             UpsampleAfter => (h, w) = (h * 2.0, w * 2.0),
-            ShuffleAfter(r) | BilinearAfter(r) => (h, w) = (h * r as f64, w * r as f64),
+            ShuffleAfter(r) | BilinearAfter(r) | BlurBilinearAfter(r) => {
+                (h, w) = (h * r as f64, w * r as f64)
+            }
             _ => {}
         }
     }

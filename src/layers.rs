@@ -143,11 +143,8 @@ impl Stack {
                     }
                 }
                 Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
-                Resample::BilinearAfter(r) => {
-                    let (h, w) = (x.size()[2], x.size()[3]);
-                    let f = r as f64;
-                    x.f_upsample_bilinear2d([h * r, w * r], false, f, f)?
-                }
+                Resample::BilinearAfter(r) => bilinear(&x, r)?,
+                Resample::BlurBilinearAfter(r) => bilinear(&binomial_blur(&x)?, r)?,
                 _ => x,
             };
         }
@@ -164,6 +161,33 @@ impl Stack {
         })?;
         Ok(levels)
     }
+}
+
+/// Bilinear upsampling by `r` (half-pixel centres).
+fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let f = r as f64;
+    Ok(x.f_upsample_bilinear2d([h * r, w * r], false, f, f)?)
+}
+
+/// `x` (N, C, H, W) blurred per channel by the 3x3 binomial filter (1 2 1 per axis, / 16), its
+/// edge pixels repeated outwards: it removes the component at the map's Nyquist frequency.
+fn binomial_blur(x: &Tensor) -> Result<Tensor> {
+    let c = x.size()[1];
+    let taps = [1f32, 2., 1., 2., 4., 2., 1., 2., 1.].map(|t| t / 16.0);
+    let kernel = Tensor::f_from_slice(&taps)?
+        .f_view([1, 1, 3, 3])?
+        .f_expand([c, 1, 3, 3], false)?
+        .f_to_kind(x.kind())?
+        .f_to_device(x.device())?;
+    Ok(x.f_pad([1, 1, 1, 1], "replicate", None)?.f_conv2d(
+        &kernel,
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        c,
+    )?)
 }
 
 /// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that
@@ -186,4 +210,33 @@ pub fn to_channels_last(t: &Tensor) -> Result<Tensor> {
     Ok(t.f_permute([0, 2, 3, 1])?
         .f_contiguous()?
         .f_permute([0, 3, 1, 2])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn the_binomial_blur_removes_the_nyquist_stripes_and_keeps_the_rest() {
+        // Columns alternating +1 / -1 (the map's Nyquist frequency along x) on a level of 3.
+        let stripes = Tensor::from_slice(&[1f32, -1.0])
+            .repeat([8])
+            .view([1, 1, 1, 16])
+            .expand([2, 4, 6, 16], false)
+            + 3.0;
+        let blurred = binomial_blur(&stripes).unwrap();
+        assert_eq!(blurred.size(), stripes.size());
+        let inner = blurred.narrow(3, 1, 14);
+        let err = (&inner - 3.0).abs().max().double_value(&[]);
+        assert!(err < 1e-6, "stripes left: {err}");
+        // A constant map stays exactly what it was, edges included (they are repeated).
+        let flat = Tensor::full([1, 3, 5, 7], 0.25, (Kind::Float, Device::Cpu));
+        assert_eq!(binomial_blur(&flat).unwrap(), flat);
+        // A ramp stays a ramp away from the edges.
+        let ramp = Tensor::arange(10, (Kind::Float, Device::Cpu)).view([1, 1, 1, 10]);
+        let got = binomial_blur(&ramp.expand([1, 1, 3, 10], false)).unwrap();
+        let err = (got.narrow(3, 1, 8) - ramp.narrow(3, 1, 8)).abs().max();
+        assert!(err.double_value(&[]) < 1e-6);
+    }
 }
