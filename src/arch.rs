@@ -21,11 +21,13 @@ pub enum Resample {
     /// A bilinear upsampling by this factor (half-pixel centres) after the convolution and its
     /// ReLU: the size grows without a learnt tile per block.
     BilinearAfter(i64),
-    /// [`Resample::BilinearAfter`] of the activations blurred first by a fixed 3x3 binomial
-    /// filter (1 2 1 per axis, edges repeated): the rectified activations hold a component at
-    /// their own Nyquist frequency, phase-locked to the pixel grid, which bilinear upsampling
-    /// carries into the picture as a stripe pattern of period 2r; the blur removes it.
-    BlurBilinearAfter(i64),
+    /// A x2 upsampling after the convolution and its ReLU that blurs before it interpolates:
+    /// the activations, their edges repeated outwards, filtered by 1 2 1 per axis and upsampled
+    /// bilinearly (half-pixel centres), in one pass. The rectified activations hold a component
+    /// at their own Nyquist frequency, phase-locked to the pixel grid, which a plain bilinear
+    /// upsampling carries into the picture as stripes of period 4 (from 1/2 size); the blur
+    /// removes it.
+    BlurBilinear2After,
 }
 
 /// How a decoder's `UpsampleAfter` doubles the size.
@@ -145,7 +147,7 @@ impl Layer {
 }
 
 use Resample::{
-    BilinearAfter, BlurBilinearAfter, Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore,
+    BilinearAfter, BlurBilinear2After, Keep, PoolBefore, ShuffleAfter, Stride2, UnshuffleBefore,
     UpsampleAfter,
 };
 
@@ -230,15 +232,15 @@ pub const LITE_BILINEAR_DECODER: [Layer; 7] = [
 /// layers, the bottleneck brought to 1/4 size by a 64-channel convolution and an upsampling
 /// instead of a pixel-shuffle by 2 (which draws each 2 x 2 block at 1/4 size, an 8-pixel tile
 /// in the picture, from one bottleneck vector), and every upsampling
-/// [`Resample::BlurBilinearAfter`] (plain bilinear ones left a 4-pixel stripe pattern:
+/// [`Resample::BlurBilinear2After`] (plain bilinear ones left a 4-pixel stripe pattern:
 /// trainer/README.md, round L5).
 pub const LITE_SMOOTH_DECODER: [Layer; 7] = [
     conv(0, 128, 128, Keep, false),
-    conv(1, 128, 64, BlurBilinearAfter(2), false),
+    conv(1, 128, 64, BlurBilinear2After, false),
     conv(2, 128, 64, Keep, false).join(),
     conv(3, 64, 64, Keep, false),
-    conv(4, 64, 32, BlurBilinearAfter(2), false),
-    conv(5, 32, 16, BlurBilinearAfter(2), false),
+    conv(4, 64, 32, BlurBilinear2After, false),
+    conv(5, 32, 16, BlurBilinear2After, false),
     conv(6, 16, 3, Keep, false).linear(),
 ];
 
@@ -511,9 +513,8 @@ pub fn conv_flops(layers: &[Layer], h: f64, w: f64) -> (f64, (f64, f64)) {
         flops += 2.0 * (l.c_in * l.c_out * l.kernel * l.kernel) as f64 * h * w;
         match l.resample {
             UpsampleAfter => (h, w) = (h * 2.0, w * 2.0),
-            ShuffleAfter(r) | BilinearAfter(r) | BlurBilinearAfter(r) => {
-                (h, w) = (h * r as f64, w * r as f64)
-            }
+            ShuffleAfter(r) | BilinearAfter(r) => (h, w) = (h * r as f64, w * r as f64),
+            BlurBilinear2After => (h, w) = (h * 2.0, w * 2.0),
             _ => {}
         }
     }

