@@ -229,17 +229,18 @@ pub const LITE_BILINEAR_DECODER: [Layer; 7] = [
 ];
 
 /// A light decoder with no pixel-shuffle anywhere and no stripes: [`LITE_BILINEAR_DECODER`]'s
-/// layers, the bottleneck brought to 1/4 size by a 64-channel convolution and an upsampling
+/// layers, the bottleneck brought to 1/4 size by a 64-channel convolution and a bilinear x2
 /// instead of a pixel-shuffle by 2 (which draws each 2 x 2 block at 1/4 size, an 8-pixel tile
-/// in the picture, from one bottleneck vector), and every upsampling
-/// [`Resample::BlurBilinear2After`] (plain bilinear ones left a 4-pixel stripe pattern:
-/// trainer/README.md, round L5).
+/// in the picture, from one bottleneck vector), and the last upsampling, from 1/2 to full size,
+/// [`Resample::BlurBilinear2After`] (a plain bilinear one there left a 4-pixel stripe pattern;
+/// blurring the two upsamplings before it too cost much more style: trainer/README.md, round
+/// L5).
 pub const LITE_SMOOTH_DECODER: [Layer; 7] = [
     conv(0, 128, 128, Keep, false),
-    conv(1, 128, 64, BlurBilinear2After, false),
+    conv(1, 128, 64, BilinearAfter(2), false),
     conv(2, 128, 64, Keep, false).join(),
     conv(3, 64, 64, Keep, false),
-    conv(4, 64, 32, BlurBilinear2After, false),
+    conv(4, 64, 32, BilinearAfter(2), false),
     conv(5, 32, 16, BlurBilinear2After, false),
     conv(6, 16, 3, Keep, false).linear(),
 ];
