@@ -142,7 +142,8 @@ pub fn invert(mask: &Tensor) -> Result<Tensor> {
 
 /// The mask with a soft edge about `radius` pixels wide on each side of the boundary: two
 /// passes of a separable box filter (a tent of support 2·`radius`+1 per axis). Uniform masks
-/// come back exactly as they were (the filter averages only pixels inside the image).
+/// come back exactly as they were (the filter averages only pixels inside the image), and a
+/// mask in [0, 1] stays in it (the running sums' rounding is clamped away).
 pub fn feather(mask: &Tensor, radius: i64) -> Result<Tensor> {
     if radius <= 0 {
         return Ok(mask.shallow_clone());
@@ -153,7 +154,7 @@ pub fn feather(mask: &Tensor, radius: i64) -> Result<Tensor> {
     let rows = BoxAxis::new(2, size[2], r, mask.device())?;
     let columns = BoxAxis::new(3, size[3], r, mask.device())?;
     let pass = |m: &Tensor| rows.pass(&columns.pass(m)?);
-    pass(&pass(mask)?)
+    Ok(pass(&pass(mask)?)?.f_clamp(0.0, 1.0)?)
 }
 
 /// A box filter along one axis of a (N, C, H, W) tensor, as a difference of running sums
