@@ -2,7 +2,10 @@
 //! The building blocks every network is made of, and [`Stack`], which runs a layer table of
 //! [`crate::arch`].
 
-use tch::{Tensor, nn};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::arch::{Layer, Resample, Upsample};
 use crate::error::{Error, Result};
@@ -178,20 +181,35 @@ fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
 fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
     let size = x.size();
     let (c, h, w) = (size[1], size[2], size[3]);
+    let kernel = blur_bilinear2_kernel(c, x.kind(), x.device())?;
+    let up = x
+        .f_pad([2, 2, 2, 2], "replicate", None)?
+        .f_conv_transpose2d(&kernel, None::<Tensor>, [2, 2], [0, 0], [0, 0], c, [1, 1])?;
+    // The padded map of (h + 4) rows gives 2h + 14; the picture's 2h start at row 7.
+    Ok(up.f_narrow(2, 7, 2 * h)?.f_narrow(3, 7, 2 * w)?)
+}
+
+/// The depthwise kernel (C, 1, 8, 8), channels-last, of [`blur_bilinear2`]: built once per
+/// channel count, kind and device on each thread (it took seven small operations a frame).
+fn blur_bilinear2_kernel(c: i64, kind: Kind, device: Device) -> Result<Tensor> {
+    thread_local! {
+        static KERNELS: RefCell<HashMap<(i64, Kind, Device), Tensor>> = RefCell::new(HashMap::new());
+    }
+    let key = (c, kind, device);
+    if let Some(k) = KERNELS.with(|m| m.borrow().get(&key).map(Tensor::shallow_clone)) {
+        return Ok(k);
+    }
     let taps = Tensor::f_from_slice(&[1f32, 3., 5., 7., 7., 5., 3., 1.])?.f_div_scalar(16.0)?;
     let kernel = taps
         .f_view([8, 1])?
         .f_mul(&taps.f_view([1, 8])?)?
         .f_view([1, 1, 8, 8])?
         .f_repeat([c, 1, 1, 1])?
-        .f_to_kind(x.kind())?
-        .f_to_device(x.device())?;
+        .f_to_kind(kind)?
+        .f_to_device(device)?;
     let kernel = to_channels_last(&kernel)?;
-    let up = x
-        .f_pad([2, 2, 2, 2], "replicate", None)?
-        .f_conv_transpose2d(&kernel, None::<Tensor>, [2, 2], [0, 0], [0, 0], c, [1, 1])?;
-    // The padded map of (h + 4) rows gives 2h + 14; the picture's 2h start at row 7.
-    Ok(up.f_narrow(2, 7, 2 * h)?.f_narrow(3, 7, 2 * w)?)
+    KERNELS.with(|m| m.borrow_mut().insert(key, kernel.shallow_clone()));
+    Ok(kernel)
 }
 
 /// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that
@@ -219,7 +237,6 @@ pub fn to_channels_last(t: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind};
 
     #[test]
     fn the_blurred_upsampling_removes_the_nyquist_stripes_and_keeps_the_rest() {
@@ -258,5 +275,7 @@ mod tests {
             .max()
             .double_value(&[]);
         assert!(err < 1e-6, "{err}");
+        // A second call takes the kernel from the cache and gives the same.
+        assert_eq!(blur_bilinear2(&x).unwrap(), got);
     }
 }
