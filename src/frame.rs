@@ -298,6 +298,29 @@ pub fn resize(t: &Tensor, height: i64, width: i64) -> Result<Tensor> {
     })
 }
 
+/// `from + (to − from) · weight` for pictures `from` and `to` (N, C, H, W) and a weight per
+/// pixel (N, 1, H, W): the mask's compositing and the temporal smoothing's blend. On a CPU,
+/// with channels-last pictures (the networks' output), the weight is first spread over the
+/// channels in the same layout: broadcast, libtorch walks the innermost 3 channels one pixel at
+/// a time (at 640×360 about 1 ms; spread first, under half of that; BENCHMARKS.md).
+pub fn lerp_pixels(from: &Tensor, to: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let size = from.size();
+    let spread = weight.size().get(1) == Some(&1)
+        && size.len() == 4
+        && size[1] > 1
+        && from.stride()[1] == 1
+        && from.device() == Device::Cpu;
+    if spread {
+        let weight = weight
+            .f_expand(&size, false)?
+            .f_permute([0, 2, 3, 1])?
+            .f_contiguous()?
+            .f_permute([0, 3, 1, 2])?;
+        return Ok(from.f_lerp_tensor(to, &weight)?);
+    }
+    Ok(from.f_lerp_tensor(to, weight)?)
+}
+
 /// The size with the longest edge scaled to `longest` (aspect ratio kept, at least 1 pixel).
 pub fn fit_longest(height: i64, width: i64, longest: i64) -> (i64, i64) {
     let scale = longest as f64 / height.max(width) as f64;
@@ -358,6 +381,24 @@ pub fn pad_to(n: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lerp_pixels_is_lerp_whatever_the_layout() {
+        let from = crate::weights::seeded_uniform(&[1, 3, 5, 7], 1);
+        let to = crate::weights::seeded_uniform(&[1, 3, 5, 7], 2);
+        let weight = crate::weights::seeded_uniform(&[1, 1, 5, 7], 3);
+        let want = from.lerp_tensor(&to, &weight);
+        let cl = |t: &Tensor| t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        for (a, b) in [
+            (from.shallow_clone(), to.shallow_clone()),
+            (cl(&from), cl(&to)),
+        ] {
+            let got = lerp_pixels(&a, &b, &weight).unwrap();
+            assert_eq!(got.size(), want.size());
+            let err = (&got - &want).abs().max().double_value(&[]);
+            assert!(err < 1e-6, "{err}");
+        }
+    }
 
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 37 % 251) as u8).collect()

@@ -179,7 +179,7 @@ impl Stylizer {
         let out = match region {
             Some(region) if region.outside.is_none() => {
                 let soft = mask::feather(region.mask, region.feather)?;
-                content.f_lerp_tensor(&out, &soft)?
+                frame::lerp_pixels(content, &out, &soft)?
             }
             _ => out,
         };

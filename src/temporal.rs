@@ -164,7 +164,7 @@ impl Temporal {
                     .f_exp()?
                     .f_mul_scalar(self.strength)?
                     .f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
-                output.f_lerp_tensor(prev_out, &weight)?
+                frame::lerp_pixels(&output, prev_out, &weight)?
             }
             _ => output,
         };
