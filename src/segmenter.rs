@@ -125,10 +125,12 @@ fn pointwise(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tenso
     Ok(out.f_view([n, h, w, c_out])?.f_permute([0, 3, 1, 2])?)
 }
 
-fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
+/// Applies `act` to `x` in place (the segmenter's intermediate maps are its own: working in
+/// place saves an allocation and a pass over memory per activation).
+fn activate(mut x: Tensor, act: Activation) -> Result<Tensor> {
     Ok(match act {
-        Activation::Relu => x.f_relu()?,
-        Activation::HardSwish => x.f_hardswish()?,
+        Activation::Relu => x.f_relu_()?,
+        Activation::HardSwish => x.f_hardswish_()?,
     })
 }
 
@@ -153,8 +155,13 @@ impl Gate {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let squeezed = self.reduce.forward(&spatial_mean(x)?)?.f_relu()?;
-        Ok(self.expand.forward(&squeezed)?.f_sigmoid()?)
+        self.of_mean(&spatial_mean(x)?)
+    }
+
+    /// The gate of a picture whose spatial mean is `mean` (N, C, 1, 1).
+    fn of_mean(&self, mean: &Tensor) -> Result<Tensor> {
+        let squeezed = self.reduce.forward(mean)?.f_relu_()?;
+        Ok(self.expand.forward(&squeezed)?.f_sigmoid_()?)
     }
 }
 
@@ -184,17 +191,16 @@ impl Block {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = activate(&self.expand.forward(x)?, self.spec.act)?;
-        let mut y = activate(&self.depthwise.forward(&y)?, self.spec.act)?;
+        let y = activate(self.expand.forward(x)?, self.spec.act)?;
+        let mut y = activate(self.depthwise.forward(&y)?, self.spec.act)?;
         if let Some(gate) = &self.excite {
-            y = y.f_mul(&gate.forward(&y)?)?;
+            y = y.f_mul_(&gate.forward(&y)?)?;
         }
-        let y = self.project.forward(&y)?;
+        let mut y = self.project.forward(&y)?;
         if self.spec.stride == 1 && self.spec.c_in == self.spec.c_out {
-            Ok(y.f_add(x)?)
-        } else {
-            Ok(y)
+            y = y.f_add_(x)?;
         }
+        Ok(y)
     }
 }
 
@@ -226,14 +232,16 @@ impl FuseStep {
         let size = skip.size();
         // The 1×1 projection, then the upsampling (bilinear weights sum to 1, so the two
         // commute): the upsampling moves the skip's channels, fewer than the input's.
-        let up =
+        let mut up =
             self.up
                 .forward(x)?
                 .f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
-        let gate = self.attention.forward(&skip.f_add(&up)?)?;
-        let mixed = skip.f_mul(&gate)?.f_add(&up)?;
-        let mixed = self.mix.forward(&mixed)?.f_relu()?;
-        Ok(mixed.f_add(&self.refine.forward(&mixed)?.f_relu()?)?)
+        // The gate of skip + up from the two means (the sum itself is never needed).
+        let mean = spatial_mean(skip)?.f_add(&spatial_mean(&up)?)?;
+        let gate = self.attention.of_mean(&mean)?;
+        // mixed = skip · gate + up, then mixed + relu(refine(mixed)), each in place.
+        let mixed = self.mix.forward(&up.f_addcmul_(skip, &gate)?)?.f_relu_()?;
+        Ok(self.refine.forward(&mixed)?.f_relu_()?.f_add_(&mixed)?)
     }
 }
 
@@ -284,7 +292,7 @@ impl SegmenterNet {
     /// The person's probability (N, 1, H, W) of the network's input `rgb` (N, 3, H, W) in
     /// [0, 1] at its model's input size, in the input's kind.
     pub fn forward(&self, rgb: &Tensor) -> Result<Tensor> {
-        let stem = self.stem.forward(rgb)?.f_hardswish()?;
+        let stem = self.stem.forward(rgb)?.f_hardswish_()?;
         let mut skips = vec![stem];
         for block in &self.blocks {
             let next = block.forward(&skips[skips.len() - 1])?;
@@ -295,7 +303,7 @@ impl SegmenterNet {
             .feature_gate
             .forward(&spatial_mean(&deepest)?)?
             .f_sigmoid()?;
-        let mut x = self.features.forward(&deepest)?.f_relu()?.f_mul(&gate)?;
+        let mut x = self.features.forward(&deepest)?.f_relu_()?.f_mul_(&gate)?;
         for fuse in &self.fuses {
             x = fuse.forward(&x, &skips)?;
         }
@@ -305,8 +313,8 @@ impl SegmenterNet {
         // the answer for a noise frame to 640x360 took 0.8 ms, clamped 0.19.
         Ok(self
             .upscale(&x)?
-            .f_clamp(-LOGIT_LIMIT, LOGIT_LIMIT)?
-            .f_sigmoid()?)
+            .f_clamp_(-LOGIT_LIMIT, LOGIT_LIMIT)?
+            .f_sigmoid_()?)
     }
 
     /// The transposed 2×2 convolution of stride 2 to one channel (the logits at full size):
@@ -315,11 +323,10 @@ impl SegmenterNet {
     fn upscale(&self, x: &Tensor) -> Result<Tensor> {
         let size = x.size();
         let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-        let blocks = pointwise(x, &self.out.ws.f_view([c, 4])?.f_tr()?, None)?;
-        let blocks = match &self.out.bs {
-            Some(b) => blocks.f_add(b)?,
-            None => blocks,
-        };
+        let mut blocks = pointwise(x, &self.out.ws.f_view([c, 4])?.f_tr()?, None)?;
+        if let Some(b) = &self.out.bs {
+            blocks = blocks.f_add_(b)?;
+        }
         // (N, 4, H, W) channels-last holds (N, H, W, dy, dx).
         Ok(blocks
             .f_permute([0, 2, 3, 1])?
