@@ -123,17 +123,20 @@ fn bench_model(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
             mask: &mask,
             outside: None,
             feather: 8,
+            feathered: None,
         }),
         MaskMode::Style => Some(Region {
             mask: &mask,
             outside: Some(&other),
             feather: 8,
+            feathered: None,
         }),
         // Drawn per frame below; the person mask comes feathered.
         MaskMode::Person => Some(Region {
             mask: &mask,
             outside: None,
             feather: 0,
+            feathered: None,
         }),
     };
     let person = match args.mask_mode {

@@ -116,6 +116,7 @@ fn run(args: &Args) -> Result<()> {
             mask,
             outside: outside.as_ref(),
             feather,
+            feathered: None,
         })
     });
     let region = region.transpose()?;

@@ -178,7 +178,10 @@ impl Stylizer {
         };
         let out = match region {
             Some(region) if region.outside.is_none() => {
-                let soft = mask::feather(region.mask, region.feather)?;
+                let soft = match region.feathered {
+                    Some(soft) => soft.shallow_clone(),
+                    None => mask::feather(region.mask, region.feather)?,
+                };
                 frame::lerp_pixels(content, &out, &soft)?
             }
             _ => out,

@@ -67,6 +67,7 @@ fn uniform_masks_give_the_full_style_or_the_input() {
         mask: &white,
         outside: None,
         feather: 8,
+        feathered: None,
     };
     let masked = s
         .stylize_region(&content, &style, Some(&region), &opts)
@@ -115,6 +116,7 @@ fn half_masks_match_each_half_stylised_alone() {
                 mask: &mask,
                 outside: Some(&right_style),
                 feather: 8,
+                feathered: None,
             }),
             &opts,
         )
@@ -151,6 +153,7 @@ fn half_masks_match_each_half_stylised_alone() {
                 mask: &mask,
                 outside: None,
                 feather: 8,
+                feathered: None,
             }),
             &opts,
         )

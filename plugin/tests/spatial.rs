@@ -97,6 +97,7 @@ fn masks_match_the_library(model: Model) {
         mask: &mask,
         outside: Some(&outside),
         feather: 8,
+        feathered: None,
     };
     let out = stylizer
         .stylize_region(&f.rgb, &inside, Some(&region), &StylizeOptions::default())
@@ -105,6 +106,39 @@ fn masks_match_the_library(model: Model) {
     frame::download(&out, f.extra.as_ref(), &mut expected, &layout).unwrap();
     assert!(max_diff(&two, &expected) <= 1);
     assert!(max_diff(&two, &plain) > 10, "style-outside changed nothing");
+
+    // Keeping the content outside: the element composites through the file mask feathered once
+    // for the frame size (and again when mask-feather changes), as the library feathers it.
+    let mut soft_edges = Vec::new();
+    for feather in [8, 2] {
+        let (kept, _) = stylize_frame_of(
+            model,
+            &[
+                ("mask", half.to_str().unwrap()),
+                ("mask-feather", &feather.to_string()),
+            ],
+            &info,
+            3,
+            None,
+        );
+        let region = adainstyle::Region {
+            mask: &mask,
+            outside: None,
+            feather,
+            feathered: None,
+        };
+        let out = stylizer
+            .stylize_region(&f.rgb, &inside, Some(&region), &StylizeOptions::default())
+            .unwrap();
+        let mut expected = vec![0u8; layout.min_len()];
+        frame::download(&out, f.extra.as_ref(), &mut expected, &layout).unwrap();
+        assert!(max_diff(&kept, &expected) <= 1, "mask-feather {feather}");
+        soft_edges.push(kept);
+    }
+    assert!(
+        max_diff(&soft_edges[0], &soft_edges[1]) > 1,
+        "mask-feather changed nothing"
+    );
 
     // Set while PLAYING: the outside style arrives from the worker, and emptying it keeps the
     // content outside again from the next frame on.

@@ -521,10 +521,11 @@ fn stylize(
         notices,
     )?;
     drop(span);
-    let region = mask.as_ref().map(|(mask, feather)| Region {
-        mask,
+    let region = mask.as_ref().map(|m| Region {
+        mask: &m.mask,
         outside: state.outside.as_ref().filter(|_| frame.outside),
-        feather: *feather,
+        feather: m.feather,
+        feathered: m.feathered.as_ref(),
     });
     let stylized = state.stylizer.stylize_frame(
         &uploaded.rgb,

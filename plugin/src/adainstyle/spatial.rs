@@ -33,17 +33,41 @@ enum Source {
     Person(Option<Box<PersonMask>>),
 }
 
-/// What a file mask was fitted for: the frame's width and height, the inversion, the device.
-type FitKey = (i64, i64, bool, Device);
+/// What a file mask was fitted for: the frame's width and height, the inversion, the device
+/// and the feather.
+type FitKey = (i64, i64, bool, Device, i64);
+
+/// A frame's mask as the stylizer takes it ([`adainstyle::Region`]).
+#[derive(Debug)]
+pub struct FrameMask {
+    /// (1, 1, H, W) at the frame's size, 1 = styled.
+    pub mask: Tensor,
+    /// The feather still to apply to `mask` where styled output meets the content.
+    pub feather: i64,
+    /// `mask` feathered by `feather` already: a file mask's, kept from frame to frame (at
+    /// 640×360 feathering took over a millisecond a frame).
+    pub feathered: Option<Tensor>,
+}
+
+impl FrameMask {
+    /// A copy sharing the tensors (never changed in place).
+    fn share(&self) -> Self {
+        Self {
+            mask: self.mask.shallow_clone(),
+            feather: self.feather,
+            feathered: self.feathered.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+}
 
 /// The mask in use: its source, its copy fitted to the frame, and whether the lack of an alpha
 /// channel has been reported.
 #[derive(Debug, Default)]
 pub struct Mask {
     source: Source,
-    /// The file fitted to a frame: (width, height, invert, device) and the mask, `None` when it
-    /// selects every pixel.
-    fitted: Option<(FitKey, Option<Tensor>)>,
+    /// The file fitted to a frame: (width, height, invert, device, feather) and the mask with
+    /// its feathered copy, `None` when it selects every pixel.
+    fitted: Option<(FitKey, Option<FrameMask>)>,
     warned_no_alpha: bool,
 }
 
@@ -65,7 +89,7 @@ impl Clone for Mask {
             fitted: self
                 .fitted
                 .as_ref()
-                .map(|(key, t)| (*key, t.as_ref().map(Tensor::shallow_clone))),
+                .map(|(key, m)| (*key, m.as_ref().map(FrameMask::share))),
             warned_no_alpha: self.warned_no_alpha,
         }
     }
@@ -124,7 +148,7 @@ impl Mask {
         look: &Look,
         device: Device,
         notices: &mut Vec<Notice>,
-    ) -> adainstyle::Result<Option<(Tensor, i64)>> {
+    ) -> adainstyle::Result<Option<FrameMask>> {
         let (data, layout) = input;
         let (rgb, alpha) = uploaded;
         let (width, height, pixels) = (layout.width as i64, layout.height as i64, layout.pixels);
@@ -137,7 +161,11 @@ impl Mask {
                 })?;
                 let size = (height, width);
                 let styled = net.for_frame(rgb, look.smoothing, look.feather, size, invert)?;
-                return Ok(Some((styled, 0)));
+                return Ok(Some(FrameMask {
+                    mask: styled,
+                    feather: 0,
+                    feathered: None,
+                }));
             }
             Source::Alpha => match alpha {
                 Some(_) if mask::alpha_selects_all(data, layout, invert) => return Ok(None),
@@ -150,23 +178,35 @@ impl Mask {
                 }
             },
             Source::File { path, decoded } => {
-                let key = (width, height, invert, device);
+                let key = (width, height, invert, device, look.feather);
                 if let Some((k, fitted)) = &self.fitted
                     && *k == key
                 {
-                    return Ok(fitted.as_ref().map(|t| (t.shallow_clone(), look.feather)));
+                    return Ok(fitted.as_ref().map(FrameMask::share));
                 }
                 let (fitted, stretched) =
                     mask::fit_inverted(decoded, height, width, invert, device)?;
                 if stretched {
                     notices.push(Notice::Stretched(path.clone()));
                 }
-                self.fitted = Some((key, fitted.as_ref().map(Tensor::shallow_clone)));
-                return Ok(fitted.map(|t| (t, look.feather)));
+                let fitted = match fitted {
+                    Some(m) => Some(FrameMask {
+                        feathered: Some(mask::feather(&m, look.feather)?),
+                        mask: m,
+                        feather: look.feather,
+                    }),
+                    None => None,
+                };
+                self.fitted = Some((key, fitted.as_ref().map(FrameMask::share)));
+                return Ok(fitted);
             }
         };
         let base = if invert { mask::invert(&base)? } else { base };
-        Ok(Some((base, look.feather)))
+        Ok(Some(FrameMask {
+            mask: base,
+            feather: look.feather,
+            feathered: None,
+        }))
     }
 }
 
