@@ -320,10 +320,8 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effec
         match &stylist {
             // Read back only what the network will take: while it works, frames pass by.
             Some(s) if s.size() == (w, h) => {
-                if s.wants_frame()
-                    && let Some(pixels) = read_back(gpu, source, w, h)
-                {
-                    s.push(pixels);
+                if s.wants_frame() {
+                    s.push_with(|pixels| read_back(gpu, source, w, h, pixels));
                 }
             }
             Some(_) => filter.shared.restart(), // the source's size changed
@@ -349,11 +347,18 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effec
     }
 }
 
-/// The texture's pixels, packed BGRA rows.
+/// Copies the texture's pixels into `pixels` as packed BGRA rows; `false` when it could not be
+/// read (or `pixels` is not one frame).
 ///
 /// # Safety
 /// On the render thread, inside the graphics context; `texture` is `w` x `h` BGRA.
-unsafe fn read_back(gpu: &mut Gpu, texture: *mut gs_texture_t, w: u32, h: u32) -> Option<Vec<u8>> {
+unsafe fn read_back(
+    gpu: &mut Gpu,
+    texture: *mut gs_texture_t,
+    w: u32,
+    h: u32,
+    pixels: &mut [u8],
+) -> bool {
     // SAFETY: the caller's promise; the stage surface is this filter's.
     unsafe {
         if gpu.stage.is_null() || gpu.stage_size != (w, h) {
@@ -365,17 +370,20 @@ unsafe fn read_back(gpu: &mut Gpu, texture: *mut gs_texture_t, w: u32, h: u32) -
         }
         ffi::gs_stage_texture(gpu.stage, texture);
         let (mut data, mut linesize) = (ptr::null_mut(), 0u32);
-        if !ffi::gs_stagesurface_map(gpu.stage, &mut data, &mut linesize) {
-            return None;
-        }
         let row = (w * 4) as usize;
-        let mut pixels = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            let line = std::slice::from_raw_parts(data.add(y * linesize as usize), row);
-            pixels.extend_from_slice(line);
+        if pixels.len() != row * h as usize
+            || !ffi::gs_stagesurface_map(gpu.stage, &mut data, &mut linesize)
+        {
+            return false;
+        }
+        for (y, out) in pixels.chunks_exact_mut(row).enumerate() {
+            out.copy_from_slice(std::slice::from_raw_parts(
+                data.add(y * linesize as usize),
+                row,
+            ));
         }
         ffi::gs_stagesurface_unmap(gpu.stage);
-        Some(pixels)
+        true
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Status {
 pub struct Stylist {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
+    /// Buffers of one frame for the frames read back from OBS: they come back when the element
+    /// has taken them, so no frame-sized allocation is made per frame.
+    pool: gst::BufferPool,
     element: gst::Element,
     newest: Arc<Mutex<Option<Frame>>>,
     width: u32,
@@ -55,6 +58,11 @@ impl Stylist {
             .field("height", height as i32)
             .field("framerate", gst::Fraction::new(0, 1))
             .build();
+        let pool = gst::BufferPool::new();
+        let mut config = pool.config();
+        config.set_params(Some(&caps), width * height * 4, 2, 0);
+        pool.set_config(config).map_err(|e| e.to_string())?;
+        pool.set_active(true).map_err(|e| e.to_string())?;
         let src = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
@@ -133,6 +141,7 @@ impl Stylist {
         Ok(Self {
             pipeline,
             src,
+            pool,
             element,
             newest,
             width,
@@ -151,10 +160,25 @@ impl Stylist {
         self.src.current_level_buffers() == 0
     }
 
-    /// Hands a frame of this pipeline's size to the network; never blocks (an older frame
-    /// still waiting is dropped).
-    pub fn push(&self, data: Vec<u8>) {
-        let _ = self.src.push_buffer(gst::Buffer::from_mut_slice(data));
+    /// Hands a frame of this pipeline's size to the network, written by `fill` into a buffer
+    /// of packed BGRA rows (`false`: no frame); never blocks (an older frame still waiting is
+    /// dropped).
+    pub fn push_with(&self, fill: impl FnOnce(&mut [u8]) -> bool) {
+        let Ok(mut buffer) = self.pool.acquire_buffer(None) else {
+            return;
+        };
+        {
+            let Some(writable) = buffer.get_mut() else {
+                return;
+            };
+            let Ok(mut map) = writable.map_writable() else {
+                return;
+            };
+            if !fill(map.as_mut_slice()) {
+                return;
+            }
+        }
+        let _ = self.src.push_buffer(buffer);
     }
 
     /// The newest stylised frame, once.
@@ -178,6 +202,7 @@ impl Stylist {
 impl Drop for Stylist {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+        let _ = self.pool.set_active(false);
     }
 }
 
