@@ -8,9 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/obs-config.sh
-HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
-source "$HOME_DIR/env"
-PY=$ADAINSTYLE_PYTHON
 SRT_PORT=${SRT_PORT:-18888}
 WS_PORT=${WS_PORT:-14455}
 DISPLAY_NO=${DISPLAY_NO:-97}

@@ -10,9 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/obs-config.sh
-HOME_DIR=${ADAINSTYLE_HOME:-$HOME/.cache/adainstyle}
-source "$HOME_DIR/env"
-PY=$ADAINSTYLE_PYTHON
 WS_PORT=${WS_PORT:-14456}
 DISPLAY_NO=${DISPLAY_NO:-98}
 
