@@ -229,8 +229,8 @@ pub struct Region<'a> {
     /// Half-width in pixels of the soft edge where styled output meets kept content (0 = a hard
     /// edge). Two styles need none: they are blended in feature space and decoded together.
     pub feather: i64,
-    /// `mask` feathered by `feather` ([`feather`]) already, when the caller keeps one (a fixed
-    /// mask used for many frames); `None` feathers it for each stylisation.
+    /// `mask` feathered by `feather` ([`feather`]) already, at the same size, when the caller
+    /// keeps one (a fixed mask used for many frames); `None` feathers it for each stylisation.
     pub feathered: Option<&'a Tensor>,
 }
 

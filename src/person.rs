@@ -56,10 +56,10 @@ impl PersonMask {
     /// The mask (1, 1, `height`, `width`) fp32 in [0, 1] of the frame `rgb` (1, 3, H, W) in
     /// [0, 1] on the segmenter's device: 1 where there is no person (styled), 0 on the people
     /// (kept); with `invert`, the reverse. The person's probability is steadied over the
-    /// previous frames by `smoothing` in [0, 1) (0 = this frame alone). The mask comes feathered ([`crate::mask::feather`]) by
-    /// about `feather` pixels of the frame: the feathering runs at the segmenter's size, where
-    /// it costs a fraction of what it would at the frame's, so give the mask to the stylizer
-    /// with no feather of its own.
+    /// previous frames by `smoothing` in [0, 1) (0 = this frame alone). The mask comes
+    /// feathered ([`crate::mask::feather`]) by about `feather` pixels of the frame: the
+    /// feathering runs at the segmenter's size, where it costs a fraction of what it would at
+    /// the frame's, so give the mask to the stylizer with no feather of its own.
     pub fn for_frame(
         &mut self,
         rgb: &Tensor,

@@ -140,11 +140,13 @@ impl Stylizer {
         let size = content.size();
         let (h, w) = (size[2], size[3]);
         if let Some(region) = region
-            && region.mask.size() != [1, 1, h, w]
+            && (region.mask.size() != [1, 1, h, w]
+                || region.feathered.is_some_and(|f| f.size() != [1, 1, h, w]))
         {
             return Err(Error::InvalidMask(format!(
-                "mask of shape {:?} for content of shape {size:?}",
-                region.mask.size()
+                "mask of shape {:?} (feathered copy {:?}) for content of shape {size:?}",
+                region.mask.size(),
+                region.feathered.map(Tensor::size)
             )));
         }
         let (net_h, net_w) = network_size(h, w, opts.processing_size)?;
