@@ -4,6 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::thread::LocalKey;
 
 use tch::{Device, Kind, Tensor, nn};
 
@@ -193,23 +195,37 @@ fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
 /// channel count, kind and device on each thread (it took seven small operations a frame).
 fn blur_bilinear2_kernel(c: i64, kind: Kind, device: Device) -> Result<Tensor> {
     thread_local! {
-        static KERNELS: RefCell<HashMap<(i64, Kind, Device), Tensor>> = RefCell::new(HashMap::new());
+        static KERNELS: TensorCache<(i64, Kind, Device)> = TensorCache::default();
     }
-    let key = (c, kind, device);
-    if let Some(k) = KERNELS.with(|m| m.borrow().get(&key).map(Tensor::shallow_clone)) {
-        return Ok(k);
+    cached(&KERNELS, (c, kind, device), || {
+        let taps = Tensor::f_from_slice(&[1f32, 3., 5., 7., 7., 5., 3., 1.])?.f_div_scalar(16.0)?;
+        let kernel = taps
+            .f_view([8, 1])?
+            .f_mul(&taps.f_view([1, 8])?)?
+            .f_view([1, 1, 8, 8])?
+            .f_repeat([c, 1, 1, 1])?
+            .f_to_kind(kind)?
+            .f_to_device(device)?;
+        to_channels_last(&kernel)
+    })
+}
+
+/// A cache, one per thread, of small constant tensors (kernels, window counts) that a hot path
+/// would otherwise rebuild from several small operations on every frame.
+pub(crate) type TensorCache<K> = RefCell<HashMap<K, Tensor>>;
+
+/// The tensor kept in `cache` under `key` on this thread, made by `make` the first time.
+pub(crate) fn cached<K: Eq + Hash>(
+    cache: &'static LocalKey<TensorCache<K>>,
+    key: K,
+    make: impl FnOnce() -> Result<Tensor>,
+) -> Result<Tensor> {
+    if let Some(t) = cache.with(|c| c.borrow().get(&key).map(Tensor::shallow_clone)) {
+        return Ok(t);
     }
-    let taps = Tensor::f_from_slice(&[1f32, 3., 5., 7., 7., 5., 3., 1.])?.f_div_scalar(16.0)?;
-    let kernel = taps
-        .f_view([8, 1])?
-        .f_mul(&taps.f_view([1, 8])?)?
-        .f_view([1, 1, 8, 8])?
-        .f_repeat([c, 1, 1, 1])?
-        .f_to_kind(kind)?
-        .f_to_device(device)?;
-    let kernel = to_channels_last(&kernel)?;
-    KERNELS.with(|m| m.borrow_mut().insert(key, kernel.shallow_clone()));
-    Ok(kernel)
+    let t = make()?;
+    cache.with(|c| c.borrow_mut().insert(key, t.shallow_clone()));
+    Ok(t)
 }
 
 /// Gives every 4-d variable of `vs` channels-last strides in place (values unchanged), so that

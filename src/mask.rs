@@ -9,8 +9,6 @@
 //! space, where the output is composited over the content through a feathered copy of the mask
 //! (when the outside keeps the content), so that no seam shows at the boundary.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -20,6 +18,7 @@ use crate::adain::Stats;
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameLayout};
 use crate::image_io;
+use crate::layers::{TensorCache, cached};
 
 /// Where a mask comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,26 +181,18 @@ impl BoxFilter {
     /// feathered every frame).
     fn new(len: i64, r: i64, device: Device) -> Result<Self> {
         thread_local! {
-            static COUNTS: RefCell<HashMap<(i64, i64, Device), Tensor>> =
-                RefCell::new(HashMap::new());
+            static COUNTS: TensorCache<(i64, i64, Device)> = TensorCache::default();
         }
         let r = r.min(len - 1).max(0);
-        let key = (len, r, device);
-        let cached = COUNTS.with(|c| c.borrow().get(&key).map(Tensor::shallow_clone));
-        let count = match cached {
-            Some(count) => count,
-            None => {
-                let i = Tensor::f_arange(len, (Kind::Float, device))?;
-                let last = i.f_add_scalar(r as f64)?.f_clamp_max((len - 1) as f64)?;
-                let first = i.f_sub_scalar(r as f64)?.f_clamp_min(0.0)?;
-                let count = last
-                    .f_sub(&first)?
-                    .f_add_scalar(1.0)?
-                    .f_view([1, 1, 1, len])?;
-                COUNTS.with(|c| c.borrow_mut().insert(key, count.shallow_clone()));
-                count
-            }
-        };
+        let count = cached(&COUNTS, (len, r, device), || {
+            let i = Tensor::f_arange(len, (Kind::Float, device))?;
+            let last = i.f_add_scalar(r as f64)?.f_clamp_max((len - 1) as f64)?;
+            let first = i.f_sub_scalar(r as f64)?.f_clamp_min(0.0)?;
+            Ok(last
+                .f_sub(&first)?
+                .f_add_scalar(1.0)?
+                .f_view([1, 1, 1, len])?)
+        })?;
         Ok(Self { len, r, count })
     }
 
