@@ -18,7 +18,6 @@ use crate::adain::Stats;
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameLayout};
 use crate::image_io;
-use crate::layers::{TensorCache, cached};
 
 /// Where a mask comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,69 +143,96 @@ pub fn invert(mask: &Tensor) -> Result<Tensor> {
 /// The mask with a soft edge about `radius` pixels wide on each side of the boundary: two
 /// passes of a separable box filter (a tent of support 2·`radius`+1 per axis). Uniform masks
 /// come back exactly as they were (the filter averages only pixels inside the image), and a
-/// mask in [0, 1] stays in it (the running sums' rounding is clamped away).
+/// mask in [0, 1] stays in it. The filtering runs in host memory ([`feather_values`]; a mask on
+/// a GPU makes the trip there and back): on a CPU, plain loops cost less than the same running
+/// sums as a dozen libtorch operations, whose set-up outweighs their arithmetic on small masks.
 pub fn feather(mask: &Tensor, radius: i64) -> Result<Tensor> {
     if radius <= 0 {
         return Ok(mask.shallow_clone());
     }
-    // Half the radius per pass: two box passes of half-width r/2 give a tent of half-width r.
-    let r = (radius / 2).max(1);
-    // Both passes along each row, then both along each column of the transposed map (passes
-    // along different axes commute): running sums along the last axis took a quarter of the
-    // time they take down the columns, more than the two transpositions cost.
-    let along_rows = |m: &Tensor| -> Result<Tensor> {
-        let filter = BoxFilter::new(m.size()[3], r, m.device())?;
-        filter.pass(&filter.pass(m)?)
+    let size = mask.size();
+    let (height, width) = match size[..] {
+        [_, _, h, w] => (h, w),
+        _ => return Err(Error::InvalidMask(format!("a mask of shape {size:?}"))),
     };
-    let across = along_rows(mask)?.f_transpose(2, 3)?.f_contiguous()?;
-    Ok(along_rows(&across)?
-        .f_clamp(0.0, 1.0)?
-        .f_transpose(2, 3)?
-        .f_contiguous()?)
-}
-
-/// A box filter along the rows (the last axis) of a (N, C, H, W) tensor, as a difference of
-/// running sums (libtorch's average pooling took 4 times as long on one channel), divided by
-/// the number of pixels inside the image that each window holds.
-struct BoxFilter {
-    len: i64,
-    r: i64,
-    /// Pixels inside the image per window, (1, 1, 1, len).
-    count: Tensor,
-}
-
-impl BoxFilter {
-    /// The filter of half-width `r` (at most `len - 1`) along rows of length `len`; the counts
-    /// are kept per length, half-width and device on each thread (a mask of one size is
-    /// feathered every frame).
-    fn new(len: i64, r: i64, device: Device) -> Result<Self> {
-        thread_local! {
-            static COUNTS: TensorCache<(i64, i64, Device)> = TensorCache::default();
-        }
-        let r = r.min(len - 1).max(0);
-        let count = cached(&COUNTS, (len, r, device), || {
-            let i = Tensor::f_arange(len, (Kind::Float, device))?;
-            let last = i.f_add_scalar(r as f64)?.f_clamp_max((len - 1) as f64)?;
-            let first = i.f_sub_scalar(r as f64)?.f_clamp_min(0.0)?;
-            Ok(last
-                .f_sub(&first)?
-                .f_add_scalar(1.0)?
-                .f_view([1, 1, 1, len])?)
-        })?;
-        Ok(Self { len, r, count })
+    let planes = mask.f_to_kind(Kind::Float)?.f_contiguous()?;
+    let len = planes.numel();
+    let mut values = vec![0f32; len];
+    planes.f_copy_data(&mut values, len)?;
+    let plane = (height * width) as usize;
+    for v in values.chunks_mut(plane.max(1)) {
+        feather_values(v, height as usize, width as usize, radius);
     }
+    Ok(Tensor::f_from_slice(&values)?
+        .f_view(&size[..])?
+        .f_to_device(mask.device())?)
+}
 
-    fn pass(&self, m: &Tensor) -> Result<Tensor> {
-        if self.r == 0 {
-            return Ok(m.shallow_clone());
+/// [`feather`] of one mask of `height` × `width` values (row after row) in host memory.
+pub fn feather_values(values: &mut [f32], height: usize, width: usize, radius: i64) {
+    if radius <= 0 || values.is_empty() {
+        return;
+    }
+    // Half the radius per pass: two box passes of half-width r/2 give a tent of half-width r.
+    let r = (radius / 2).max(1) as usize;
+    let mut other = vec![0f32; values.len()];
+    // Down the columns (the sliding sums run over whole rows at once, which vectorises), then
+    // down the columns of the transposed mask, and back.
+    box_down(values, &mut other, height, width, r);
+    box_down(&other, values, height, width, r);
+    transpose(values, &mut other, height, width);
+    box_down(&other, values, width, height, r);
+    box_down(values, &mut other, width, height, r);
+    transpose(&other, values, width, height);
+    for v in values.iter_mut() {
+        *v = v.clamp(0.0, 1.0);
+    }
+}
+
+/// A box filter of half-width `r` down the columns of `src` (`height` rows of `width`) into
+/// `dst`: each value the mean of the window's values inside the image.
+fn box_down(src: &[f32], dst: &mut [f32], height: usize, width: usize, r: usize) {
+    let r = r.min(height.saturating_sub(1));
+    let row = |y: usize| &src[y * width..(y + 1) * width];
+    // In f64, so that what is added and later taken away leaves no rounding behind (a window
+    // of ones sums to exactly its count).
+    let mut sums = vec![0f64; width];
+    for y in 0..=r {
+        sums.iter_mut()
+            .zip(row(y))
+            .for_each(|(s, &v)| *s += f64::from(v));
+    }
+    for y in 0..height {
+        let scale = 1.0 / ((y + r).min(height - 1) + 1 - y.saturating_sub(r)) as f64;
+        dst[y * width..(y + 1) * width]
+            .iter_mut()
+            .zip(&sums)
+            .for_each(|(d, s)| *d = (s * scale) as f32);
+        if y + r + 1 < height {
+            sums.iter_mut()
+                .zip(row(y + r + 1))
+                .for_each(|(s, &v)| *s += f64::from(v));
         }
-        // Zeros before (r + 1) and after (r): window i is sums[i + 2r + 1] - sums[i].
-        let sums = m
-            .f_constant_pad_nd([self.r + 1, self.r, 0, 0])?
-            .f_cumsum(3, Kind::Float)?;
-        let ahead = sums.f_narrow(3, 2 * self.r + 1, self.len)?;
-        let behind = sums.f_narrow(3, 0, self.len)?;
-        Ok(ahead.f_sub(&behind)?.f_div(&self.count)?)
+        if y >= r {
+            sums.iter_mut()
+                .zip(row(y - r))
+                .for_each(|(s, &v)| *s -= f64::from(v));
+        }
+    }
+}
+
+/// `src` (`height` rows of `width`) transposed into `dst` (`width` rows of `height`), in tiles
+/// that stay in the cache.
+fn transpose(src: &[f32], dst: &mut [f32], height: usize, width: usize) {
+    const TILE: usize = 32;
+    for y0 in (0..height).step_by(TILE) {
+        for x0 in (0..width).step_by(TILE) {
+            for y in y0..(y0 + TILE).min(height) {
+                for x in x0..(x0 + TILE).min(width) {
+                    dst[x * height + y] = src[y * width + x];
+                }
+            }
+        }
     }
 }
 
@@ -260,6 +286,27 @@ mod tests {
         let down = feather(&half.transpose(2, 3), 6).unwrap().transpose(2, 3);
         let err = (&down - &soft).abs().max().double_value(&[]);
         assert!(err < 1e-6, "{err}");
+    }
+
+    #[test]
+    fn feather_is_two_box_passes_per_axis() {
+        // The same filter from libtorch's average pooling (windows averaged over the pixels
+        // inside the image), on a random mask.
+        let m = Tensor::rand([1, 1, 37, 53], (Kind::Float, Device::Cpu));
+        let r = 3;
+        let pass = |t: &Tensor, k: [i64; 2], pad: [i64; 2]| {
+            t.avg_pool2d(k, [1, 1], pad, false, false, None::<i64>)
+        };
+        let mut want = m.shallow_clone();
+        for _ in 0..2 {
+            want = pass(&want, [1, 2 * r + 1], [0, r]);
+        }
+        for _ in 0..2 {
+            want = pass(&want, [2 * r + 1, 1], [r, 0]);
+        }
+        let got = feather(&m, 2 * r).unwrap();
+        let err = (&got - &want).abs().max().double_value(&[]);
+        assert!(err < 1e-5, "{err}");
     }
 
     #[test]

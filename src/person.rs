@@ -34,8 +34,8 @@ pub const KEEP_FULLY: f64 = 0.5;
 pub struct PersonMask {
     net: Pretrained<Segmenter>,
     kind: Kind,
-    /// The previous frame's probabilities at the segmenter's size, steadied.
-    previous: Option<Tensor>,
+    /// The previous frame's probabilities at the segmenter's size, steadied, row after row.
+    previous: Option<Vec<f32>>,
 }
 
 impl PersonMask {
@@ -71,12 +71,17 @@ impl PersonMask {
         let size = rgb.size();
         let (h, w) = self.net.net.for_size(size[2], size[3]).1.input;
         let now = tch::no_grad(|| self.net.net.person(rgb, self.kind, h, w))?;
-        let steady = match self.previous.take() {
-            Some(previous) if smoothing > 0.0 && previous.size() == now.size() => {
-                steady(&previous, &now, smoothing)?
-            }
-            _ => now,
-        };
+        // The rest runs on the map in host memory: a few passes over 37 thousand values, which
+        // as libtorch operations cost more in set-up than in arithmetic.
+        let len = (h * w) as usize;
+        let mut p = vec![0f32; len];
+        now.f_copy_data(&mut p, len)?;
+        if let Some(previous) = self.previous.take()
+            && smoothing > 0.0
+            && previous.len() == len
+        {
+            steady(&previous, &mut p, smoothing);
+        }
         // Kept from KEEP_FROM, fully from KEEP_FULLY: styled = (KEEP_FULLY - p) / (KEEP_FULLY -
         // KEEP_FROM), clamped to [0, 1] (and 1 minus that, inverted).
         let slope = 1.0 / (KEEP_FULLY - KEEP_FROM);
@@ -85,11 +90,12 @@ impl PersonMask {
         } else {
             (-slope, KEEP_FULLY * slope)
         };
-        let styled = steady
-            .f_mul_scalar(scale)?
-            .f_add_scalar(offset)?
-            .f_clamp(0.0, 1.0)?;
-        self.previous = Some(steady);
+        let (scale, offset) = (scale as f32, offset as f32);
+        let mut styled: Vec<f32> = p
+            .iter()
+            .map(|v| (v * scale + offset).clamp(0.0, 1.0))
+            .collect();
+        self.previous = Some(p);
         // The feather's radius in the segmenter's pixels (the mean of the two axes' scales).
         let scale = (h as f64 / height as f64 + w as f64 / width as f64) / 2.0;
         let radius = match feather {
@@ -98,22 +104,24 @@ impl PersonMask {
         };
         // Feathered at the segmenter's size: the only pass at the frame's size is the resize
         // (bilinear, so the mask stays in [0, 1]).
-        crate::frame::resize(&crate::mask::feather(&styled, radius)?, height, width)
+        crate::mask::feather_values(&mut styled, h as usize, w as usize, radius);
+        let styled = Tensor::f_from_slice(&styled)?
+            .f_view([1, 1, h, w])?
+            .f_to_device(rgb.device())?;
+        crate::frame::resize(&styled, height, width)
     }
 }
 
-/// One step of the motion-aware steadying: per pixel, `previous` is kept with weight
-/// `smoothing · (1 - |now - previous|)`. (Squared, the jitter on a still camera was damped less,
-/// 35 % against 45 %; a constant weight damps it more but trails a person who moves:
-/// tests/person.rs.)
-fn steady(previous: &Tensor, now: &Tensor, smoothing: f64) -> Result<Tensor> {
-    let change = now.f_sub(previous)?;
-    let keep = change
-        .f_abs()?
-        .f_neg()?
-        .f_add_scalar(1.0)?
-        .f_mul_scalar(smoothing.clamp(0.0, 0.99))?;
-    Ok(now.f_sub(&change.f_mul(&keep)?)?)
+/// One step of the motion-aware steadying of the person's probabilities `now` over the
+/// `previous` frame's: per pixel, the previous value is kept with weight
+/// `smoothing · (1 - |now - previous|)`. (Squared, the jitter on a still camera was damped less, 35 % against 45 %; a
+/// constant weight damps it more but trails a person who moves: tests/person.rs.)
+fn steady(previous: &[f32], now: &mut [f32], smoothing: f64) {
+    let smoothing = smoothing.clamp(0.0, 0.99) as f32;
+    for (n, p) in now.iter_mut().zip(previous) {
+        let change = *n - p;
+        *n -= change * (1.0 - change.abs()) * smoothing;
+    }
 }
 
 #[cfg(test)]
@@ -122,15 +130,17 @@ mod tests {
 
     #[test]
     fn steadying_damps_jitter_and_follows_motion() {
-        let previous = Tensor::from_slice(&[0.50f32, 0.0, 1.0]);
-        let now = Tensor::from_slice(&[0.56f32, 1.0, 1.0]);
-        let got: Vec<f32> = Vec::try_from(steady(&previous, &now, 0.8).unwrap()).unwrap();
+        let previous = [0.50f32, 0.0, 1.0];
+        let now = [0.56f32, 1.0, 1.0];
+        let mut got = now;
+        steady(&previous, &mut got, 0.8);
         // A small change is mostly held back; a full flip goes through at once; no change is
         // no change.
         assert!(got[0] > 0.50 && got[0] < 0.52, "{got:?}");
         assert_eq!(got[1], 1.0);
         assert_eq!(got[2], 1.0);
-        let none: Vec<f32> = Vec::try_from(steady(&previous, &now, 0.0).unwrap()).unwrap();
-        assert_eq!(none, vec![0.56, 1.0, 1.0]);
+        let mut none = now;
+        steady(&previous, &mut none, 0.0);
+        assert_eq!(none, now);
     }
 }
