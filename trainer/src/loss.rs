@@ -27,73 +27,119 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Reduction, Tensor, nn};
 
-/// The loss terms of one batch (scalar tensors, still attached to the graph).
+/// The terms of the training objective, declared once: `T` is what each term has (its weight,
+/// its value in a row of `losses.csv`, its tensor in a batch). Their order is [`TERM_NAMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Terms<T> {
+    /// Content loss at relu4_1.
+    pub content: T,
+    /// Style loss summed over the four taps (its weight is λ).
+    pub style: T,
+    /// Identity loss: the pixel MSE of the network's plain reconstruction of the photo.
+    pub identity: T,
+    /// Shallow content loss at relu2_1 and relu3_1.
+    pub shallow: T,
+    /// Total variation of the output.
+    pub tv: T,
+    /// Temporal term ([`Motion`]).
+    pub temporal: T,
+}
+
+/// The terms' names in the order of [`Terms::into_array`]: the columns of `losses.csv`.
+pub const TERM_NAMES: [&str; 6] = ["content", "style", "identity", "shallow", "tv", "temporal"];
+
+impl<T> Terms<T> {
+    /// The terms in the order of [`TERM_NAMES`].
+    pub fn into_array(self) -> [T; 6] {
+        [
+            self.content,
+            self.style,
+            self.identity,
+            self.shallow,
+            self.tv,
+            self.temporal,
+        ]
+    }
+
+    /// The terms from an array in the order of [`TERM_NAMES`].
+    pub fn from_array([content, style, identity, shallow, tv, temporal]: [T; 6]) -> Self {
+        Self {
+            content,
+            style,
+            identity,
+            shallow,
+            tv,
+            temporal,
+        }
+    }
+
+    /// Each term through `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Terms<U> {
+        Terms::from_array(self.into_array().map(f))
+    }
+
+    /// The terms by reference.
+    pub fn as_ref(&self) -> Terms<&T> {
+        Terms {
+            content: &self.content,
+            style: &self.style,
+            identity: &self.identity,
+            shallow: &self.shallow,
+            tv: &self.tv,
+            temporal: &self.temporal,
+        }
+    }
+}
+
+/// How much each term counts (0 = not computed).
+pub type Weights = Terms<f64>;
+
+impl Weights {
+    /// Whether any term looks at the stylised output (all but the identity loss do). When none
+    /// does, a step only decodes the photos' own features (the identity loss): no stylised
+    /// output, no pass of the loss network over it, about 2.5 times cheaper than a full step (a
+    /// reconstruction warm-up).
+    pub fn stylises(&self) -> bool {
+        Terms {
+            identity: 0.0,
+            ..*self
+        }
+        .into_array()
+        .iter()
+        .any(|w| *w > 0.0)
+    }
+}
+
+/// The loss terms of one batch (scalar fp32 tensors, still attached to the graph; `None` for a
+/// term not computed) and the network's output for it.
 #[derive(Debug)]
 pub struct Losses {
-    /// Content loss at relu4_1.
-    pub content: Tensor,
-    /// Style loss summed over the four taps.
-    pub style: Tensor,
-    /// Identity loss, when asked for.
-    pub identity: Option<Tensor>,
-    /// Shallow content loss, when asked for.
-    pub shallow: Option<Tensor>,
-    /// Total variation of the output, when asked for.
-    pub tv: Option<Tensor>,
-    /// Temporal term, when asked for.
-    pub temporal: Option<Tensor>,
+    /// The terms.
+    pub terms: Terms<Option<Tensor>>,
     /// The network's output for the batch.
     pub output: Tensor,
 }
 
-/// How much each term counts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights {
-    /// Content loss at relu4_1.
-    pub content: f64,
-    /// Style loss (λ).
-    pub style: f64,
-    /// Identity loss (0 = not computed).
-    pub identity: f64,
-    /// Shallow content loss (0 = not computed).
-    pub shallow: f64,
-    /// Total variation (0 = not computed).
-    pub tv: f64,
-    /// Temporal term (0 = not computed).
-    pub temporal: f64,
-}
-
-impl Weights {
-    /// Whether any term looks at the stylised output. When none does, a step only decodes the
-    /// photos' own features (the identity loss): no stylised output, no pass of the loss network
-    /// over it, about 2.5 times cheaper than a full step (a reconstruction warm-up).
-    pub fn stylises(&self) -> bool {
-        self.content > 0.0
-            || self.style > 0.0
-            || self.shallow > 0.0
-            || self.tv > 0.0
-            || self.temporal > 0.0
-    }
-}
-
 impl Losses {
-    /// The weighted sum of every term.
+    /// The weighted sum of every term computed.
     pub fn total(&self, w: &Weights) -> Result<Tensor> {
-        let mut total = self
-            .content
-            .f_mul_scalar(w.content)?
-            .f_add(&self.style.f_mul_scalar(w.style)?)?;
-        for (term, weight) in [
-            (&self.identity, w.identity),
-            (&self.shallow, w.shallow),
-            (&self.tv, w.tv),
-            (&self.temporal, w.temporal),
-        ] {
+        let mut total: Option<Tensor> = None;
+        for (term, weight) in self
+            .terms
+            .as_ref()
+            .into_array()
+            .into_iter()
+            .zip(w.into_array())
+        {
             if let Some(term) = term {
-                total = total.f_add(&term.f_mul_scalar(weight)?)?;
+                let weighted = term.f_mul_scalar(weight)?;
+                total = Some(match total {
+                    Some(t) => t.f_add(&weighted)?,
+                    None => weighted,
+                });
             }
         }
-        Ok(total)
+        total.context("no loss term was computed")
     }
 }
 
@@ -465,8 +511,8 @@ impl Motion {
 /// needs). The VGG-19 is frozen; gradients flow into the trained network only. The
 /// convolutions run as `compute` says, in channels-last; the AdaIN targets, the statistics and
 /// the losses in fp32. Terms whose weight is 0 are not computed; when only the identity loss
-/// counts ([`Weights::stylises`] is false), the content and style losses are reported as 0 and
-/// `output` is the reconstruction.
+/// counts ([`Weights::stylises`] is false), the content and style losses are not computed (the
+/// log reads 0 for them) and `output` is the reconstruction.
 pub fn compute_from(
     encoder: &Encoder,
     trainee: &Trainee,
@@ -492,14 +538,11 @@ pub fn compute_from(
             _ => None,
         };
         if !weights.stylises() {
-            let zero = Tensor::f_zeros([], (Kind::Float, targets.content.device()))?;
             return Ok(Losses {
-                content: zero.shallow_clone(),
-                style: zero,
-                identity,
-                shallow: None,
-                tv: None,
-                temporal: None,
+                terms: Terms {
+                    identity,
+                    ..Terms::default()
+                },
                 output: float(
                     reconstruction
                         .as_ref()
@@ -547,12 +590,14 @@ pub fn compute_from(
             None
         };
         Ok(Losses {
-            content: content_loss,
-            style: style_loss,
-            identity,
-            shallow,
-            tv,
-            temporal,
+            terms: Terms {
+                content: Some(content_loss),
+                style: Some(style_loss),
+                identity,
+                shallow,
+                tv,
+                temporal,
+            },
             output,
         })
     })

@@ -25,8 +25,8 @@ impl Smoothed {
         } else {
             0.02f64.max(1.0 / (self.n + 1) as f64)
         };
-        self.content += a * (row.content - self.content);
-        self.style += a * (row.style - self.style);
+        self.content += a * (row.terms.content - self.content);
+        self.style += a * (row.terms.style - self.style);
         self.total += a * (row.total - self.total);
         self.n += 1;
     }

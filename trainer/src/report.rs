@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tch::{Kind, Tensor};
 
-use crate::loss::Weights;
+use crate::loss::{TERM_NAMES, Terms, Weights};
 
 /// File name of the loss log in a run directory.
 pub const LOSSES_FILE: &str = "losses.csv";
 /// Header of the loss log.
-pub const LOSSES_HEADER: &str =
-    "iteration,lr,content,style,identity,shallow,tv,temporal,total,seconds";
+pub fn losses_header() -> String {
+    format!("iteration,lr,{},total,seconds", TERM_NAMES.join(","))
+}
 
 /// One row of `losses.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,18 +25,8 @@ pub struct LossRow {
     pub iteration: u64,
     /// Learning rate used for this iteration's update.
     pub lr: f64,
-    /// Content loss (unweighted).
-    pub content: f64,
-    /// Style loss (unweighted).
-    pub style: f64,
-    /// Identity loss (unweighted; 0 when its weight is 0).
-    pub identity: f64,
-    /// Shallow content loss (unweighted; 0 when its weight is 0).
-    pub shallow: f64,
-    /// Total variation (unweighted; 0 when its weight is 0).
-    pub tv: f64,
-    /// Temporal term (unweighted; 0 when its weight is 0).
-    pub temporal: f64,
+    /// Each term's value (unweighted; 0 for a term not computed).
+    pub terms: Terms<f64>,
     /// The weighted sum of every term.
     pub total: f64,
     /// Training seconds since the run began (all invocations together).
@@ -44,16 +35,12 @@ pub struct LossRow {
 
 impl LossRow {
     fn to_csv(self) -> String {
+        let terms: Vec<String> = self.terms.into_array().iter().map(f64::to_string).collect();
         format!(
-            "{},{:e},{},{},{},{},{},{},{},{:.3}",
+            "{},{:e},{},{},{:.3}",
             self.iteration,
             self.lr,
-            self.content,
-            self.style,
-            self.identity,
-            self.shallow,
-            self.tv,
-            self.temporal,
+            terms.join(","),
             self.total,
             self.seconds
         )
@@ -64,23 +51,22 @@ impl LossRow {
     fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let num = |i: usize| f[i].parse::<f64>().ok();
-        let (identity, shallow, tv, temporal, rest) = match f.len() {
-            6 => (0.0, 0.0, 0.0, 0.0, 4),
-            9 => (num(4)?, num(5)?, num(6)?, 0.0, 7),
-            10 => (num(4)?, num(5)?, num(6)?, num(7)?, 8),
-            _ => return None,
-        };
+        // iteration, lr, the terms, total, seconds: 2 terms (content, style), 5 (up to the
+        // TV) or all of them.
+        let count = f.len().checked_sub(4)?;
+        if ![2, 5, TERM_NAMES.len()].contains(&count) {
+            return None;
+        }
+        let mut terms = [0.0; TERM_NAMES.len()];
+        for (i, term) in terms.iter_mut().enumerate().take(count) {
+            *term = num(2 + i)?;
+        }
         Some(Self {
             iteration: f[0].parse().ok()?,
             lr: num(1)?,
-            content: num(2)?,
-            style: num(3)?,
-            identity,
-            shallow,
-            tv,
-            temporal,
-            total: num(rest)?,
-            seconds: num(rest + 1)?,
+            terms: Terms::from_array(terms),
+            total: num(2 + count)?,
+            seconds: num(3 + count)?,
         })
     }
 }
@@ -118,7 +104,7 @@ impl LossLog {
         } else {
             Vec::new()
         };
-        let mut text = format!("{LOSSES_HEADER}\n");
+        let mut text = format!("{}\n", losses_header());
         for row in kept {
             text.push_str(&row.to_csv());
             text.push('\n');
@@ -300,37 +286,33 @@ pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<(
     }
     let window = (rows.len() / 50).clamp(1, 200);
     let x: Vec<f64> = rows.iter().map(|r| r.iteration as f64).collect();
-    let weighted = |term: fn(&LossRow) -> f64, weight: f64| {
+    let weighted = |i: usize, weight: f64| {
         smooth(
-            &rows.iter().map(|r| term(r) * weight).collect::<Vec<_>>(),
+            &rows
+                .iter()
+                .map(|r| r.terms.into_array()[i] * weight)
+                .collect::<Vec<_>>(),
             window,
         )
     };
-    type Term = (&'static str, RGBColor, fn(&LossRow) -> f64, f64);
-    let terms: [Term; 7] = [
-        ("content x weight", BLUE, |r| r.content, weights.content),
-        ("style x weight", RED, |r| r.style, weights.style),
-        ("identity x weight", GREEN, |r| r.identity, weights.identity),
-        (
-            "shallow content x weight",
-            MAGENTA,
-            |r| r.shallow,
-            weights.shallow,
-        ),
-        ("TV x weight", CYAN, |r| r.tv, weights.tv),
-        (
-            "temporal x weight",
-            RGBColor(230, 140, 0),
-            |r| r.temporal,
-            weights.temporal,
-        ),
-        ("total", BLACK, |r| r.total, 1.0),
-    ];
-    let series: Vec<_> = terms
+    let looks = Terms {
+        content: ("content x weight", BLUE),
+        style: ("style x weight", RED),
+        identity: ("identity x weight", GREEN),
+        shallow: ("shallow content x weight", MAGENTA),
+        tv: ("TV x weight", CYAN),
+        temporal: ("temporal x weight", RGBColor(230, 140, 0)),
+    };
+    let mut series: Vec<_> = looks
+        .into_array()
         .into_iter()
-        .filter(|(.., weight)| *weight > 0.0)
-        .map(|(name, color, term, weight)| (name, color, weighted(term, weight)))
+        .zip(weights.into_array())
+        .enumerate()
+        .filter(|(_, (_, weight))| *weight > 0.0)
+        .map(|(i, ((name, color), weight))| (name, color, weighted(i, weight)))
         .collect();
+    let total: Vec<f64> = rows.iter().map(|r| r.total).collect();
+    series.push(("total", BLACK, smooth(&total, window)));
     let positive = series
         .iter()
         .flat_map(|s| s.2.iter().copied())
@@ -437,24 +419,26 @@ mod tests {
         let row = LossRow {
             iteration: 7,
             lr: 9.5e-5,
-            content: 1.25,
-            style: 0.1 + 0.2,
-            identity: 0.0625,
-            shallow: 2.5,
-            tv: 0.0,
-            temporal: 0.125,
+            terms: Terms::from_array([1.25, 0.1 + 0.2, 0.0625, 2.5, 0.0, 0.125]),
             total: 4.0,
             seconds: 12.5,
         };
         assert_eq!(LossRow::parse(&row.to_csv()), Some(row));
-        assert_eq!(LossRow::parse(LOSSES_HEADER), None);
+        assert_eq!(LossRow::parse(&losses_header()), None);
+        assert_eq!(
+            losses_header(),
+            "iteration,lr,content,style,identity,shallow,tv,temporal,total,seconds"
+        );
         // A row of a log from before the identity, shallow and TV columns.
         let old = LossRow::parse("3,1e-4,2.0,0.5,2.75,1.5").unwrap();
-        assert_eq!((old.total, old.seconds, old.identity), (2.75, 1.5, 0.0));
+        assert_eq!(
+            (old.total, old.seconds, old.terms.identity),
+            (2.75, 1.5, 0.0)
+        );
         // And from before the temporal column.
         let nine = LossRow::parse("3,1e-4,2.0,0.5,0.25,0.5,0.0,2.75,1.5").unwrap();
         assert_eq!(
-            (nine.identity, nine.temporal, nine.total),
+            (nine.terms.identity, nine.terms.temporal, nine.total),
             (0.25, 0.0, 2.75)
         );
     }

@@ -19,7 +19,7 @@ use crate::checkpoint::{self, RunState};
 use crate::config::TrainConfig;
 use crate::data::{self, BatchLoader, Dataset, HostBatch, ImageFolder};
 use crate::eval;
-use crate::loss::{self, Compute, Pixels, Trainee};
+use crate::loss::{self, Compute, Pixels, Terms, Trainee};
 use crate::progress::Progress;
 use crate::report::{self, LossLog, LossRow};
 
@@ -409,31 +409,25 @@ impl Session {
         // One read back to the host per step: the terms, the total and whether the gradients
         // are finite (terms not asked for read as 0; every term is fp32).
         let zero = Tensor::f_zeros([], (Kind::Float, device))?;
-        let or_zero = |t: &Option<Tensor>| t.as_ref().unwrap_or(&zero).shallow_clone();
+        let mut read = vec![total.shallow_clone(), finite];
+        read.extend(
+            losses
+                .terms
+                .as_ref()
+                .into_array()
+                .map(|t| t.as_ref().unwrap_or(&zero).shallow_clone()),
+        );
         let values: Vec<f64> = Vec::<f64>::try_from(
-            &Tensor::f_stack(
-                &[
-                    losses.content.shallow_clone(),
-                    losses.style.shallow_clone(),
-                    total.shallow_clone(),
-                    finite,
-                    or_zero(&losses.identity),
-                    or_zero(&losses.shallow),
-                    or_zero(&losses.tv),
-                    or_zero(&losses.temporal),
-                ],
-                0,
-            )?
-            .f_to_kind(Kind::Double)?
-            .f_to(Device::Cpu)?,
+            &Tensor::f_stack(&read, 0)?
+                .f_to_kind(Kind::Double)?
+                .f_to(Device::Cpu)?,
         )?;
-        let grads_ok = values[3] > 0.5;
+        let (total, grads_ok) = (values[0], values[1] > 0.5);
         if amp {
             self.state.loss_scale.update(grads_ok);
-        } else if !values[2].is_finite() {
+        } else if !total.is_finite() {
             bail!(
-                "the loss became {} at iteration {t}; the last checkpoint (iteration {}) is intact",
-                values[2],
+                "the loss became {total} at iteration {t}; the last checkpoint (iteration {}) is intact",
                 self.saved_at
             );
         }
@@ -447,13 +441,8 @@ impl Session {
         let row = LossRow {
             iteration: t,
             lr,
-            content: values[0],
-            style: values[1],
-            identity: values[4],
-            shallow: values[5],
-            tv: values[6],
-            temporal: values[7],
-            total: values[2],
+            terms: Terms::from_array(std::array::from_fn(|i| values[2 + i])),
+            total,
             seconds: self.state.train_seconds,
         };
         self.log.push(row)?;

@@ -156,7 +156,7 @@ fn losses_of(run: &Path) -> Vec<(u64, f64, f64, f64, f64)> {
     report::read_losses(&run.join(report::LOSSES_FILE))
         .unwrap()
         .iter()
-        .map(|r: &LossRow| (r.iteration, r.lr, r.content, r.style, r.total))
+        .map(|r: &LossRow| (r.iteration, r.lr, r.terms.content, r.terms.style, r.total))
         .collect()
 }
 

@@ -65,8 +65,8 @@ fn one_step_is_the_loss_of_its_batch_and_an_adam_update() {
 
     let (l, content, style) = first_batch_losses(&session);
     let expected = (
-        l.content.double_value(&[]),
-        l.style.double_value(&[]),
+        l.terms.content.as_ref().unwrap().double_value(&[]),
+        l.terms.style.as_ref().unwrap().double_value(&[]),
         tch::no_grad(|| l.total(session.loss_weights()))
             .unwrap()
             .double_value(&[]),
@@ -78,7 +78,7 @@ fn one_step_is_the_loss_of_its_batch_and_an_adam_update() {
     assert_eq!(step.row.iteration, 0);
     assert_eq!(step.row.lr, config.lr_at(0));
     assert_eq!(
-        (step.row.content, step.row.style, step.row.total),
+        (step.row.terms.content, step.row.terms.style, step.row.total),
         expected,
         "the step's loss is not its batch's"
     );
@@ -117,7 +117,10 @@ fn one_step_is_the_loss_of_its_batch_and_an_adam_update() {
     assert_eq!((out.iterations_done, out.iterations_this_call), (3, 3));
     let rows = losses(&dir.join("run"));
     assert_eq!(rows.len(), 3);
-    assert_eq!((rows[0].content, rows[0].total), (expected.0, expected.2));
+    assert_eq!(
+        (rows[0].terms.content, rows[0].total),
+        (expected.0, expected.2)
+    );
     assert_eq!(
         checkpoint::load(&dir.join("run")).unwrap().state.iteration,
         3
@@ -170,13 +173,15 @@ fn identity_alone_trains_the_reconstruction() {
     let mut session = Session::open(&config, &dir.join("run"), false).unwrap();
     let (first, content, _) = first_batch_losses(&session);
     let identity = first
+        .terms
         .identity
         .as_ref()
         .expect("the identity loss")
         .double_value(&[]);
-    assert_eq!(first.content.double_value(&[]), 0.0);
-    assert_eq!(first.style.double_value(&[]), 0.0);
-    assert!(first.shallow.is_none() && first.tv.is_none());
+    // Only the identity loss is computed; the log reads 0 for the others.
+    let t = &first.terms;
+    assert!(t.content.is_none() && t.style.is_none());
+    assert!(t.shallow.is_none() && t.tv.is_none() && t.temporal.is_none());
     let mse = first
         .output
         .mse_loss(&content, tch::Reduction::Mean)
@@ -190,12 +195,18 @@ fn identity_alone_trains_the_reconstruction() {
     }
     session.finish(StopReason::Finished).unwrap();
     let rows = losses(&dir.join("run"));
-    assert!(rows.iter().all(|r| r.content == 0.0 && r.style == 0.0));
-    // The log keeps the identity term itself: with only its weight set, total = weight x term.
-    assert!(rows.iter().all(|r| r.identity > 0.0 && r.shallow == 0.0));
     assert!(
         rows.iter()
-            .all(|r| (r.total - r.identity * config.identity_weight).abs() <= 1e-4 * r.total),
+            .all(|r| r.terms.content == 0.0 && r.terms.style == 0.0)
+    );
+    // The log keeps the identity term itself: with only its weight set, total = weight x term.
+    assert!(
+        rows.iter()
+            .all(|r| r.terms.identity > 0.0 && r.terms.shallow == 0.0)
+    );
+    assert!(
+        rows.iter()
+            .all(|r| (r.total - r.terms.identity * config.identity_weight).abs() <= 1e-4 * r.total),
         "the logged identity term is not the one trained on"
     );
     let mean = |r: &[LossRow]| r.iter().map(|x| x.total).sum::<f64>() / r.len() as f64;
@@ -233,7 +244,7 @@ fn resume_equals_uninterrupted() {
     second_half.workers = 3;
     train::run(&second_half, &split, true, &stop).unwrap();
 
-    let key = |r: &LossRow| (r.iteration, r.lr, r.content, r.style, r.total);
+    let key = |r: &LossRow| (r.iteration, r.lr, r.terms.content, r.terms.style, r.total);
     let a: Vec<_> = losses(&whole).iter().map(key).collect();
     let b: Vec<_> = losses(&split).iter().map(key).collect();
     assert_eq!(a.len(), 6);
