@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 # A candidate is a list of steps. ("conv", c_in, c_out, stride, relu), ("unshuffle", r),
-# ("shuffle", r), ("up", "nearest"|"bilinear"), ("adain",), ("save",) keeps the activation for a
+# ("shuffle", r), ("up", "nearest"|"bilinear"), ("blur",), ("adain",), ("save",) keeps the activation for a
 # skip connection and ("skip",) concatenates the kept one (normalised by AdaIN, with the style's
 # statistics at that level) to the current one; ("pad", "zero"|"reflect") sets the padding of the
 # 3x3 convolutions that follow.
@@ -31,6 +31,11 @@ SKIP4_BODY = [("pad", "reflect"), ("unshuffle", 2), ("conv", 12, 32, 1, True),
               ("conv", 64, 128, 2, True), ("conv", 128, 128, 1, True), ("adain",),
               ("conv", 128, 128, 1, True), ("conv", 128, 256, 1, True),
               ("shuffle", 2), ("skip",), ("conv", 128, 64, 1, True), ("conv", 64, 64, 1, True)]
+
+# lite-smooth's body: SKIP4_BODY with the bottleneck brought to 1/4 size by a 64-channel
+# convolution and a bilinear x2 instead of 256 channels and a pixel shuffle.
+SMOOTH_BODY = SKIP4_BODY[:10] + [("conv", 128, 64, 1, True), ("up", "bilinear"), ("skip",),
+                                ("conv", 128, 64, 1, True), ("conv", 64, 64, 1, True)]
 
 CANDIDATES = {
     # Pixel-unshuffle by 4, a body of 64 channels at 1/4 size, pixel-shuffle back.
@@ -132,6 +137,22 @@ CANDIDATES = {
     # Content-guided: per-pixel affine colour coefficients (3 x 4) and an RGB residual predicted
     # at 1/4 size, upsampled bilinearly by 4 and applied to the full-size input.
     "v2-guided": SKIP4_BODY + [("conv", 64, 15, 1, False), ("up", "bilinear", 4), ("guide",)],
+    # lite-smooth (round L5 of trainer/README.md): no pixel shuffle in the body either (the
+    # bottleneck to 64 channels and bilinear x2 to its join at 1/4), and a [1 2 1] blur before
+    # the last upsampling; 16 -> 3 at full size.
+    "v2-smooth": SMOOTH_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                ("conv", 32, 16, 1, True), ("blur",), ("up", "bilinear"),
+                                ("conv", 16, 3, 1, False)],
+    # The same with a nonlinear step at full size (16 -> 8 with a ReLU, 8 -> 3), which can draw
+    # detail finer than the blurred 1/2-size maps carry.
+    "v2-smooth-8": SMOOTH_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                  ("conv", 32, 16, 1, True), ("blur",), ("up", "bilinear"),
+                                  ("conv", 16, 8, 1, True), ("conv", 8, 3, 1, False)],
+    # The nonlinear full-size step on 8 channels: 32 -> 8 at 1/2 size, blur, bilinear x2,
+    # 8 -> 8 with a ReLU and 8 -> 3 at full size.
+    "v2-smooth-c8": SMOOTH_BODY + [("conv", 64, 32, 1, True), ("up", "bilinear"),
+                                   ("conv", 32, 8, 1, True), ("blur",), ("up", "bilinear"),
+                                   ("conv", 8, 8, 1, True), ("conv", 8, 3, 1, False)],
     # u4-c64x8 with reflection padding (what the full network uses) instead of zeros.
     "u4-c64x8-reflect": [("pad", "reflect")],
 }
@@ -180,6 +201,11 @@ class Net(torch.nn.Module):
             elif kind == "up":
                 factor = s[2] if len(s) > 2 else 2
                 x = F.interpolate(x, scale_factor=factor, mode=s[1])
+            elif kind == "blur":
+                # A [1 2 1] x [1 2 1] / 16 blur per channel (reflected at the edges).
+                k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype)
+                k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+                x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=x.shape[1])
             elif kind == "guide":
                 # x: 12 affine coefficients (3 x [r, g, b, 1]) and 3 residual channels.
                 rgb = image.float()

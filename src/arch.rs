@@ -245,6 +245,23 @@ pub const LITE_SMOOTH_DECODER: [Layer; 7] = [
     conv(6, 16, 3, Keep, false).linear(),
 ];
 
+/// [`LITE_SMOOTH_DECODER`] with a nonlinear last step at full size: 8 channels at 1/2 size
+/// (blurred and upsampled as there), then 8 -> 8 with a ReLU and 8 -> 3 at full size. A linear
+/// last convolution over blurred, interpolated maps cannot draw detail finer than they carry
+/// (`lite-smooth`'s pictures are soft, its style ratio behind the first light network's); a
+/// ReLU at full size can, without a tile of any period. As fast as `lite-smooth`
+/// (`bench/lite_candidates.py`, `v2-smooth-c8`; BENCHMARKS.md).
+pub const LITE_DETAIL_DECODER: [Layer; 8] = [
+    conv(0, 128, 128, Keep, false),
+    conv(1, 128, 64, BilinearAfter(2), false),
+    conv(2, 128, 64, Keep, false).join(),
+    conv(3, 64, 64, Keep, false),
+    conv(4, 64, 32, BilinearAfter(2), false),
+    conv(5, 32, 8, BlurBilinear2After, false),
+    conv(6, 8, 8, Keep, false),
+    conv(7, 8, 3, Keep, false).linear(),
+];
+
 /// A light decoder that returns to full size through the picture itself: the same body to 1/4
 /// size, then 15 channels (no activation) upsampled bilinearly by 4: a 3 x 4 affine colour
 /// transform per pixel applied to the network's input, plus an RGB residual
@@ -309,6 +326,14 @@ pub const LITE_SMOOTH: LiteArch = LiteArch {
     output: LiteOutput::Rgb,
 };
 
+/// `lite-smooth` with a nonlinear step at full size ([`LITE_DETAIL_DECODER`]).
+pub const LITE_DETAIL: LiteArch = LiteArch {
+    tag: "lite-detail",
+    encoder: &LITE_ENCODER,
+    decoder: &LITE_DETAIL_DECODER,
+    output: LiteOutput::Rgb,
+};
+
 /// The light network with a content-guided ending ([`LITE_GUIDED_DECODER`]).
 pub const LITE_GUIDED: LiteArch = LiteArch {
     tag: "lite-guided",
@@ -318,7 +343,7 @@ pub const LITE_GUIDED: LiteArch = LiteArch {
 };
 
 /// Every light network the library can load.
-pub const LITE_ARCHS: [LiteArch; 4] = [LITE, LITE_BILINEAR, LITE_SMOOTH, LITE_GUIDED];
+pub const LITE_ARCHS: [LiteArch; 5] = [LITE, LITE_BILINEAR, LITE_SMOOTH, LITE_DETAIL, LITE_GUIDED];
 
 impl LiteArch {
     /// The light network whose weights carry `tag` in their header.

@@ -30,8 +30,9 @@ pub struct TrainConfig {
     pub model: adainstyle::Model,
     /// Which light network --model lite trains: lite (pixel-shuffle to full size, as first
     /// shipped), lite-bilinear (bilinear upsampling and a convolution at full size),
-    /// lite-smooth (lite-bilinear with no pixel-shuffle in its body either) or lite-guided
-    /// (per-pixel affine colour transforms of the photo, upsampled bilinearly).
+    /// lite-smooth (lite-bilinear with no pixel-shuffle in its body either), lite-detail
+    /// (lite-smooth with a nonlinear step at full size) or lite-guided (per-pixel affine colour
+    /// transforms of the photo, upsampled bilinearly).
     #[arg(long, default_value = "lite")]
     #[serde(default = "first_lite")]
     pub lite_arch: adainstyle::arch::LiteArch,
