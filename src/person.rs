@@ -114,8 +114,9 @@ impl PersonMask {
 
 /// One step of the motion-aware steadying of the person's probabilities `now` over the
 /// `previous` frame's: per pixel, the previous value is kept with weight
-/// `smoothing · (1 - |now - previous|)`. (Squared, the jitter on a still camera was damped less, 35 % against 45 %; a
-/// constant weight damps it more but trails a person who moves: tests/person.rs.)
+/// `smoothing · (1 - |now - previous|)`. (Squared, the jitter on a still camera was damped
+/// less, 35 % against 45 %; a constant weight damps it more but trails a person who moves:
+/// tests/person.rs.)
 fn steady(previous: &[f32], now: &mut [f32], smoothing: f64) {
     let smoothing = smoothing.clamp(0.0, 0.99) as f32;
     for (n, p) in now.iter_mut().zip(previous) {

@@ -73,11 +73,6 @@ impl<T> Terms<T> {
         }
     }
 
-    /// Each term through `f`.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Terms<U> {
-        Terms::from_array(self.into_array().map(f))
-    }
-
     /// The terms by reference.
     pub fn as_ref(&self) -> Terms<&T> {
         Terms {
