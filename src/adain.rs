@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //! Adaptive instance normalisation and the channel statistics it works with.
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -101,7 +101,20 @@ impl Stats {
 ///
 /// Two passes (the mean, then the squared deviations from it): as stable as a one-pass Welford
 /// reduction and, on a CPU, several times faster than libtorch's `var_mean` over two dimensions.
+/// The statistics are fp32 whatever the features' kind. A channels-last map in host memory that
+/// needs no gradient (every frame the stylizer sees on a CPU) is reduced in plain loops
+/// ([`host_mean_std`]); anything else by libtorch, in fp32.
 pub fn mean_std(feat: &Tensor) -> Result<Stats> {
+    if let Some(stats) = host_mean_std(feat)? {
+        return Ok(stats);
+    }
+    let float;
+    let feat = if feat.kind() == Kind::Float {
+        feat
+    } else {
+        float = feat.f_to_kind(Kind::Float)?;
+        &float
+    };
     let size = feat.size();
     let n = size[2] * size[3];
     let correction = i64::from(n > 1);
@@ -116,6 +129,108 @@ pub fn mean_std(feat: &Tensor) -> Result<Stats> {
         mean,
         std: var.f_add_scalar(EPS)?.f_sqrt()?,
     })
+}
+
+/// Pixels per block of the host reduction ([`channel_sums`]).
+const HOST_BLOCK: usize = 256;
+
+/// [`mean_std`] of a channels-last fp32 or bf16 map in host memory that needs no gradient, as
+/// two passes of plain loops over the pixels (each pixel's channels are contiguous); `None` for
+/// any other map. libtorch reduces a channels-last map over its spatial dimensions with strided
+/// loops: for the light network's two levels at 640×360 in bf16 (1.4 million values) its passes,
+/// with the copy to fp32 they need, took several times as long (BENCHMARKS.md, "AdaIN's
+/// statistics").
+fn host_mean_std(feat: &Tensor) -> Result<Option<Stats>> {
+    let size = feat.size();
+    let [n, c, h, w] = size[..] else {
+        return Ok(None);
+    };
+    let channels_last = feat.stride() == [h * w * c, 1, w * c, c];
+    if feat.device() != Device::Cpu || feat.requires_grad() || !channels_last || n * c * h * w == 0
+    {
+        return Ok(None);
+    }
+    let (channels, pixels) = (c as usize, (h * w) as usize);
+    let numel = n as usize * channels * pixels;
+    let (mean, var) = match feat.kind() {
+        Kind::Float => {
+            // The channels-last map's memory in order, as a contiguous (N, H, W, C) view.
+            let mut values = vec![0f32; numel];
+            feat.f_permute([0, 2, 3, 1])?
+                .f_copy_data(&mut values, numel)?;
+            moments(&values, channels, pixels, |v| v)
+        }
+        Kind::BFloat16 => {
+            // bf16 is the upper half of an f32: read the bits, widen them in the loops.
+            let mut bits = vec![0i16; numel];
+            feat.f_permute([0, 2, 3, 1])?
+                .f_view_dtype(Kind::Int16)?
+                .f_copy_data(&mut bits, numel)?;
+            moments(&bits, channels, pixels, |b| {
+                f32::from_bits(u32::from(b as u16) << 16)
+            })
+        }
+        _ => return Ok(None),
+    };
+    let std: Vec<f32> = var.iter().map(|v| ((v + EPS).sqrt()) as f32).collect();
+    let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let stats =
+        |v: &[f32]| -> Result<Tensor> { Ok(Tensor::f_from_slice(v)?.f_view([n, c, 1, 1])?) };
+    Ok(Some(Stats {
+        mean: stats(&mean)?,
+        std: stats(&std)?,
+    }))
+}
+
+/// The per-channel means and unbiased variances (a single pixel has variance 0) of `values`,
+/// `images` maps of `pixels` pixels of `channels` values each, one after the other; `widen`
+/// turns a stored value into an f32. Returns them image after image, channel after channel.
+fn moments<T: Copy>(
+    values: &[T],
+    channels: usize,
+    pixels: usize,
+    widen: impl Fn(T) -> f32 + Copy,
+) -> (Vec<f64>, Vec<f64>) {
+    let divisor = pixels.saturating_sub(1).max(1) as f64;
+    let (mut means, mut vars) = (Vec::new(), Vec::new());
+    for image in values.chunks_exact(channels * pixels) {
+        let mean: Vec<f64> = channel_sums(image, channels, |acc, pixel| {
+            for (a, &v) in acc.iter_mut().zip(pixel) {
+                *a += widen(v);
+            }
+        })
+        .into_iter()
+        .map(|s| s / pixels as f64)
+        .collect();
+        let centre: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        let squares = channel_sums(image, channels, |acc, pixel| {
+            for ((a, &v), &m) in acc.iter_mut().zip(pixel).zip(&centre) {
+                let d = widen(v) - m;
+                *a += d * d;
+            }
+        });
+        vars.extend(squares.into_iter().map(|s| s / divisor));
+        means.extend(mean);
+    }
+    (means, vars)
+}
+
+/// Σ over the pixels of `image` (pixels of `channels` values each) of what `add` adds to the
+/// per-channel accumulators for one pixel: in fp32 over blocks of [`HOST_BLOCK`] pixels (one
+/// accumulator per channel, which vectorises across the channels), the blocks' sums in f64.
+fn channel_sums<T>(image: &[T], channels: usize, add: impl Fn(&mut [f32], &[T])) -> Vec<f64> {
+    let mut total = vec![0f64; channels];
+    let mut block = vec![0f32; channels];
+    for part in image.chunks(channels * HOST_BLOCK) {
+        block.fill(0.0);
+        for pixel in part.chunks_exact(channels) {
+            add(&mut block, pixel);
+        }
+        for (t, b) in total.iter_mut().zip(&block) {
+            *t += f64::from(*b);
+        }
+    }
+    total
 }
 
 /// Channel mean and std of `feat` (N, C, H, W) over the pixels that `weight` (N, 1, H, W), in
@@ -177,9 +292,12 @@ fn transfer(content: &Tensor, own: &Stats, style: &Stats, alpha: f64) -> Result<
                 .f_mul_scalar(alpha)?,
         )
     };
-    let mut out = content.f_mul(&scale.f_to_kind(content.kind())?)?;
-    let _ = out.f_add_(&shift.f_to_kind(content.kind())?)?;
-    Ok(out)
+    // One pass in the features' own kind and memory order (libtorch computes a bf16 product
+    // in fp32 and rounds it once).
+    let kind = content.kind();
+    Ok(shift
+        .f_to_kind(kind)?
+        .f_addcmul(content, &scale.f_to_kind(kind)?)?)
 }
 
 /// `alpha * adain(content, style) + (1 - alpha) * content`: the decoder's input.
@@ -236,6 +354,30 @@ mod tests {
         let out = mean_std(&adain(&content, &s).unwrap()).unwrap();
         assert!(max_abs(&out.mean, &s.mean) < 1e-4);
         assert!(max_abs(&out.std, &s.std) < 1e-4);
+    }
+
+    #[test]
+    fn host_statistics_equal_libtorchs_in_both_kinds() {
+        // Two images, more pixels than one block of the host loops, an offset mean.
+        let feat = crate::weights::seeded_uniform(&[2, 24, 31, 19], 5) * 4.0 + 2.5;
+        let last = crate::to_channels_last(&feat).unwrap();
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let map = last.to_kind(kind);
+            let host = host_mean_std(&map)
+                .unwrap()
+                .expect("a channels-last CPU map");
+            // A contiguous (N, C, H, W) map goes through libtorch.
+            let torch = mean_std(&map.contiguous()).unwrap();
+            assert_eq!(host.mean.kind(), Kind::Float);
+            assert!(max_abs(&host.mean, &torch.mean) < 1e-5, "{kind:?} mean");
+            assert!(max_abs(&host.std, &torch.std) < 1e-5, "{kind:?} std");
+        }
+        // A map that needs a gradient (the trainer's) is libtorch's.
+        assert!(
+            host_mean_std(&last.set_requires_grad(true))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
