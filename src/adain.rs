@@ -103,9 +103,9 @@ impl Stats {
 /// reduction and, on a CPU, several times faster than libtorch's `var_mean` over two dimensions.
 /// The statistics are fp32 whatever the features' kind. A channels-last map in host memory that
 /// needs no gradient (every frame the stylizer sees on a CPU) is reduced in plain loops
-/// ([`host_mean_std`]); anything else by libtorch, in fp32.
+/// ([`host_moments`]); anything else by libtorch, in fp32.
 pub fn mean_std(feat: &Tensor) -> Result<Stats> {
-    if let Some(stats) = host_mean_std(feat)? {
+    if let Some(stats) = host_moments(feat, None)? {
         return Ok(stats);
     }
     let float;
@@ -134,31 +134,45 @@ pub fn mean_std(feat: &Tensor) -> Result<Stats> {
 /// Pixels per block of the host reduction ([`channel_sums`]).
 const HOST_BLOCK: usize = 256;
 
-/// [`mean_std`] of a channels-last fp32 or bf16 map in host memory that needs no gradient, as
-/// two passes of plain loops over the pixels (each pixel's channels are contiguous); `None` for
-/// any other map. libtorch reduces a channels-last map over its spatial dimensions with strided
-/// loops: for the light network's two levels at 640×360 in bf16 (1.4 million values) its passes,
-/// with the copy to fp32 they need, took several times as long (BENCHMARKS.md, "AdaIN's
-/// statistics").
-fn host_mean_std(feat: &Tensor) -> Result<Option<Stats>> {
+/// [`mean_std`], or with `weight` [`masked_mean_std`], of a channels-last fp32 or bf16 map in
+/// host memory that needs no gradient, as two passes of plain loops over the pixels (each
+/// pixel's channels are contiguous); `None` for any other map. libtorch reduces a channels-last
+/// map over its spatial dimensions with strided loops: for the light network's two levels at
+/// 640×360 in bf16 (1.4 million values) its passes, with the copy to fp32 they need, took
+/// several times as long (BENCHMARKS.md, "AdaIN's statistics").
+fn host_moments(feat: &Tensor, weight: Option<&Tensor>) -> Result<Option<Stats>> {
     let size = feat.size();
     let [n, c, h, w] = size[..] else {
         return Ok(None);
     };
     let channels_last = feat.stride() == [h * w * c, 1, w * c, c];
-    if feat.device() != Device::Cpu || feat.requires_grad() || !channels_last || n * c * h * w == 0
+    let on_host = |t: &Tensor| t.device() == Device::Cpu && !t.requires_grad();
+    if !on_host(feat)
+        || !channels_last
+        || n * c * h * w == 0
+        || weight.is_some_and(|m| !on_host(m) || m.size() != [n, 1, h, w])
     {
         return Ok(None);
     }
     let (channels, pixels) = (c as usize, (h * w) as usize);
     let numel = n as usize * channels * pixels;
+    let weights = match weight {
+        Some(m) => {
+            let len = n as usize * pixels;
+            let mut values = vec![0f32; len];
+            m.f_to_kind(Kind::Float)?.f_copy_data(&mut values, len)?;
+            Some(values)
+        }
+        None => None,
+    };
+    let weights = weights.as_deref();
     let (mean, var) = match feat.kind() {
         Kind::Float => {
             // The channels-last map's memory in order, as a contiguous (N, H, W, C) view.
             let mut values = vec![0f32; numel];
             feat.f_permute([0, 2, 3, 1])?
                 .f_copy_data(&mut values, numel)?;
-            moments(&values, channels, pixels, |v| v)
+            moments(&values, channels, pixels, |v| v, weights)
         }
         Kind::BFloat16 => {
             // bf16 is the upper half of an f32: read the bits, widen them in the loops.
@@ -166,9 +180,8 @@ fn host_mean_std(feat: &Tensor) -> Result<Option<Stats>> {
             feat.f_permute([0, 2, 3, 1])?
                 .f_view_dtype(Kind::Int16)?
                 .f_copy_data(&mut bits, numel)?;
-            moments(&bits, channels, pixels, |b| {
-                f32::from_bits(u32::from(b as u16) << 16)
-            })
+            let widen = |b: i16| f32::from_bits(u32::from(b as u16) << 16);
+            moments(&bits, channels, pixels, widen, weights)
         }
         _ => return Ok(None),
     };
@@ -182,49 +195,78 @@ fn host_mean_std(feat: &Tensor) -> Result<Option<Stats>> {
     }))
 }
 
-/// The per-channel means and unbiased variances (a single pixel has variance 0) of `values`,
-/// `images` maps of `pixels` pixels of `channels` values each, one after the other; `widen`
-/// turns a stored value into an f32. Returns them image after image, channel after channel.
+/// The per-channel means and variances of `values`, maps of `pixels` pixels of `channels`
+/// values each, one after the other (`widen` turns a stored value into an f32), each pixel
+/// counted with its weight in `weights` (one per pixel of every map) or 1: the variance is
+/// divided by the total weight − 1 (at least 1), so with every weight 1 it is the unbiased one
+/// (a single pixel has variance 0). Returns them map after map, channel after channel.
 fn moments<T: Copy>(
     values: &[T],
     channels: usize,
     pixels: usize,
     widen: impl Fn(T) -> f32 + Copy,
+    weights: Option<&[f32]>,
 ) -> (Vec<f64>, Vec<f64>) {
-    let divisor = pixels.saturating_sub(1).max(1) as f64;
     let (mut means, mut vars) = (Vec::new(), Vec::new());
-    for image in values.chunks_exact(channels * pixels) {
-        let mean: Vec<f64> = channel_sums(image, channels, |acc, pixel| {
-            for (a, &v) in acc.iter_mut().zip(pixel) {
-                *a += widen(v);
+    for (i, image) in values.chunks_exact(channels * pixels).enumerate() {
+        let (mean, var) = match weights {
+            None => image_moments(image, channels, widen, |_| 1.0),
+            Some(w) => {
+                let w = &w[i * pixels..(i + 1) * pixels];
+                image_moments(image, channels, widen, |p| w[p])
             }
-        })
-        .into_iter()
-        .map(|s| s / pixels as f64)
-        .collect();
-        let centre: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        let squares = channel_sums(image, channels, |acc, pixel| {
-            for ((a, &v), &m) in acc.iter_mut().zip(pixel).zip(&centre) {
-                let d = widen(v) - m;
-                *a += d * d;
-            }
-        });
-        vars.extend(squares.into_iter().map(|s| s / divisor));
+        };
         means.extend(mean);
+        vars.extend(var);
     }
     (means, vars)
 }
 
+/// [`moments`] of one map whose pixel `p` weighs `weight(p)` (a constant 1 costs nothing).
+fn image_moments<T: Copy>(
+    image: &[T],
+    channels: usize,
+    widen: impl Fn(T) -> f32 + Copy,
+    weight: impl Fn(usize) -> f32 + Copy,
+) -> (Vec<f64>, Vec<f64>) {
+    let pixels = image.len() / channels;
+    let total: f64 = (0..pixels).map(|p| f64::from(weight(p))).sum();
+    let mean: Vec<f64> = channel_sums(image, channels, |acc, pixel, p| {
+        let w = weight(p);
+        for (a, &v) in acc.iter_mut().zip(pixel) {
+            *a += w * widen(v);
+        }
+    })
+    .into_iter()
+    .map(|s| s / total.max(EPS))
+    .collect();
+    let centre: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let squares = channel_sums(image, channels, |acc, pixel, p| {
+        let w = weight(p);
+        for ((a, &v), &m) in acc.iter_mut().zip(pixel).zip(&centre) {
+            let d = widen(v) - m;
+            *a += w * d * d;
+        }
+    });
+    let divisor = (total - 1.0).max(1.0);
+    (mean, squares.into_iter().map(|s| s / divisor).collect())
+}
+
 /// Σ over the pixels of `image` (pixels of `channels` values each) of what `add` adds to the
-/// per-channel accumulators for one pixel: in fp32 over blocks of [`HOST_BLOCK`] pixels (one
-/// accumulator per channel, which vectorises across the channels), the blocks' sums in f64.
-fn channel_sums<T>(image: &[T], channels: usize, add: impl Fn(&mut [f32], &[T])) -> Vec<f64> {
+/// per-channel accumulators for one pixel (its values and its index): in fp32 over blocks of
+/// [`HOST_BLOCK`] pixels (one accumulator per channel, which vectorises across the channels),
+/// the blocks' sums in f64.
+fn channel_sums<T>(
+    image: &[T],
+    channels: usize,
+    add: impl Fn(&mut [f32], &[T], usize),
+) -> Vec<f64> {
     let mut total = vec![0f64; channels];
     let mut block = vec![0f32; channels];
-    for part in image.chunks(channels * HOST_BLOCK) {
+    for (b, part) in image.chunks(channels * HOST_BLOCK).enumerate() {
         block.fill(0.0);
-        for pixel in part.chunks_exact(channels) {
-            add(&mut block, pixel);
+        for (p, pixel) in part.chunks_exact(channels).enumerate() {
+            add(&mut block, pixel, b * HOST_BLOCK + p);
         }
         for (t, b) in total.iter_mut().zip(&block) {
             *t += f64::from(*b);
@@ -238,6 +280,16 @@ fn channel_sums<T>(image: &[T], channels: usize, add: impl Fn(&mut [f32], &[T]))
 /// [`mean_std`] (the unbiased variance divides by the total weight − 1). A region of total
 /// weight below 1 gets finite statistics, meant to be multiplied by its (near-zero) weight.
 pub fn masked_mean_std(feat: &Tensor, weight: &Tensor) -> Result<Stats> {
+    if let Some(stats) = host_moments(feat, Some(weight))? {
+        return Ok(stats);
+    }
+    let float;
+    let feat = if feat.kind() == Kind::Float {
+        feat
+    } else {
+        float = feat.f_to_kind(Kind::Float)?;
+        &float
+    };
     let size = feat.size();
     let (n, c) = (size[0], size[1]);
     let dims = Some([2i64, 3].as_slice());
@@ -332,8 +384,8 @@ pub fn adain_masked(
         Some(style) => styled(&mask.f_neg()?.f_add_scalar(1.0)?, style)?,
         None => content.shallow_clone(),
     };
-    // t_in · mask + t_out · (1 - mask), in one pass.
-    Ok(t_out.f_lerp_tensor(&t_in, mask)?)
+    // t_in · mask + t_out · (1 - mask), in one pass (in the features' kind).
+    Ok(t_out.f_lerp_tensor(&t_in, &mask.f_to_kind(content.kind())?)?)
 }
 
 #[cfg(test)]
@@ -357,13 +409,13 @@ mod tests {
     }
 
     #[test]
-    fn host_statistics_equal_libtorchs_in_both_kinds() {
+    fn host_statistics_equal_libtorchs_in_both_kinds_plain_and_masked() {
         // Two images, more pixels than one block of the host loops, an offset mean.
         let feat = crate::weights::seeded_uniform(&[2, 24, 31, 19], 5) * 4.0 + 2.5;
         let last = crate::to_channels_last(&feat).unwrap();
         for kind in [Kind::Float, Kind::BFloat16] {
             let map = last.to_kind(kind);
-            let host = host_mean_std(&map)
+            let host = host_moments(&map, None)
                 .unwrap()
                 .expect("a channels-last CPU map");
             // A contiguous (N, C, H, W) map goes through libtorch.
@@ -372,9 +424,21 @@ mod tests {
             assert!(max_abs(&host.mean, &torch.mean) < 1e-5, "{kind:?} mean");
             assert!(max_abs(&host.std, &torch.std) < 1e-5, "{kind:?} std");
         }
+        // Weighted by a soft mask, against libtorch's weighted sums.
+        let mask = crate::weights::seeded_uniform(&[2, 1, 31, 19], 6);
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let map = last.to_kind(kind);
+            let host = host_moments(&map, Some(&mask)).unwrap().expect("host");
+            let torch = masked_mean_std(&map.contiguous(), &mask).unwrap();
+            assert!(
+                max_abs(&host.mean, &torch.mean) < 1e-4,
+                "{kind:?} masked mean"
+            );
+            assert!(max_abs(&host.std, &torch.std) < 1e-4, "{kind:?} masked std");
+        }
         // A map that needs a gradient (the trainer's) is libtorch's.
         assert!(
-            host_mean_std(&last.set_requires_grad(true))
+            host_moments(&last.set_requires_grad(true), None)
                 .unwrap()
                 .is_none()
         );

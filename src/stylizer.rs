@@ -219,9 +219,8 @@ impl Stylizer {
         let levels = self.network.levels(&input)?;
         drop(span);
         let _adain = profile::span(Stage::Adain, device);
-        // AdaIN works on the levels in the network's kind: the statistics come out fp32 and the
-        // transfer is one pass ([`adain::adain_mix`]); the regions' weighted statistics want fp32
-        // features.
+        // AdaIN works on the levels in the network's kind: the statistics come out fp32, the
+        // transfer is one pass ([`adain::adain_mix`]).
         let styles = style.split(&channels)?;
         let targets: Vec<Tensor> = match (region, temporal) {
             (None, None) => levels
@@ -249,12 +248,11 @@ impl Stylizer {
                 let mut feature_mask = pad(net_mask)?;
                 let mut targets = Vec::with_capacity(levels.len());
                 for (i, level) in levels.iter().enumerate() {
-                    let level = level.f_to_kind(Kind::Float)?;
                     let fsize = level.size();
                     feature_mask = frame::resize(&feature_mask, fsize[2], fsize[3])?;
                     let out = outside.as_ref().map(|o| &o[i]);
                     targets.push(adain::adain_masked(
-                        &level,
+                        level,
                         &feature_mask,
                         &styles[i],
                         out,
