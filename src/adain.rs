@@ -108,13 +108,8 @@ pub fn mean_std(feat: &Tensor) -> Result<Stats> {
     if let Some(stats) = host_moments(feat, None)? {
         return Ok(stats);
     }
-    let float;
-    let feat = if feat.kind() == Kind::Float {
-        feat
-    } else {
-        float = feat.f_to_kind(Kind::Float)?;
-        &float
-    };
+    // In fp32 (libtorch returns an fp32 map itself, no copy).
+    let feat = &feat.f_to_kind(Kind::Float)?;
     let size = feat.size();
     let n = size[2] * size[3];
     let correction = i64::from(n > 1);
@@ -283,13 +278,8 @@ pub fn masked_mean_std(feat: &Tensor, weight: &Tensor) -> Result<Stats> {
     if let Some(stats) = host_moments(feat, Some(weight))? {
         return Ok(stats);
     }
-    let float;
-    let feat = if feat.kind() == Kind::Float {
-        feat
-    } else {
-        float = feat.f_to_kind(Kind::Float)?;
-        &float
-    };
+    // In fp32 (libtorch returns an fp32 map itself, no copy).
+    let feat = &feat.f_to_kind(Kind::Float)?;
     let size = feat.size();
     let (n, c) = (size[0], size[1]);
     let dims = Some([2i64, 3].as_slice());
