@@ -180,7 +180,16 @@ fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
 /// blur followed by bilinear interpolation (1 3 3 1 / 4 on the doubled grid): 1 3 5 7 7 5 3 1 /
 /// 16. Each output phase's taps sum to 1, so constant maps stay constant. In two passes (blur,
 /// then `upsample_bilinear2d`) the 16 channels at 640x360 took 2.8 ms, this way 1.3.
+///
+/// On a CPU it runs in fp32 whatever the map's kind: libtorch's depthwise transposed convolution
+/// in bf16 took 20 ms for 8 channels at 1/2 of 640x360 and 39 ms for 16 on a Xeon with AMX,
+/// through fp32 (both conversions counted) 2.1-2.2 ms (BENCHMARKS.md, "The light networks'
+/// upsampling in bf16").
 fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
+    let kind = x.kind();
+    if x.device() == Device::Cpu && kind != Kind::Float {
+        return Ok(blur_bilinear2(&x.f_to_kind(Kind::Float)?)?.f_to_kind(kind)?);
+    }
     let size = x.size();
     let (c, h, w) = (size[1], size[2], size[3]);
     let kernel = blur_bilinear2_kernel(c, x.kind(), x.device())?;
@@ -293,5 +302,10 @@ mod tests {
         assert!(err < 1e-6, "{err}");
         // A second call takes the kernel from the cache and gives the same.
         assert_eq!(blur_bilinear2(&x).unwrap(), got);
+        // A bf16 map (computed in fp32 on a CPU) comes back in bf16, as the fp32 result rounded.
+        let half = blur_bilinear2(&x.to_kind(Kind::BFloat16)).unwrap();
+        assert_eq!(half.kind(), Kind::BFloat16);
+        let rounded = blur_bilinear2(&x.to_kind(Kind::BFloat16).to_kind(Kind::Float)).unwrap();
+        assert_eq!(half, rounded.to_kind(Kind::BFloat16));
     }
 }
