@@ -93,6 +93,11 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub temporal_weight: f64,
+    /// Weight of the lattice term: the power of the output's 8-pixel-periodic fine structure
+    /// over that of its whole fine structure, the `grid` figure's peaks as a loss (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub lattice_weight: f64,
     /// Seed for the decoder's initial weights and every batch (a run is reproducible from it).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -295,6 +300,7 @@ impl TrainConfig {
             ("--shallow-content-weight", self.shallow_content_weight),
             ("--tv-weight", self.tv_weight),
             ("--temporal-weight", self.temporal_weight),
+            ("--lattice-weight", self.lattice_weight),
         ] {
             if !v.is_finite() || v < 0.0 {
                 bail!("{name} must be a non-negative number, got {v}");
@@ -315,6 +321,7 @@ impl TrainConfig {
             ("--identity-weight", self.identity_weight),
             ("--shallow-content-weight", self.shallow_content_weight),
             ("--temporal-weight", self.temporal_weight),
+            ("--lattice-weight", self.lattice_weight),
         ] {
             if self.cache_targets && weight > 0.0 {
                 bail!("{flag} needs the batch's pixels, which --cache-targets does not load");
@@ -422,6 +429,7 @@ mod tests {
   "shallow_content_weight": 0.0,
   "tv_weight": 0.0,
   "temporal_weight": 0.0,
+  "lattice_weight": 0.0,
   "seed": 0,
   "init_decoder": null,
   "cache_targets": false,
@@ -515,6 +523,7 @@ mod tests {
             ("--shallow-content-weight", "shallow_content_weight", "3"),
             ("--tv-weight", "tv_weight", "4"),
             ("--temporal-weight", "temporal_weight", "5"),
+            ("--lattice-weight", "lattice_weight", "6"),
             ("--crop", "crop", "128"),
             ("--resize", "resize", "256"),
             ("--max-minutes", "max_minutes", "30"),

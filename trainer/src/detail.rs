@@ -156,32 +156,7 @@ pub fn lattice_score(image: &Tensor) -> Result<f64> {
         .f_narrow(2, 0, h)?
         .f_narrow(3, 0, w)?
         .f_to_kind(Kind::Double)?;
-    let radius = (3.0 * LATTICE_BLUR_SIGMA).ceil() as i64;
-    let taps: Vec<f64> = (-radius..=radius)
-        .map(|i| (-((i * i) as f64) / (2.0 * LATTICE_BLUR_SIGMA * LATTICE_BLUR_SIGMA)).exp())
-        .collect();
-    let total: f64 = taps.iter().sum();
-    let g = Tensor::f_from_slice(&taps)?.f_div_scalar(total)?;
-    let n = taps.len() as i64;
-    let blurred = y
-        .f_reflection_pad2d([radius, radius, radius, radius])?
-        .f_conv2d(
-            &g.f_view([1, 1, n, 1])?,
-            None::<Tensor>,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        )?
-        .f_conv2d(
-            &g.f_view([1, 1, 1, n])?,
-            None::<Tensor>,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        )?;
-    let fine = y.f_sub(&blurred)?.f_view([h, w])?;
+    let fine = fine_structure(&y)?.f_view([h, w])?;
     let power = fine
         .f_fft_fft2(None::<&[i64]>, [0i64, 1].as_slice(), "backward")?
         .f_abs()?
@@ -212,6 +187,108 @@ pub fn lattice_score(image: &Tensor) -> Result<f64> {
         }
     }
     Ok(sum / f64::from(count))
+}
+
+/// The normalised taps of the Gaussian of σ [`LATTICE_BLUR_SIGMA`], radius ⌈3σ⌉.
+fn lattice_blur_taps() -> Vec<f64> {
+    let radius = (3.0 * LATTICE_BLUR_SIGMA).ceil() as i64;
+    let taps: Vec<f64> = (-radius..=radius)
+        .map(|i| (-((i * i) as f64) / (2.0 * LATTICE_BLUR_SIGMA * LATTICE_BLUR_SIGMA)).exp())
+        .collect();
+    let total: f64 = taps.iter().sum();
+    taps.into_iter().map(|t| t / total).collect()
+}
+
+/// The fine structure of maps (N, C, H, W): each minus its Gaussian blur of σ
+/// [`LATTICE_BLUR_SIGMA`] (reflection at the borders), in the maps' kind; differentiable.
+pub fn fine_structure(maps: &Tensor) -> Result<Tensor> {
+    let size = maps.size();
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    let taps = lattice_blur_taps();
+    let (k, radius) = (taps.len() as i64, taps.len() as i64 / 2);
+    let g = Tensor::f_from_slice(&taps)?
+        .f_to_kind(maps.kind())?
+        .f_to_device(maps.device())?;
+    let planes = maps.f_reshape([n * c, 1, h, w])?;
+    let blurred = planes
+        .f_reflection_pad2d([radius, radius, radius, radius])?
+        .f_conv2d(
+            &g.f_view([1, 1, k, 1])?,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )?
+        .f_conv2d(
+            &g.f_view([1, 1, 1, k])?,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )?;
+    Ok(planes.f_sub(&blurred)?.f_reshape([n, c, h, w])?)
+}
+
+/// The matrices (8, `len`) that take a line of `len` pixels (a multiple of 8) to the mean over
+/// its blocks of each pixel position, of the line itself and of the line blurred by the
+/// Gaussian of [`fine_structure`] (reflection at the ends). `F_r · map · F_cᵀ − B_r · map ·
+/// B_cᵀ` is the mean 8 x 8 tile of the map's fine structure, in four small products instead of
+/// a blur of the whole map.
+fn block_means(len: i64) -> Result<(Tensor, Tensor)> {
+    let taps = lattice_blur_taps();
+    let radius = taps.len() as i64 / 2;
+    let n = len as usize;
+    let blocks = (len / GRID) as f64;
+    let reflect = |i: i64| -> usize {
+        let i = i.abs();
+        (if i >= len { 2 * (len - 1) - i } else { i }) as usize
+    };
+    let (mut fold, mut blurred) = (vec![0f32; GRID as usize * n], vec![0f32; GRID as usize * n]);
+    for i in 0..len {
+        let a = (i % GRID) as usize;
+        fold[a * n + i as usize] += (1.0 / blocks) as f32;
+        for (d, t) in (-radius..=radius).zip(&taps) {
+            blurred[a * n + reflect(i + d)] += (t / blocks) as f32;
+        }
+    }
+    Ok((
+        Tensor::f_from_slice(&fold)?.f_view([GRID, len])?,
+        Tensor::f_from_slice(&blurred)?.f_view([GRID, len])?,
+    ))
+}
+
+/// The power of the [`GRID`]-periodic part of each map's [`fine_structure`], (N, C, H, W) fp32
+/// with H and W multiples of 8 → (N, C), differentiable: the mean 8 x 8 tile of the fine
+/// structure (the mean over every block) less its own mean, squared, summed and multiplied by
+/// the number of blocks, over the 63 lattice frequencies. By Parseval this is the mean over
+/// those 63 frequencies of the power spectrum's value there over the number of pixels, the
+/// numerator of [`lattice_score`] on the scale of the fine structure's mean square: a map whose
+/// fine structure has no period scores about its mean square, a repeated tile far more. Its
+/// gradient takes out exactly the periodic part. Computed with [`block_means`]' matrices: the
+/// lattice term of a batch of 8 at 128 pixels took 8.5 ms forward and backward on one core of
+/// the AMX Xeon, against 81 ms through the blurred maps.
+pub fn lattice_power(maps: &Tensor) -> Result<Tensor> {
+    let size = maps.size();
+    let (h, w) = (size[2], size[3]);
+    if h % GRID != 0 || w % GRID != 0 {
+        bail!("the lattice power needs sides that are multiples of {GRID}, got {h} x {w}");
+    }
+    let device = maps.device();
+    let ((fold_r, blur_r), (fold_c, blur_c)) = (block_means(h)?, block_means(w)?);
+    let product = |r: Tensor, c: Tensor| -> Result<Tensor> {
+        Ok(r.f_to_device(device)?
+            .f_matmul(maps)?
+            .f_matmul(&c.f_to_device(device)?.f_tr()?)?)
+    };
+    let tile = product(fold_r, fold_c)?.f_sub(&product(blur_r, blur_c)?)?;
+    let centred = tile.f_sub(&tile.f_mean_dim([2i64, 3].as_slice(), true, None)?)?;
+    let blocks = (h / GRID) * (w / GRID);
+    Ok(centred
+        .f_square()?
+        .f_sum_dim_intlist([2i64, 3].as_slice(), false, None)?
+        .f_mul_scalar(blocks as f64 / (GRID * GRID - 1) as f64)?)
 }
 
 #[cfg(test)]
@@ -298,5 +375,63 @@ mod tests {
         // Noise has no lattice either, and too small an image is an error, not a panic.
         assert!(lattice_score(&noise(8)).unwrap() < 3.0);
         assert!(lattice_score(&Tensor::zeros([1, 3, 8, 64], (Kind::Float, Device::Cpu))).is_err());
+    }
+
+    #[test]
+    fn lattice_power_is_the_periodic_part_and_its_gradient_removes_it() {
+        let photo = picture();
+        let (h, w) = (photo.size()[2] / GRID * GRID, photo.size()[3] / GRID * GRID);
+        let photo = photo.narrow(2, 0, h).narrow(3, 0, w);
+        let level = |t: &Tensor| {
+            fine_structure(t)
+                .unwrap()
+                .square()
+                .mean_dim([2i64, 3].as_slice(), false, None)
+        };
+        let ratio = |t: &Tensor| -> f64 {
+            (lattice_power(t).unwrap() / level(t))
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
+        // No period: about the sampling floor of 1 (the photo, noise); a faint tile far above.
+        let plain = ratio(&photo);
+        assert!(plain > 0.2 && plain < 3.0, "{plain}");
+        let noisy = ratio(&noise(9).narrow(2, 0, 48));
+        assert!(noisy > 0.5 && noisy < 2.0, "{noisy}");
+        for period in [4, 8] {
+            let tiled = ratio(&with_tile(&photo, period, 3.0));
+            assert!(
+                tiled > 10.0 * plain,
+                "period {period}: {tiled} against {plain}"
+            );
+        }
+        // One gradient step takes the tile out: the gradient of each image's term is the
+        // periodic part of its fine structure (through the high-pass) times 2 / 63 over its level.
+        let tiled = with_tile(&photo, 4, 3.0).set_requires_grad(true);
+        let scale = level(&tiled).detach();
+        let term = (lattice_power(&tiled).unwrap() / &scale).sum(Kind::Float);
+        term.backward();
+        let step = tiled.grad() * scale.view([1, 3, 1, 1]) * (63.0 / 2.0);
+        let cleaned = (tiled.detach() - step).clamp(0.0, 1.0);
+        let after = ratio(&cleaned);
+        assert!(after < 2.0 * plain.max(1.0), "{after} against {plain}");
+        assert!(lattice_power(&photo.narrow(2, 0, h - 4)).is_err());
+    }
+
+    #[test]
+    fn lattice_power_is_the_fold_of_the_blurred_maps() {
+        let x = crate::test_support::uniform(&[2, 3, 64, 48], 12);
+        let fine = fine_structure(&x).unwrap();
+        let tile =
+            fine.reshape([2, 3, 8, GRID, 6, GRID])
+                .mean_dim([2i64, 4].as_slice(), false, None);
+        let centred = &tile - tile.mean_dim([2i64, 3].as_slice(), true, None);
+        let slow = centred
+            .square()
+            .sum_dim_intlist([2i64, 3].as_slice(), false, None)
+            * (48.0 / 63.0);
+        let fast = lattice_power(&x).unwrap();
+        let err = ((&fast - &slow).abs() / &slow).max().double_value(&[]);
+        assert!(err < 1e-4, "{err}");
     }
 }

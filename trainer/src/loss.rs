@@ -43,14 +43,19 @@ pub struct Terms<T> {
     pub tv: T,
     /// Temporal term ([`Motion`]).
     pub temporal: T,
+    /// Lattice term: the power of the output's 8-pixel-periodic fine structure over its whole
+    /// fine structure's ([`lattice_term`]).
+    pub lattice: T,
 }
 
 /// The terms' names in the order of [`Terms::into_array`]: the columns of `losses.csv`.
-pub const TERM_NAMES: [&str; 6] = ["content", "style", "identity", "shallow", "tv", "temporal"];
+pub const TERM_NAMES: [&str; 7] = [
+    "content", "style", "identity", "shallow", "tv", "temporal", "lattice",
+];
 
 impl<T> Terms<T> {
     /// The terms in the order of [`TERM_NAMES`].
-    pub fn into_array(self) -> [T; 6] {
+    pub fn into_array(self) -> [T; 7] {
         [
             self.content,
             self.style,
@@ -58,11 +63,12 @@ impl<T> Terms<T> {
             self.shallow,
             self.tv,
             self.temporal,
+            self.lattice,
         ]
     }
 
     /// The terms from an array in the order of [`TERM_NAMES`].
-    pub fn from_array([content, style, identity, shallow, tv, temporal]: [T; 6]) -> Self {
+    pub fn from_array([content, style, identity, shallow, tv, temporal, lattice]: [T; 7]) -> Self {
         Self {
             content,
             style,
@@ -70,6 +76,7 @@ impl<T> Terms<T> {
             shallow,
             tv,
             temporal,
+            lattice,
         }
     }
 
@@ -82,6 +89,7 @@ impl<T> Terms<T> {
             shallow: &self.shallow,
             tv: &self.tv,
             temporal: &self.temporal,
+            lattice: &self.lattice,
         }
     }
 }
@@ -584,6 +592,11 @@ pub fn compute_from(
         } else {
             None
         };
+        let lattice = if weights.lattice > 0.0 {
+            Some(lattice_term(&output)?)
+        } else {
+            None
+        };
         Ok(Losses {
             terms: Terms {
                 content: Some(content_loss),
@@ -592,6 +605,7 @@ pub fn compute_from(
                 shallow,
                 tv,
                 temporal,
+                lattice,
             },
             output,
         })
@@ -615,6 +629,28 @@ fn shallow_content(out_feat: &Features, targets: &Targets) -> Result<Tensor> {
         sum = sum.f_add(&float(out)?.f_mse_loss(&goal, Reduction::Mean)?)?;
     }
     Ok(sum)
+}
+
+/// Floor of the fine structure's mean square in [`lattice_term`]'s denominator (a flat map's
+/// lattice counts against about a level of 8-bit noise, not against nothing).
+const LATTICE_FLOOR: f64 = 1e-5;
+
+/// The lattice term of (N, 3, H, W) images: for each image and channel,
+/// [`detail::lattice_power`] over the mean square of its fine structure (a constant, no
+/// gradient, at least [`LATTICE_FLOOR`]); the mean over the batch and channels. About 1 for
+/// an image without a period (the sampling noise of the mean tile), the height of the lattice
+/// peaks above their neighbourhood for one with a tile, like the `grid` figure; its gradient
+/// removes the 8-pixel-periodic part of the output's fine structure and nothing else.
+pub fn lattice_term(images: &Tensor) -> Result<Tensor> {
+    let images = float(images)?;
+    let power = crate::detail::lattice_power(&images)?;
+    let level = tch::no_grad(|| -> Result<Tensor> {
+        Ok(crate::detail::fine_structure(&images)?
+            .f_square()?
+            .f_mean_dim([2i64, 3].as_slice(), false, None)?
+            .f_clamp_min(LATTICE_FLOOR)?)
+    })?;
+    Ok(power.f_div(&level)?.f_mean(Kind::Float)?)
 }
 
 /// Mean absolute difference between horizontally and between vertically neighbouring pixels.

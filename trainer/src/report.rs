@@ -47,14 +47,15 @@ impl LossRow {
     }
 
     /// A row of the log; rows of logs written before the identity, shallow and TV columns
-    /// (six fields) or before the temporal column (nine) read with those terms at 0.
+    /// (six fields), before the temporal column (nine) or before the lattice column (ten) read
+    /// with those terms at 0.
     fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let num = |i: usize| f[i].parse::<f64>().ok();
         // iteration, lr, the terms, total, seconds: 2 terms (content, style), 5 (up to the
-        // TV) or all of them.
+        // TV), 6 (up to the temporal term) or all of them.
         let count = f.len().checked_sub(4)?;
-        if ![2, 5, TERM_NAMES.len()].contains(&count) {
+        if ![2, 5, 6, TERM_NAMES.len()].contains(&count) {
             return None;
         }
         let mut terms = [0.0; TERM_NAMES.len()];
@@ -302,6 +303,7 @@ pub fn plot_losses(rows: &[LossRow], weights: &Weights, path: &Path) -> Result<(
         shallow: ("shallow content x weight", MAGENTA),
         tv: ("TV x weight", CYAN),
         temporal: ("temporal x weight", RGBColor(230, 140, 0)),
+        lattice: ("lattice x weight", RGBColor(120, 80, 40)),
     };
     let mut series: Vec<_> = looks
         .into_array()
@@ -419,7 +421,7 @@ mod tests {
         let row = LossRow {
             iteration: 7,
             lr: 9.5e-5,
-            terms: Terms::from_array([1.25, 0.1 + 0.2, 0.0625, 2.5, 0.0, 0.125]),
+            terms: Terms::from_array([1.25, 0.1 + 0.2, 0.0625, 2.5, 0.0, 0.125, 3.5]),
             total: 4.0,
             seconds: 12.5,
         };
@@ -427,7 +429,7 @@ mod tests {
         assert_eq!(LossRow::parse(&losses_header()), None);
         assert_eq!(
             losses_header(),
-            "iteration,lr,content,style,identity,shallow,tv,temporal,total,seconds"
+            "iteration,lr,content,style,identity,shallow,tv,temporal,lattice,total,seconds"
         );
         // A row of a log from before the identity, shallow and TV columns.
         let old = LossRow::parse("3,1e-4,2.0,0.5,2.75,1.5").unwrap();
@@ -440,6 +442,12 @@ mod tests {
         assert_eq!(
             (nine.terms.identity, nine.terms.temporal, nine.total),
             (0.25, 0.0, 2.75)
+        );
+        // And from before the lattice column.
+        let ten = LossRow::parse("3,1e-4,2.0,0.5,0.25,0.5,0.0,0.125,2.75,1.5").unwrap();
+        assert_eq!(
+            (ten.terms.temporal, ten.terms.lattice, ten.total),
+            (0.125, 0.0, 2.75)
         );
     }
 }

@@ -800,6 +800,7 @@ pub fn loss_weights(config: &TrainConfig) -> loss::Weights {
         shallow: config.shallow_content_weight,
         tv: config.tv_weight,
         temporal: config.temporal_weight,
+        lattice: config.lattice_weight,
     }
 }
 
