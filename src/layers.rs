@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use crate::arch::{Layer, Resample, Upsample};
 use crate::error::{Error, Result};
+use crate::polyphase::PhaseTail;
 
 /// A 3x3 (or 1x1) convolution stored under `<idx>.weight` / `<idx>.bias` (pytorch-AdaIN's keys
 /// in the full model), preceded by a 1-pixel reflection pad when it is 3x3.
@@ -39,10 +40,11 @@ impl Conv {
         }
     }
 
-    /// Pads (if 3x3) and convolves, without an activation. The convolution runs in the input's
-    /// float kind: weights stored in another kind (fp32 master weights while training in bf16)
-    /// are cast on the way, which autograd differentiates like any other op.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Pads (a 3x3 convolution, unless `pad` is false: its input already extended by a ring)
+    /// and convolves, without an activation. The convolution runs in the input's float kind:
+    /// weights stored in another kind (fp32 master weights while training in bf16) are cast on
+    /// the way, which autograd differentiates like any other op.
+    fn forward_padded(&self, x: &Tensor, pad: bool) -> Result<Tensor> {
         let kind = x.kind();
         let (ws, bs) = if self.conv.ws.kind() == kind {
             (
@@ -59,7 +61,7 @@ impl Conv {
             )
         };
         let padded;
-        let input = if self.reflect_pad {
+        let input = if pad && self.reflect_pad {
             padded = x.f_reflection_pad2d([1, 1, 1, 1])?;
             &padded
         } else {
@@ -76,6 +78,9 @@ impl Conv {
 pub struct Stack {
     convs: Vec<(Layer, Conv)>,
     upsample: Upsample,
+    /// The layers after a blurred upsampling computed at half size ([`Stack::fuse_phase_tail`]),
+    /// with the position of the upsampled layer.
+    tail: Option<(usize, PhaseTail)>,
 }
 
 impl Stack {
@@ -89,6 +94,7 @@ impl Stack {
     pub fn with_upsample(vs: &nn::Path, table: &[Layer], upsample: Upsample) -> Self {
         Self {
             upsample,
+            tail: None,
             convs: table
                 .iter()
                 .map(|l| {
@@ -106,6 +112,32 @@ impl Stack {
         }
     }
 
+    /// From now on runs the layers after the first upsampling by 2 with fixed taps that has only
+    /// 3x3 convolutions and such upsamplings after it ([`PhaseTail`]) at the sizes they are
+    /// upsampled from: the same picture in fewer passes over memory. For inference weights,
+    /// which must not change afterwards (the tail holds kernels made from them); those layers'
+    /// outputs are no longer visited.
+    pub fn fuse_phase_tail(&mut self) -> Result<()> {
+        self.tail = None;
+        for (at, (layer, _)) in self.convs.iter().enumerate() {
+            let rest: Vec<_> = self.convs[at + 1..]
+                .iter()
+                .map(|(l, c)| (l, &c.conv.ws, c.conv.bs.as_ref()))
+                .collect();
+            if let Some(tail) = PhaseTail::new(layer.resample, &rest)? {
+                self.tail = Some((at, tail));
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The position in the table of the layer after whose upsampling [`PhaseTail`] takes over.
+    #[cfg(test)]
+    pub(crate) fn phase_tail_start(&self) -> Option<usize> {
+        self.tail.as_ref().map(|(at, _)| *at)
+    }
+
     /// Runs the table on `x`. Layers marked `join` concatenate the next of `skips` to their
     /// input, deepest (last) first. `visit` sees every layer's output after its ReLU and before
     /// any upsampling (the taps and levels of an encoder).
@@ -117,7 +149,10 @@ impl Stack {
     ) -> Result<Tensor> {
         let mut skips = skips.iter().rev();
         let mut x = x.shallow_clone();
-        for (layer, conv) in &self.convs {
+        // Whether `x` carries a ring beyond the picture (an upsampling's own extension), which
+        // the next 3x3 convolution reads instead of a reflection.
+        let mut ringed = false;
+        for (i, (layer, conv)) in self.convs.iter().enumerate() {
             x = match layer.resample {
                 Resample::PoolBefore => x.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true)?,
                 Resample::UnshuffleBefore(r) => x.f_pixel_unshuffle(r)?,
@@ -132,11 +167,23 @@ impl Stack {
                 })?;
                 x = Tensor::f_cat(&[&x, skip], 1)?;
             }
-            x = conv.forward(&x)?;
+            x = conv.forward_padded(&x, !ringed)?;
+            ringed = false;
             if layer.relu {
                 x = x.f_relu()?;
             }
             visit(layer, &x);
+            if let Some((at, tail)) = &self.tail
+                && *at == i
+            {
+                return tail.forward(&x);
+            }
+            // An upsampling by 2 with fixed taps extends its map by a ring when a plain 3x3
+            // convolution reads it next.
+            let ring = self
+                .convs
+                .get(i + 1)
+                .is_some_and(|(next, _)| next.kernel == 3 && !next.join);
             x = match layer.resample {
                 Resample::UpsampleAfter => {
                     let (h, w) = (x.size()[2], x.size()[3]);
@@ -147,9 +194,19 @@ impl Stack {
                         }
                     }
                 }
+                Resample::ShuffleAfter(r) if i + 1 == self.convs.len() => {
+                    last_pixel_shuffle(&x, r)?
+                }
                 Resample::ShuffleAfter(r) => x.f_pixel_shuffle(r)?,
+                Resample::BilinearAfter(2) if ring => {
+                    ringed = true;
+                    bilinear2_ringed(&x)?
+                }
                 Resample::BilinearAfter(r) => bilinear(&x, r)?,
-                Resample::BlurBilinear2After => blur_bilinear2(&x)?,
+                Resample::BlurBilinear2After => {
+                    ringed = ring;
+                    blur_bilinear2(&x, i64::from(ring))?
+                }
                 _ => x,
             };
         }
@@ -168,6 +225,20 @@ impl Stack {
     }
 }
 
+/// The pixel-shuffle by `r` of a network's last layer, written in the standard (NCHW) layout by
+/// one permuted copy: libtorch's `pixel_shuffle` of a channels-last bf16 map took 0.54 ms for
+/// the 3 output channels at 640x360, this 0.32 (BENCHMARKS.md, "The light decoders' ending at
+/// half size"). Maps between layers stay channels-last (the next convolution's layout).
+pub(crate) fn last_pixel_shuffle(x: &Tensor, r: i64) -> Result<Tensor> {
+    let size = x.size();
+    let (n, c, h, w) = (size[0], size[1] / (r * r), size[2], size[3]);
+    Ok(x.f_permute([0, 2, 3, 1])?
+        .f_reshape([n, h, w, c, r, r])?
+        .f_permute([0, 3, 1, 4, 2, 5])?
+        .f_contiguous()?
+        .f_view([n, c, h * r, w * r])?)
+}
+
 /// Bilinear upsampling by `r` (half-pixel centres).
 fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
     let (h, w) = (x.size()[2], x.size()[3]);
@@ -175,20 +246,51 @@ fn bilinear(x: &Tensor, r: i64) -> Result<Tensor> {
     Ok(x.f_upsample_bilinear2d([h * r, w * r], false, f, f)?)
 }
 
+/// Bilinear upsampling by 2 (half-pixel centres) of `x` (N, C, H, W) with a ring of its own
+/// extension, (N, C, 2H + 2, 2W + 2): the upsampling of `x` with its edges repeated outwards by
+/// one, whose picture is exactly [`bilinear`]'s (which clamps at the edges).
+fn bilinear2_ringed(x: &Tensor) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    Ok(x.f_pad([1, 1, 1, 1], "replicate", None)?
+        .f_upsample_bilinear2d([2 * h + 4, 2 * w + 4], false, 2.0, 2.0)?
+        .f_narrow(2, 1, 2 * h + 2)?
+        .f_narrow(3, 1, 2 * w + 2)?)
+}
+
+/// The taps per axis of [`Resample::BilinearAfter`]`(2)`: output row `Y` takes
+/// `taps[Y + 1 - 2y]` of input row `y`.
+pub(crate) const BILINEAR2_TAPS: [f32; 4] = [0.25, 0.75, 0.75, 0.25];
+
+/// The taps per axis of [`Resample::BlurBilinear2After`]: the 1 2 1 blur followed by bilinear
+/// interpolation (1 3 3 1 / 4 on the doubled grid). Output row `Y` takes `taps[Y + 3 - 2y]` of
+/// input row `y`.
+pub(crate) const BLUR_BILINEAR2_TAPS: [f32; 8] = [
+    1.0 / 16.0,
+    3.0 / 16.0,
+    5.0 / 16.0,
+    7.0 / 16.0,
+    7.0 / 16.0,
+    5.0 / 16.0,
+    3.0 / 16.0,
+    1.0 / 16.0,
+];
+
 /// [`Resample::BlurBilinear2After`] of `x` (N, C, H, W): its edges repeated outwards by 2,
-/// then one depthwise transposed convolution of stride 2 whose 8 taps per axis are the 1 2 1
-/// blur followed by bilinear interpolation (1 3 3 1 / 4 on the doubled grid): 1 3 5 7 7 5 3 1 /
-/// 16. Each output phase's taps sum to 1, so constant maps stay constant. In two passes (blur,
-/// then `upsample_bilinear2d`) the 16 channels at 640x360 took 2.8 ms, this way 1.3.
+/// then one depthwise transposed convolution of stride 2 with [`BLUR_BILINEAR2_TAPS`], (N, C,
+/// 2H + 2 `ring`, 2W + 2 `ring`): the picture and `ring` (0 or 1) pixels of the upsampling's own
+/// extension around it, which the next 3x3 convolution reads instead of a reflection pad (so
+/// that [`PhaseTail`] computes the same picture, borders included). Each output phase's taps
+/// sum to 1, so constant maps stay constant. In two passes (blur, then `upsample_bilinear2d`)
+/// the 16 channels at 640x360 took 2.8 ms, this way 1.3.
 ///
 /// On a CPU it runs in fp32 whatever the map's kind: libtorch's depthwise transposed convolution
 /// in bf16 took 20 ms for 8 channels at 1/2 of 640x360 and 39 ms for 16 on a Xeon with AMX,
 /// through fp32 (both conversions counted) 2.1-2.2 ms (BENCHMARKS.md, "The light networks'
 /// upsampling in bf16").
-fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
+fn blur_bilinear2(x: &Tensor, ring: i64) -> Result<Tensor> {
     let kind = x.kind();
     if x.device() == Device::Cpu && kind != Kind::Float {
-        return Ok(blur_bilinear2(&x.f_to_kind(Kind::Float)?)?.f_to_kind(kind)?);
+        return Ok(blur_bilinear2(&x.f_to_kind(Kind::Float)?, ring)?.f_to_kind(kind)?);
     }
     let size = x.size();
     let (c, h, w) = (size[1], size[2], size[3]);
@@ -197,7 +299,9 @@ fn blur_bilinear2(x: &Tensor) -> Result<Tensor> {
         .f_pad([2, 2, 2, 2], "replicate", None)?
         .f_conv_transpose2d(&kernel, None::<Tensor>, [2, 2], [0, 0], [0, 0], c, [1, 1])?;
     // The padded map of (h + 4) rows gives 2h + 14; the picture's 2h start at row 7.
-    Ok(up.f_narrow(2, 7, 2 * h)?.f_narrow(3, 7, 2 * w)?)
+    Ok(up
+        .f_narrow(2, 7 - ring, 2 * (h + ring))?
+        .f_narrow(3, 7 - ring, 2 * (w + ring))?)
 }
 
 /// The depthwise kernel (C, 1, 8, 8), channels-last, of [`blur_bilinear2`]: built once per
@@ -207,7 +311,7 @@ fn blur_bilinear2_kernel(c: i64, kind: Kind, device: Device) -> Result<Tensor> {
         static KERNELS: TensorCache<(i64, Kind, Device)> = TensorCache::default();
     }
     cached(&KERNELS, (c, kind, device), || {
-        let taps = Tensor::f_from_slice(&[1f32, 3., 5., 7., 7., 5., 3., 1.])?.f_div_scalar(16.0)?;
+        let taps = Tensor::f_from_slice(&BLUR_BILINEAR2_TAPS)?;
         let kernel = taps
             .f_view([8, 1])?
             .f_mul(&taps.f_view([1, 8])?)?
@@ -271,14 +375,14 @@ mod tests {
             .view([1, 1, 1, 16])
             .expand([2, 4, 6, 16], false)
             + 3.0;
-        let up = blur_bilinear2(&stripes).unwrap();
+        let up = blur_bilinear2(&stripes, 0).unwrap();
         assert_eq!(up.size(), [2, 4, 12, 32]);
         let inner = up.narrow(3, 4, 24);
         let err = (&inner - 3.0).abs().max().double_value(&[]);
         assert!(err < 1e-6, "stripes left: {err}");
         // A constant map stays exactly what it was, edges included (they are repeated).
         let flat = Tensor::full([1, 3, 5, 7], 0.25, (Kind::Float, Device::Cpu));
-        let up = blur_bilinear2(&flat).unwrap();
+        let up = blur_bilinear2(&flat, 0).unwrap();
         assert_eq!(
             up,
             Tensor::full([1, 3, 10, 14], 0.25, (Kind::Float, Device::Cpu))
@@ -294,18 +398,52 @@ mod tests {
             .conv2d(&blur, None::<Tensor>, [1, 1], [0, 0], [1, 1], 2)
             .upsample_bilinear2d([18, 22], false, 2.0, 2.0);
         let inner = |t: &Tensor| t.narrow(2, 4, 10).narrow(3, 4, 14);
-        let got = blur_bilinear2(&x).unwrap();
+        let got = blur_bilinear2(&x, 0).unwrap();
         let err = (inner(&got) - inner(&two_passes))
             .abs()
             .max()
             .double_value(&[]);
         assert!(err < 1e-6, "{err}");
         // A second call takes the kernel from the cache and gives the same.
-        assert_eq!(blur_bilinear2(&x).unwrap(), got);
+        assert_eq!(blur_bilinear2(&x, 0).unwrap(), got);
         // A bf16 map (computed in fp32 on a CPU) comes back in bf16, as the fp32 result rounded.
-        let half = blur_bilinear2(&x.to_kind(Kind::BFloat16)).unwrap();
+        let half = blur_bilinear2(&x.to_kind(Kind::BFloat16), 0).unwrap();
         assert_eq!(half.kind(), Kind::BFloat16);
-        let rounded = blur_bilinear2(&x.to_kind(Kind::BFloat16).to_kind(Kind::Float)).unwrap();
+        let rounded = blur_bilinear2(&x.to_kind(Kind::BFloat16).to_kind(Kind::Float), 0).unwrap();
         assert_eq!(half, rounded.to_kind(Kind::BFloat16));
+    }
+
+    #[test]
+    fn the_last_pixel_shuffle_is_a_pixel_shuffle() {
+        let x = crate::weights::seeded_uniform(&[2, 12, 5, 7], 4);
+        for t in [x.shallow_clone(), to_channels_last(&x).unwrap()] {
+            for r in [2, 4].into_iter().filter(|r| 12 % (r * r) == 0) {
+                let got = last_pixel_shuffle(&t, r).unwrap();
+                assert_eq!(got, t.pixel_shuffle(r));
+                assert!(got.is_contiguous());
+            }
+        }
+    }
+
+    #[test]
+    fn a_ringed_upsampling_is_the_picture_and_its_own_extension() {
+        let x = crate::weights::seeded_uniform(&[1, 3, 5, 7], 8);
+        let inner = |t: &Tensor| t.narrow(2, 1, 10).narrow(3, 1, 14);
+        let ringed = bilinear2_ringed(&x).unwrap();
+        assert_eq!(ringed.size(), [1, 3, 12, 16]);
+        assert!(inner(&ringed).allclose(&bilinear(&x, 2).unwrap(), 1e-6, 1e-6, false));
+        let ringed = blur_bilinear2(&x, 1).unwrap();
+        assert_eq!(ringed.size(), [1, 3, 12, 16]);
+        assert!(inner(&ringed).allclose(&blur_bilinear2(&x, 0).unwrap(), 1e-6, 1e-6, false));
+        // The ring continues the map (the edge repeated, then interpolated), not a reflection:
+        // the bilinear one's top row is the input's top row, as the picture's is.
+        let top = ringed.narrow(2, 0, 1);
+        assert!(!top.allclose(&ringed.narrow(2, 2, 1), 1e-6, 1e-6, false));
+        let bilinear_top = bilinear2_ringed(&x)
+            .unwrap()
+            .narrow(2, 0, 1)
+            .narrow(3, 1, 14);
+        let picture_top = bilinear(&x, 2).unwrap().narrow(2, 0, 1);
+        assert!(bilinear_top.allclose(&picture_top, 1e-6, 1e-6, false));
     }
 }

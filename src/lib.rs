@@ -27,6 +27,7 @@ pub mod lite;
 pub mod mask;
 pub mod network;
 pub mod person;
+pub mod polyphase;
 pub mod precision;
 pub mod profile;
 pub mod segmenter;

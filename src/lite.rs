@@ -28,6 +28,12 @@ impl Lite {
         }
     }
 
+    /// Runs the decoder's full-size ending at half size from now on
+    /// ([`crate::polyphase::PhaseTail`]): for inference weights that no longer change.
+    pub fn fuse_phase_tail(&mut self) -> Result<()> {
+        self.decoder.fuse_phase_tail()
+    }
+
     /// Which light network this is.
     pub fn arch(&self) -> LiteArch {
         self.arch
@@ -74,4 +80,57 @@ fn guided_affine(coefficients: &Tensor, image: &Tensor) -> Result<Tensor> {
         .f_mul(&homogeneous)?
         .f_sum_dim_intlist([2i64].as_slice(), false, None::<Kind>)?
         .f_add(&residual)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The light decoders that end in upsamplings by 2 and 3x3 convolutions give the same
+    /// picture, borders included, with their ending at the sizes it is upsampled from.
+    #[test]
+    fn the_ending_at_half_size_draws_the_same_picture() {
+        for arch in [arch::LITE_DETAIL, arch::LITE_SMOOTH, arch::LITE_BILINEAR] {
+            let image = crate::weights::seeded_uniform(&[1, 3, 40, 56], 9);
+            // The same seeded weights in `kind`, with the ending at half size or not.
+            let picture = |kind: Kind, fused: bool| {
+                let mut vs = nn::VarStore::new(Device::Cpu);
+                let mut net = Lite::new(&vs.root(), arch);
+                crate::weights::fill_seeded(&vs, 5).unwrap();
+                vs.set_kind(kind);
+                if fused {
+                    net.fuse_phase_tail().unwrap();
+                    // From the 1/4-size layer on: its bilinear x2 and everything after.
+                    assert_eq!(net.decoder.phase_tail_start(), Some(4), "{arch}");
+                }
+                let _guard = tch::no_grad_guard();
+                let x = crate::to_channels_last(&image.to_kind(kind)).unwrap();
+                let levels = net.levels(&x).unwrap();
+                net.decode(&levels, &x).unwrap().to_kind(Kind::Float)
+            };
+            let plain = picture(Kind::Float, false);
+            let fused = picture(Kind::Float, true);
+            assert_eq!(fused.size(), [1, 3, 40, 56]);
+            let scale = plain.abs().max().double_value(&[]);
+            assert!(scale > 1e-3, "{arch}: an empty picture proves nothing");
+            let err = (&fused - &plain).abs().max().double_value(&[]) / scale;
+            assert!(err < 1e-5, "{arch} fp32: {err}");
+            // In bf16 within bf16's own rounding of the same picture.
+            let rounding = (picture(Kind::BFloat16, false) - &plain)
+                .abs()
+                .max()
+                .double_value(&[])
+                / scale;
+            let err = (picture(Kind::BFloat16, true) - &plain)
+                .abs()
+                .max()
+                .double_value(&[])
+                / scale;
+            assert!(
+                err < 2.0 * rounding + 1e-3,
+                "{arch} bf16: {err} (rounding {rounding})"
+            );
+        }
+    }
 }

@@ -293,7 +293,11 @@ impl Pretrained<Lite> {
     /// [`arch::LITE_ARCHS`]).
     pub fn lite(path: &Path, device: Device, kind: Kind) -> Result<Self> {
         match check_arch(path, Model::Lite)? {
-            Shape::Lite(arch) => Self::load(path, device, kind, |vs| Lite::new(vs, arch)),
+            Shape::Lite(arch) => {
+                let mut lite = Self::load(path, device, kind, |vs| Lite::new(vs, arch))?;
+                lite.net.fuse_phase_tail()?;
+                Ok(lite)
+            }
             Shape::Full => Err(Error::Checkpoint {
                 path: path.to_owned(),
                 reason: "a full-model decoder, not a light network".into(),
