@@ -131,6 +131,27 @@ mod tests {
                 err < 2.0 * rounding + 1e-3,
                 "{arch} bf16: {err} (rounding {rounding})"
             );
+            // And its error has no more of a 4-pixel period than bf16's own: a fused kernel's
+            // phases rounded one by one would draw a faint lattice.
+            let periodic = |t: Tensor| {
+                let tile = (t - &plain).view([1, 3, 10, 4, 14, 4]).mean_dim(
+                    [2i64, 4].as_slice(),
+                    false,
+                    None,
+                );
+                (&tile - tile.mean_dim([2i64, 3].as_slice(), true, None))
+                    .square()
+                    .sum(Kind::Float)
+                    .double_value(&[])
+            };
+            let (own, fused) = (
+                periodic(picture(Kind::BFloat16, false)),
+                periodic(picture(Kind::BFloat16, true)),
+            );
+            assert!(
+                fused < 2.0 * own + 1e-9,
+                "{arch}: periodic error {fused} against {own}"
+            );
         }
     }
 }
