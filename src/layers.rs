@@ -78,8 +78,8 @@ impl Conv {
 pub struct Stack {
     convs: Vec<(Layer, Conv)>,
     upsample: Upsample,
-    /// The layers after a blurred upsampling computed at half size ([`Stack::fuse_phase_tail`]),
-    /// with the position of the upsampled layer.
+    /// The layers after an upsampling by 2 with fixed taps, computed at the sizes they are
+    /// upsampled from ([`Stack::fuse_phase_tail`]), with the position of the upsampled layer.
     tail: Option<(usize, PhaseTail)>,
 }
 

@@ -20,11 +20,13 @@
 //! upsamplings between them ([`crate::arch::LITE_DETAIL_DECODER`] from its 1/4-size layer), runs
 //! each stretch at the size it is upsampled from and pixel-shuffles its result once: no
 //! upsampled map is written, read or padded at full size, and at full size only the 3 output
-//! channels. It does about 2.5 times the arithmetic of those layers (the phases' kernels are
-//! partly zero), which oneDNN's convolutions do faster than the memory passes they replace
-//! (BENCHMARKS.md, "The light decoders' ending at half size"). The upsampled map's border is its
-//! own extension (the layer table's definition, [`crate::layers`]), so the picture is the same,
-//! borders included (a unit test compares).
+//! channels. It does about 2.2 times the arithmetic of those layers (1.4 GFLOP against 0.63
+//! for `lite-detail` at 640x360: the phases' kernels are partly zero; in bf16 or fp16 the first
+//! convolution of each stretch runs twice over, `split_precision`), which oneDNN's convolutions
+//! do faster than the memory passes they replace (BENCHMARKS.md, "The light decoders' ending at
+//! half size"). The upsampled map's border is its own extension (the layer table's definition,
+//! `crate::layers`), so the picture is the same, within rounding, borders included (a unit test
+//! compares).
 
 use tch::{Kind, Tensor};
 
@@ -151,9 +153,11 @@ impl PhaseTail {
                 Some(b) => Some(phase_bias(b)?),
                 None => None,
             };
-            let stretch = stretches
-                .last_mut()
-                .expect("the first layer opens a stretch");
+            let Some(stretch) = stretches.last_mut() else {
+                return Err(crate::Error::Torch(
+                    "a phase ending must open with an upsampling".into(),
+                ));
+            };
             stretch.push(PhaseConv {
                 weight: to_channels_last(&w.f_to_device(device)?)?,
                 bias,
