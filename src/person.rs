@@ -40,7 +40,14 @@ pub struct PersonMask {
 
 impl PersonMask {
     /// Loads the segmenter weights at `path` to run on `device` in `kind` (errors name the file).
+    /// On the CPU the segmenter runs in fp32 whatever `kind`, by its host kernels (faster there
+    /// than libtorch in any precision: BENCHMARKS.md, "The person mask").
     pub fn load(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        let kind = if device == Device::Cpu {
+            Kind::Float
+        } else {
+            kind
+        };
         Ok(Self {
             net: Pretrained::segmenter(path, device, kind)?,
             kind,
@@ -68,14 +75,10 @@ impl PersonMask {
         (height, width): (i64, i64),
         invert: bool,
     ) -> Result<Tensor> {
-        let size = rgb.size();
-        let (h, w) = self.net.net.for_size(size[2], size[3]).1.input;
-        let now = tch::no_grad(|| self.net.net.person(rgb, self.kind, h, w))?;
+        let (mut p, (h, w)) = tch::no_grad(|| self.net.net.person_map(rgb, self.kind))?;
         // The rest runs on the map in host memory: a few passes over 37 thousand values, which
         // as libtorch operations cost more in set-up than in arithmetic.
-        let len = (h * w) as usize;
-        let mut p = vec![0f32; len];
-        now.f_copy_data(&mut p, len)?;
+        let len = p.len();
         if let Some(previous) = self.previous.take()
             && smoothing > 0.0
             && previous.len() == len

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::frame::resize;
 use crate::network::Pretrained;
 
+mod host;
+
 /// The architecture tag in the segmenter's weights header.
 pub const ARCH_TAG: &str = "selfie-segmenter";
 
@@ -255,6 +257,8 @@ pub struct SegmenterNet {
     feature_gate: SameConv,
     fuses: Vec<FuseStep>,
     out: nn::ConvTranspose2D,
+    /// The same network for the host kernels ([`host`]), where it runs on the CPU in fp32.
+    host: Option<host::HostNet>,
 }
 
 impl SegmenterNet {
@@ -286,7 +290,14 @@ impl SegmenterNet {
             feature_gate,
             fuses,
             out,
+            host: None,
         }
+    }
+
+    /// Whether [`Segmenter::person`] runs this network by the host kernels ([`host`]): on the
+    /// CPU in fp32.
+    pub fn on_host(&self) -> bool {
+        self.host.is_some()
     }
 
     /// The person's probability (N, 1, H, W) of the network's input `rgb` (N, 3, H, W) in
@@ -364,10 +375,27 @@ impl Segmenter {
     }
 
     /// The person's probability (N, 1, `height`, `width`) in fp32 of `rgb` (N, 3, H, W) in
-    /// [0, 1] at any size: the picture is stretched to the input of the network for its shape
-    /// ([`Segmenter::for_size`]; bilinear), segmented in
-    /// `kind`, and the probabilities stretched to `height` × `width`.
+    /// [0, 1] at any size: each picture segmented as [`Segmenter::person_map`] does, the
+    /// probabilities stretched to `height` × `width` (bilinear).
     pub fn person(&self, rgb: &Tensor, kind: Kind, height: i64, width: i64) -> Result<Tensor> {
+        let maps = (0..rgb.size()[0])
+            .map(|i| {
+                let (p, (h, w)) = self.person_map(&rgb.f_narrow(0, i, 1)?, kind)?;
+                let p = Tensor::f_from_slice(&p)?
+                    .f_view([1, 1, h, w])?
+                    .f_to_device(rgb.device())?;
+                resize(&p, height, width)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::f_cat(&maps, 0)?)
+    }
+
+    /// The person's probability, row after row, of the picture `rgb` (1, 3, H, W) in [0, 1] at
+    /// any size, and the size it has: that of the input of the network for the picture's shape
+    /// ([`Segmenter::for_size`]), which the picture is stretched to (bilinear) and segmented at
+    /// in `kind`, or in fp32 by the host kernels where the network has them
+    /// ([`SegmenterNet::on_host`]).
+    pub fn person_map(&self, rgb: &Tensor, kind: Kind) -> Result<(Vec<f32>, (i64, i64))> {
         let size = rgb.size();
         let (net, model) = self.for_size(size[2], size[3]);
         let (h, w) = model.input;
@@ -376,11 +404,14 @@ impl Segmenter {
         // 0.1, and the masks kept people as well (BENCHMARKS.md, "The person mask").
         let input = rgb
             .f_to_kind(Kind::Float)?
-            .f_upsample_bilinear2d([h, w], false, None, None)?
-            .f_clamp(0.0, 1.0)?
-            .f_to_kind(kind)?;
-        let p = net.forward(&crate::layers::to_channels_last(&input)?)?;
-        Ok(resize(&p.f_to_kind(Kind::Float)?, height, width)?.f_contiguous()?)
+            .f_upsample_bilinear2d([h, w], false, None, None)?;
+        let p = match &net.host {
+            Some(host) => host.forward(&host::values(&input)?, h as usize, w as usize)?,
+            None => host::values(&net.forward(&crate::layers::to_channels_last(
+                &input.f_clamp(0.0, 1.0)?.f_to_kind(kind)?,
+            )?)?)?,
+        };
+        Ok((p, (h, w)))
     }
 }
 
@@ -401,6 +432,15 @@ impl Pretrained<Segmenter> {
                 });
             }
         }
-        Self::load(path, device, kind, Segmenter::new)
+        let mut segmenter = Self::load(path, device, kind, Segmenter::new)?;
+        // On the CPU in fp32 the host kernels run it (libtorch's set-up per operation costs
+        // more than the segmenter's arithmetic there: `host`).
+        if device == tch::Device::Cpu && kind == Kind::Float {
+            for net in [&mut segmenter.net.landscape, &mut segmenter.net.square] {
+                let host = host::HostNet::new(net)?;
+                net.host = Some(host);
+            }
+        }
+        Ok(segmenter)
     }
 }

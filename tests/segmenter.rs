@@ -78,6 +78,35 @@ fn the_segmenter_matches_mediapipe() {
 }
 
 #[test]
+fn on_the_cpu_the_host_kernels_draw_mediapipes_mask() {
+    let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::Float).unwrap();
+    for (model, (i, (rgb, expected))) in MODELS
+        .iter()
+        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
+    {
+        let net = net(&segmenter.net, model);
+        assert!(net.on_host(), "fp32 on the CPU runs by the host kernels");
+        let (h, w) = model.input;
+        // `person` at the network's own size: the host kernels' answer, nothing resized.
+        let got = tch::no_grad(|| segmenter.net.person(&rgb, Kind::Float, h, w)).unwrap();
+        let libtorch = tch::no_grad(|| net.forward(&rgb)).unwrap();
+        assert_eq!(got.size(), expected.size());
+        let max = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        let (to_libtorch, to_mediapipe) = (max(&got, &libtorch), max(&got, &expected));
+        let mean = (&got - &expected).abs().mean(Kind::Float).double_value(&[]);
+        eprintln!(
+            "{} image {i}: host against libtorch max {to_libtorch:.2e}, against MediaPipe max \
+             {to_mediapipe:.2e}, mean {mean:.2e}",
+            model.name
+        );
+        // The same arithmetic in another order: fp32 rounding apart.
+        assert!(to_libtorch < 1e-4, "image {i}: {to_libtorch}");
+        assert!(to_mediapipe < 2e-3 && mean < 1e-4, "image {i}");
+        assert!(common::same_side(&got, &expected) > 0.999, "image {i}");
+    }
+}
+
+#[test]
 fn in_bf16_the_segmenter_draws_the_same_person() {
     let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::BFloat16).unwrap();
     for (model, (i, (rgb, expected))) in MODELS
