@@ -299,26 +299,32 @@ pub fn resize(t: &Tensor, height: i64, width: i64) -> Result<Tensor> {
 }
 
 /// `from + (to − from) · weight` for pictures `from` and `to` (N, C, H, W) and a weight per
-/// pixel (N, 1, H, W): the mask's compositing and the temporal smoothing's blend. On a CPU,
-/// with channels-last pictures (the networks' output), the weight is first spread over the
-/// channels in the same layout: broadcast, libtorch walks the innermost 3 channels one pixel at
-/// a time (at 640×360 about 1 ms; spread first, under half of that; BENCHMARKS.md).
+/// pixel (N, 1, H, W): the mask's compositing and the temporal smoothing's blend. On a CPU the
+/// blend runs in `to`'s layout, `from` brought to it first: with two layouts libtorch walks
+/// one of them a value at a time (at 640×360, 1.45 ms against 0.17 in `to`'s). In planes (the
+/// light network's output, laid out for the download) the weight broadcasts along rows as it
+/// is; channels-last (the full model's), it is first spread over the channels in that layout
+/// (broadcast there, libtorch walks the innermost 3 channels one pixel at a time: about 1 ms
+/// against under half of that; BENCHMARKS.md).
 pub fn lerp_pixels(from: &Tensor, to: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let size = from.size();
-    let spread = weight.size().get(1) == Some(&1)
+    let per_pixel = weight.size().get(1) == Some(&1)
         && size.len() == 4
         && size[1] > 1
-        && from.stride()[1] == 1
         && from.device() == Device::Cpu;
-    if spread {
-        let weight = weight
-            .f_expand(&size, false)?
-            .f_permute([0, 2, 3, 1])?
-            .f_contiguous()?
-            .f_permute([0, 3, 1, 2])?;
-        return Ok(from.f_lerp_tensor(to, &weight)?);
+    if !per_pixel {
+        return Ok(from.f_lerp_tensor(to, weight)?);
     }
-    Ok(from.f_lerp_tensor(to, weight)?)
+    if to.is_contiguous() {
+        return Ok(from.f_contiguous()?.f_lerp_tensor(to, weight)?);
+    }
+    let from = crate::layers::to_channels_last(from)?;
+    let weight = weight
+        .f_expand(&size, false)?
+        .f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])?;
+    Ok(from.f_lerp_tensor(to, &weight)?)
 }
 
 /// The size with the longest edge scaled to `longest` (aspect ratio kept, at least 1 pixel).
@@ -392,6 +398,8 @@ mod tests {
         for (a, b) in [
             (from.shallow_clone(), to.shallow_clone()),
             (cl(&from), cl(&to)),
+            (cl(&from), to.shallow_clone()),
+            (from.shallow_clone(), cl(&to)),
         ] {
             let got = lerp_pixels(&a, &b, &weight).unwrap();
             assert_eq!(got.size(), want.size());
