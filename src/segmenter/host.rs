@@ -455,6 +455,9 @@ fn depthwise_pixels<const B: usize, const P: usize>(
     }
 }
 
+/// Output channels of the segmenter's stem, its only dense k×k convolution.
+const STEM_CHANNELS: usize = crate::arch::SEGMENTER_STEM as usize;
+
 /// How a [`HostConv`] combines its input's channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mixing {
@@ -501,6 +504,12 @@ impl HostConv {
                 conv.groups
             )));
         };
+        if mixing == Mixing::Dense && kernel > 1 && c_out != STEM_CHANNELS {
+            return Err(Error::Torch(format!(
+                "the host segmenter has no kernel for a {kernel}×{kernel} convolution to {c_out} \
+                 channels"
+            )));
+        }
         // (c_out, c_in, ky, kx) → (ky, kx, c_in, c_out): both layouts above.
         let weight = values(&conv.conv.ws.f_permute([2, 3, 1, 0])?)?;
         let bias = match &conv.conv.bs {
@@ -556,10 +565,8 @@ impl HostConv {
             s: self.stride,
             ow,
         };
-        match self.c_out {
-            16 => dense::<16, 4>(o, &x, w, window),
-            _ => dense::<1, 1>(o, &x, w, window),
-        }
+        // The only dense k×k convolution is the stem (checked in `new`).
+        dense::<STEM_CHANNELS, 4>(o, &x, w, window);
         out
     }
 
