@@ -213,12 +213,12 @@ fn simd() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// `fn name<consts>(args) = kernel;` defines `name`, which runs the `#[inline(always)]`
+/// Each `fn name<consts>(args) = kernel;` defines `name`, which runs the `#[inline(always)]`
 /// `kernel` compiled for AVX2 and FMA where the CPU has them, and as compiled for the baseline
 /// elsewhere. (Each kernel gets its own function: inlined all together into one large function
 /// compiled for AVX2, the stem's convolution ran six times slower.)
 macro_rules! simd {
-    ($(#[$attr:meta])* fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) = $kernel:ident;) => {
+    ($($(#[$attr:meta])* fn $name:ident<$(const $c:ident: usize),*>($($arg:ident: $ty:ty),* $(,)?) = $kernel:ident;)*) => {$(
         $(#[$attr])*
         fn $name<$(const $c: usize),*>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
@@ -232,7 +232,7 @@ macro_rules! simd {
             }
             $kernel::<$($c),*>($($arg),*)
         }
-    };
+    )*};
 }
 
 simd! {
@@ -244,9 +244,7 @@ simd! {
         c_in: usize,
         weight: &[f32],
     ) = pointwise_kernel;
-}
 
-simd! {
     /// `out` (pre-filled with the bias, `N` values a pixel) plus the dense convolution of the
     /// padded `x` by `weight` ((ky, kx, c_in) rows of `N`), `P` pixels at a time.
     fn dense<const N: usize, const P: usize>(
@@ -255,9 +253,7 @@ simd! {
         weight: &[f32],
         win: Window,
     ) = dense_kernel;
-}
 
-simd! {
     /// `out` (pre-filled with the bias) plus the depthwise convolution of the padded `x` by
     /// `weight` ((ky, kx) rows of the channels), `B` channels of `P` pixels at a time.
     fn depthwise<const B: usize, const P: usize>(
@@ -266,9 +262,7 @@ simd! {
         weight: &[f32],
         win: Window,
     ) = depthwise_kernel;
-}
 
-simd! {
     /// `x` resized bilinearly into `out` (its size as `rows` and `cols` give: the source
     /// pixels and the second one's weight of each output row and column).
     fn resize<>(
@@ -555,31 +549,31 @@ impl HostConv {
         out
     }
 
-    /// A k×k convolution (the stem's: 3 channels in), tap by tap into each output pixel.
-    fn dense<'p>(&self, x: &Map<'p>) -> Map<'p> {
+    /// What a k×k convolution of `x` reads and writes: `x` padded ([`pad_same`]), the output
+    /// filled with the bias, and its window.
+    fn windowed<'p>(&self, x: &Map<'p>) -> (Map<'p>, Map<'p>, Window) {
         let (x, (oh, ow)) = pad_same(x, self.kernel, self.stride);
-        let mut out = Map::filled(x.pool, oh, ow, &self.bias);
-        let (o, w) = (&mut out.data, &self.weight);
+        let out = Map::filled(x.pool, oh, ow, &self.bias);
         let window = Window {
             k: self.kernel,
             s: self.stride,
             ow,
         };
+        (x, out, window)
+    }
+
+    /// A k×k convolution (the stem's: 3 channels in), tap by tap into each output pixel.
+    fn dense<'p>(&self, x: &Map<'p>) -> Map<'p> {
+        let (x, mut out, window) = self.windowed(x);
         // The only dense k×k convolution is the stem (checked in `new`).
-        dense::<STEM_CHANNELS, 4>(o, &x, w, window);
+        dense::<STEM_CHANNELS, 4>(&mut out.data, &x, &self.weight, window);
         out
     }
 
     /// A depthwise k×k convolution, channel by channel across each pixel's channels.
     fn depthwise<'p>(&self, x: &Map<'p>) -> Map<'p> {
-        let (x, (oh, ow)) = pad_same(x, self.kernel, self.stride);
-        let mut out = Map::filled(x.pool, oh, ow, &self.bias);
+        let (x, mut out, window) = self.windowed(x);
         let (o, w) = (&mut out.data, &self.weight);
-        let window = Window {
-            k: self.kernel,
-            s: self.stride,
-            ow,
-        };
         match x.c {
             16 => depthwise::<16, 2>(o, &x, w, window),
             24 => depthwise::<24, 2>(o, &x, w, window),
