@@ -87,8 +87,13 @@ fn on_the_cpu_the_host_kernels_draw_mediapipes_mask() {
         let net = net(&segmenter.net, model);
         assert!(net.on_host(), "fp32 on the CPU runs by the host kernels");
         let (h, w) = model.input;
-        // `person` at the network's own size: the host kernels' answer, nothing resized.
+        // `person` at the network's own size: the host kernels' answer, nothing resized; the
+        // picture read in place (channels-last, as uploaded frames are) or copied (planes).
         let got = tch::no_grad(|| segmenter.net.person(&rgb, Kind::Float, h, w)).unwrap();
+        assert_eq!(rgb.stride()[1], 1, "channels-last, as an uploaded frame");
+        let planes = rgb.contiguous();
+        let from_planes = tch::no_grad(|| segmenter.net.person(&planes, Kind::Float, h, w));
+        assert_eq!(from_planes.unwrap(), got);
         let libtorch = tch::no_grad(|| net.forward(&rgb)).unwrap();
         assert_eq!(got.size(), expected.size());
         let max = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);

@@ -263,14 +263,26 @@ simd! {
         win: Window,
     ) = depthwise_kernel;
 
-    /// `x` resized bilinearly into `out` (its size as `rows` and `cols` give: the source
-    /// pixels and the second one's weight of each output row and column).
+    /// The channels-last picture `x` (`shape`: `width` pixels a row, `c` values a pixel) resized
+    /// bilinearly into `out` (its size as `rows` and `cols` give: the source pixels and the
+    /// second one's weight of each output row and column).
     fn resize<>(
         out: &mut [f32],
-        x: &Map,
+        x: &[f32],
+        shape: (usize, usize),
         rows: &[(usize, usize, f32)],
         cols: &[(usize, usize, f32)],
     ) = resize_kernel;
+
+    /// Each of `values` clamped to ±`limit` and through the sigmoid.
+    fn sigmoids<>(values: &mut [f32], limit: f32) = sigmoids_kernel;
+}
+
+#[inline(always)]
+fn sigmoids_kernel(values: &mut [f32], limit: f32) {
+    for v in values {
+        *v = sigmoid(v.clamp(-limit, limit));
+    }
 }
 
 // The kernels compute a few output pixels at a time, each pixel's sums (`N` or `B` channels,
@@ -682,12 +694,20 @@ impl HostFuse {
         let skip = skips
             .get(self.skip)
             .ok_or_else(|| Error::Torch(format!("the segmenter has no skip {}", self.skip)))?;
-        // As the libtorch step: projected, then upsampled; the gate from the two means.
-        let mut up = upsample_bilinear(&self.up.forward(x), skip.h, skip.w);
+        // As the libtorch step: projected, then upsampled; the gate from the two means. An
+        // upsampling by exactly 2 gives every pixel it reads a weight of 2 per axis in all
+        // (the repeated edges included), so the mean is the small map's.
+        let small = self.up.forward(x);
+        let mut up = upsample_bilinear(&small, skip.h, skip.w);
+        let up_mean = if (up.h, up.w) == (2 * small.h, 2 * small.w) {
+            small.mean()
+        } else {
+            up.mean()
+        };
         let mean: Vec<f32> = skip
             .mean()
             .iter()
-            .zip(up.mean())
+            .zip(up_mean)
             .map(|(a, b)| a + b)
             .collect();
         let gate = self.attention.of_mean(&mean);
@@ -729,7 +749,8 @@ fn bilinear_axis(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
 fn upsample_bilinear<'p>(x: &Map<'p>, h: usize, w: usize) -> Map<'p> {
     let mut data = x.pool.take(h * w * x.c);
     data.resize(h * w * x.c, 0.0);
-    resize(&mut data, x, &bilinear_axis(x.h, h), &bilinear_axis(x.w, w));
+    let (rows, cols) = (bilinear_axis(x.h, h), bilinear_axis(x.w, w));
+    resize(&mut data, &x.data, (x.w, x.c), &rows, &cols);
     Map {
         pool: x.pool,
         h,
@@ -742,13 +763,13 @@ fn upsample_bilinear<'p>(x: &Map<'p>, h: usize, w: usize) -> Map<'p> {
 #[inline(always)]
 fn resize_kernel(
     out: &mut [f32],
-    x: &Map,
+    x: &[f32],
+    (width, c): (usize, usize),
     rows: &[(usize, usize, f32)],
     cols: &[(usize, usize, f32)],
 ) {
-    let c = x.c;
     for (out_row, &(y0, y1, ly)) in out.chunks_exact_mut(cols.len() * c).zip(rows) {
-        let (r0, r1) = (&x.data[y0 * x.w * c..], &x.data[y1 * x.w * c..]);
+        let (r0, r1) = (&x[y0 * width * c..], &x[y1 * width * c..]);
         for (o, &(x0, x1, lx)) in out_row.chunks_exact_mut(c).zip(cols) {
             let (a, b) = (&r0[x0 * c..][..c], &r0[x1 * c..][..c]);
             let (d, e) = (&r1[x0 * c..][..c], &r1[x1 * c..][..c]);
@@ -799,20 +820,28 @@ impl HostNet {
         })
     }
 
-    /// The person's probability, row after row at the input's size, of `rgb`: RGB, one plane
-    /// after another (3 × `h` × `w`), clamped to [0, 1] here.
-    pub(super) fn forward(&self, rgb: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
-        if rgb.len() != h * w * 3 {
+    /// The person's probability, row after row at `h` × `w` (the network's input size), of
+    /// the picture `frame`: RGB in [0, 1], channels-last (`height` × `width` × 3), stretched to
+    /// the input bilinearly (plain bilinear, as MediaPipe's own preprocessing) and clamped to
+    /// [0, 1].
+    pub(super) fn forward(
+        &self,
+        frame: &[f32],
+        (height, width): (usize, usize),
+        (h, w): (usize, usize),
+    ) -> Result<Vec<f32>> {
+        if frame.len() != height * width * 3 || height * width == 0 {
             return Err(Error::Torch(format!(
-                "the segmenter's input holds {} values, not 3×{h}×{w}",
-                rgb.len()
+                "the segmenter's picture holds {} values, not {height}×{width}×3",
+                frame.len()
             )));
         }
-        let mut data = self.pool.take(rgb.len());
-        let (r, rest) = rgb.split_at(h * w);
-        let (g, b) = rest.split_at(h * w);
-        for ((r, g), b) in r.iter().zip(g).zip(b) {
-            data.extend([r.clamp(0.0, 1.0), g.clamp(0.0, 1.0), b.clamp(0.0, 1.0)]);
+        let mut data = self.pool.take(h * w * 3);
+        data.resize(h * w * 3, 0.0);
+        let (rows, cols) = (bilinear_axis(height, h), bilinear_axis(width, w));
+        resize(&mut data, frame, (width, 3), &rows, &cols);
+        for v in &mut data {
+            *v = v.clamp(0.0, 1.0);
         }
         let input = Map {
             pool: &self.pool,
@@ -849,10 +878,7 @@ impl HostNet {
     fn upscale(&self, x: &Map) -> Vec<f32> {
         let mut blocks = Map::filled(x.pool, x.h, x.w, &[self.out_bias; 4]);
         pointwise::<4, 8>(&mut blocks.data, &x.data, x.c, &self.out);
-        let limit = LOGIT_LIMIT as f32;
-        for v in &mut blocks.data {
-            *v = sigmoid(v.clamp(-limit, limit));
-        }
+        sigmoids(&mut blocks.data, LOGIT_LIMIT as f32);
         // Each pixel's 2×2 block, rows first, into the two rows it covers.
         let w2 = 2 * x.w;
         let mut p = vec![0f32; 4 * x.h * x.w];
@@ -942,6 +968,24 @@ mod tests {
         pointwise::<16, 4>(&mut a, &x.data, 16, &weight[..256]);
         pointwise_kernel::<16, 4>(&mut b, &x.data, 16, &weight[..256]);
         same(a, b);
+    }
+
+    #[test]
+    fn an_upsampling_by_two_keeps_the_mean() {
+        let pool = Pool::default();
+        let x = Map {
+            pool: &pool,
+            h: 5,
+            w: 7,
+            c: 3,
+            data: (0..105)
+                .map(|i| (i as f32 * 0.7).sin() + 0.1 * i as f32)
+                .collect(),
+        };
+        let up = upsample_bilinear(&x, 10, 14);
+        for (a, b) in x.mean().iter().zip(up.mean()) {
+            assert!((a - b).abs() < 1e-5, "{a} against {b}");
+        }
     }
 
     #[test]
