@@ -364,8 +364,9 @@ fn channels_last_values(t: &Tensor) -> Option<&[f32]> {
     }
     // SAFETY: an fp32 CPU tensor of these sizes and strides holds its h·w·3 values one after
     // another from its data pointer (the storage offset included in it). The slice borrows `t`
-    // for as long as it lives, and nothing writes into a frame's tensor while the segmenter
-    // reads it: the library runs it on the frame before stylising, on the same thread.
+    // for as long as it lives. Writing into the tensor meanwhile (through another handle, from
+    // another thread) would race with this read as it would with any libtorch operation reading
+    // it; the library never does: it segments a frame before stylising it, on the same thread.
     Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, (h * w * 3) as usize) })
 }
 
