@@ -87,12 +87,14 @@ fn precisions_behave(model: Model) {
         let (bf16, _) = stylize_frame_of(model, &[("precision", "bf16")], &info, 2, None);
         let p = psnr(&bf16, &fp32);
         // bf16 really ran (not a silent fp32), and every cast is in place (a wrong one costs
-        // far more than 30 dB).
+        // far more than 28 dB). On a Zen 4 (AVX-512 BF16, no AMX) the full model's bf16 frame
+        // of this 64×48 picture is 29.7 dB from fp32 (measured 2026-12-08, before and after
+        // that day's changes), on AMX Xeons over 30.
         assert!(
             bf16 != fp32,
             "{model}: bf16 gave the fp32 output bit for bit"
         );
-        assert!(p >= 30.0, "{model}: bf16 against fp32: {p:.1} dB");
+        assert!(p >= 28.0, "{model}: bf16 against fp32: {p:.1} dB");
     }
     let (error, _) = run(&pipeline("fp16"), Duration::from_secs(60));
     let error = error.expect("fp16 on the CPU must fail");
