@@ -152,21 +152,14 @@ fn host_moments(feat: &Tensor, weight: Option<&Tensor>) -> Result<Option<Stats>>
     let (channels, pixels) = (c as usize, (h * w) as usize);
     let numel = n as usize * channels * pixels;
     let weights = match weight {
-        Some(m) => {
-            let len = n as usize * pixels;
-            let mut values = vec![0f32; len];
-            m.f_to_kind(Kind::Float)?.f_copy_data(&mut values, len)?;
-            Some(values)
-        }
+        Some(m) => Some(crate::frame::host_values(m)?),
         None => None,
     };
     let weights = weights.as_deref();
     let (mean, var) = match feat.kind() {
         Kind::Float => {
             // The channels-last map's memory in order, as a contiguous (N, H, W, C) view.
-            let mut values = vec![0f32; numel];
-            feat.f_permute([0, 2, 3, 1])?
-                .f_copy_data(&mut values, numel)?;
+            let values = crate::frame::host_values(&feat.f_permute([0, 2, 3, 1])?)?;
             moments(&values, channels, pixels, |v| v, weights)
         }
         Kind::BFloat16 => {

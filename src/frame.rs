@@ -327,6 +327,16 @@ pub fn lerp_pixels(from: &Tensor, to: &Tensor, weight: &Tensor) -> Result<Tensor
     Ok(from.f_lerp_tensor(to, &weight)?)
 }
 
+/// The values of `t` in fp32 and in its logical order (row-major over its sizes, whatever its
+/// layout), copied to host memory.
+pub fn host_values(t: &Tensor) -> Result<Vec<f32>> {
+    let t = t.f_to_kind(Kind::Float)?.f_contiguous()?;
+    let n = t.numel();
+    let mut values = vec![0f32; n];
+    t.f_copy_data(&mut values, n)?;
+    Ok(values)
+}
+
 /// The size with the longest edge scaled to `longest` (aspect ratio kept, at least 1 pixel).
 pub fn fit_longest(height: i64, width: i64, longest: i64) -> (i64, i64) {
     let scale = longest as f64 / height.max(width) as f64;

@@ -155,10 +155,7 @@ pub fn feather(mask: &Tensor, radius: i64) -> Result<Tensor> {
         [_, _, h, w] => (h, w),
         _ => return Err(Error::InvalidMask(format!("a mask of shape {size:?}"))),
     };
-    let planes = mask.f_to_kind(Kind::Float)?.f_contiguous()?;
-    let len = planes.numel();
-    let mut values = vec![0f32; len];
-    planes.f_copy_data(&mut values, len)?;
+    let mut values = crate::frame::host_values(mask)?;
     let plane = (height * width) as usize;
     for v in values.chunks_mut(plane.max(1)) {
         feather_values(v, height as usize, width as usize, radius);

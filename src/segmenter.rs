@@ -429,7 +429,7 @@ impl Segmenter {
                 None => {
                     let pixels = rgb.f_to_kind(Kind::Float)?.f_permute([0, 2, 3, 1])?;
                     host.forward(
-                        &host::values(&pixels)?,
+                        &crate::frame::host_values(&pixels)?,
                         (height, width),
                         (h as usize, w as usize),
                     )?
@@ -445,7 +445,7 @@ impl Segmenter {
             .f_upsample_bilinear2d([h, w], false, None, None)?
             .f_clamp(0.0, 1.0)?;
         let p = net.forward(&crate::layers::to_channels_last(&input.f_to_kind(kind)?)?)?;
-        let p = host::values(&p)?;
+        let p = crate::frame::host_values(&p)?;
         Ok((p, (h, w)))
     }
 }
@@ -472,7 +472,10 @@ impl Pretrained<Segmenter> {
         // more than the segmenter's arithmetic there: `host`).
         if device == tch::Device::Cpu && kind == Kind::Float {
             for net in [&mut segmenter.net.landscape, &mut segmenter.net.square] {
-                let host = host::HostNet::new(net)?;
+                let host = host::HostNet::new(net).map_err(|e| Error::Checkpoint {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
                 net.host = Some(host);
             }
         }

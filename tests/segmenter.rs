@@ -47,13 +47,20 @@ fn reference(model: SegmenterModel) -> Vec<(Tensor, Tensor)> {
     pairs
 }
 
+/// Every reference image of both models: the model, the image's index, its input and mask.
+fn every_reference() -> impl Iterator<Item = (SegmenterModel, usize, Tensor, Tensor)> {
+    MODELS.into_iter().flat_map(|m| {
+        reference(m)
+            .into_iter()
+            .enumerate()
+            .map(move |(i, (rgb, expected))| (m, i, rgb, expected))
+    })
+}
+
 #[test]
 fn the_segmenter_matches_mediapipe() {
     let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::Float).unwrap();
-    for (model, (i, (rgb, expected))) in MODELS
-        .iter()
-        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
-    {
+    for (model, i, rgb, expected) in every_reference() {
         let got = tch::no_grad(|| net(&segmenter.net, model).forward(&rgb)).unwrap();
         assert_eq!(got.size(), expected.size());
         let diff = (&got - &expected).abs();
@@ -80,10 +87,7 @@ fn the_segmenter_matches_mediapipe() {
 #[test]
 fn on_the_cpu_the_host_kernels_draw_mediapipes_mask() {
     let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::Float).unwrap();
-    for (model, (i, (rgb, expected))) in MODELS
-        .iter()
-        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
-    {
+    for (model, i, rgb, expected) in every_reference() {
         let net = net(&segmenter.net, model);
         assert!(net.on_host(), "fp32 on the CPU runs by the host kernels");
         let (h, w) = model.input;
@@ -114,10 +118,7 @@ fn on_the_cpu_the_host_kernels_draw_mediapipes_mask() {
 #[test]
 fn in_bf16_the_segmenter_draws_the_same_person() {
     let segmenter = Pretrained::segmenter(&weights_path(), Device::Cpu, Kind::BFloat16).unwrap();
-    for (model, (i, (rgb, expected))) in MODELS
-        .iter()
-        .flat_map(|&m| reference(m).into_iter().enumerate().map(move |r| (m, r)))
-    {
+    for (model, i, rgb, expected) in every_reference() {
         let input = adainstyle::to_channels_last(&rgb.to_kind(Kind::BFloat16)).unwrap();
         let got = tch::no_grad(|| net(&segmenter.net, model).forward(&input))
             .unwrap()

@@ -4,9 +4,9 @@
 //! The segmenter is about 130 small operations on maps of 9×16 to 72×128 pixels (at 144×256):
 //! 30 million multiply-adds. Through libtorch each operation costs 5–50 µs of set-up whatever
 //! its size (oneDNN computes a depthwise convolution there in 5–8 µs, libtorch's call around it
-//! takes ~40), which made most of the network's 3 ms a frame (BENCHMARKS.md, "The person
-//! mask"). Here the same layers (the [`SegmenterNet`]'s, loaded from the same
-//! weights) run as direct loops over channels-last maps with nothing between them: the
+//! takes ~40, by an earlier session's measurement), which made most of the network's 3 ms a
+//! frame (BENCHMARKS.md, "The person mask"). Here the same layers (the [`SegmenterNet`]'s,
+//! loaded from the same weights) run as direct loops over channels-last maps with nothing between them: the
 //! convolutions compute a few output pixels at a time with the channels innermost, where the
 //! compiler vectorises them and keeps the sums in registers ([`simd!`] compiles each kernel a
 //! second time for AVX2 and FMA, picked at run time), and the wider 1×1 convolutions are matrix
@@ -16,8 +16,8 @@
 
 use std::sync::Mutex;
 
+use crate::frame::host_values;
 use matrixmultiply::sgemm;
-use tch::{Kind, Tensor};
 
 use super::{Block, FuseStep, Gate, LOGIT_LIMIT, SameConv, SegmenterNet};
 use crate::arch::Activation;
@@ -487,15 +487,6 @@ struct HostConv {
     bias: Vec<f32>,
 }
 
-/// The values of `t` in fp32, in its logical order.
-pub(super) fn values(t: &Tensor) -> Result<Vec<f32>> {
-    let t = t.f_to_kind(Kind::Float)?.f_contiguous()?;
-    let n = t.numel();
-    let mut v = vec![0f32; n];
-    t.f_copy_data(&mut v, n)?;
-    Ok(v)
-}
-
 impl HostConv {
     fn new(conv: &SameConv) -> Result<Self> {
         let size = conv.conv.ws.size();
@@ -517,9 +508,9 @@ impl HostConv {
             )));
         }
         // (c_out, c_in, ky, kx) → (ky, kx, c_in, c_out): both layouts above.
-        let weight = values(&conv.conv.ws.f_permute([2, 3, 1, 0])?)?;
+        let weight = host_values(&conv.conv.ws.f_permute([2, 3, 1, 0])?)?;
         let bias = match &conv.conv.bs {
-            Some(b) => values(b)?,
+            Some(b) => host_values(b)?,
             None => vec![0.0; c_out],
         };
         Ok(Self {
@@ -811,9 +802,9 @@ impl HostNet {
             features: HostConv::new(&net.features)?,
             feature_gate: HostConv::new(&net.feature_gate)?,
             fuses: net.fuses.iter().map(HostFuse::new).collect::<Result<_>>()?,
-            out: values(&net.out.ws.f_view([c, 4])?)?,
+            out: host_values(&net.out.ws.f_view([c, 4])?)?,
             out_bias: match &net.out.bs {
-                Some(b) => values(b)?.first().copied().unwrap_or(0.0),
+                Some(b) => host_values(b)?.first().copied().unwrap_or(0.0),
                 None => 0.0,
             },
             pool: Pool::default(),
@@ -903,6 +894,7 @@ impl HostNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::{Kind, Tensor};
 
     #[test]
     fn same_padding_matches_tensorflow() {
@@ -1000,10 +992,10 @@ mod tests {
             h: 5,
             w: 7,
             c: 2,
-            data: values(&t.permute([0, 2, 3, 1])).unwrap(),
+            data: host_values(&t.permute([0, 2, 3, 1])).unwrap(),
         };
         let got = upsample_bilinear(&x, 10, 14);
-        let expected = values(&expected.permute([0, 2, 3, 1])).unwrap();
+        let expected = host_values(&expected.permute([0, 2, 3, 1])).unwrap();
         for (g, e) in got.data.iter().zip(&expected) {
             assert!((g - e).abs() < 1e-6, "{g} against {e}");
         }
